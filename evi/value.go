@@ -1,0 +1,148 @@
+package evi
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Kind is the type of a Value.
+type Kind uint8
+
+// The kinds of Value. Null, Int and String are the OpenSIPS kinds; the
+// others are evstream extensions.
+const (
+	KindNull Kind = iota
+	KindInt
+	KindString
+	KindFloat
+	KindBool
+	KindRaw // pre-encoded JSON, written as is
+)
+
+var kindNames = [...]string{"null", "int", "string", "float", "bool", "raw"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Value is one parameter value. The zero Value is null.
+type Value struct {
+	kind Kind
+	b    bool
+	i    int64
+	f    float64
+	s    string // string value, or the raw JSON for KindRaw
+}
+
+// Null returns the null value.
+func Null() Value { return Value{} }
+
+// Int returns an integer value.
+func Int(i int64) Value { return Value{kind: KindInt, i: i} }
+
+// String returns a string value.
+func String(s string) Value { return Value{kind: KindString, s: s} }
+
+// Float returns a floating-point value (evstream extension).
+func Float(f float64) Value { return Value{kind: KindFloat, f: f} }
+
+// Bool returns a boolean value (evstream extension).
+func Bool(b bool) Value { return Value{kind: KindBool, b: b} }
+
+// RawJSON returns a value that is written to the wire exactly as given. The
+// caller must pass valid, compact JSON (evstream extension).
+func RawJSON(js string) Value { return Value{kind: KindRaw, s: js} }
+
+// Kind reports the kind of v.
+func (v Value) Kind() Kind { return v.kind }
+
+// Int returns the integer of a KindInt value, else 0.
+func (v Value) Int() int64 { return v.i }
+
+// Str returns the string of a KindString value or the JSON of a KindRaw value.
+func (v Value) Str() string { return v.s }
+
+// Float returns the number of a KindFloat value, else 0.
+func (v Value) Float() float64 { return v.f }
+
+// Bool returns the boolean of a KindBool value, else false.
+func (v Value) Bool() bool { return v.b }
+
+// String formats v for logs and messages (strings are quoted).
+func (v Value) String() string {
+	switch v.kind {
+	case KindInt:
+		return strconv.FormatInt(v.i, 10)
+	case KindString:
+		return strconv.Quote(v.s)
+	case KindFloat:
+		return strconv.FormatFloat(v.f, 'g', -1, 64)
+	case KindBool:
+		return strconv.FormatBool(v.b)
+	case KindRaw:
+		return v.s
+	default:
+		return "null"
+	}
+}
+
+// Param is one parameter: a Name (empty when the params are unnamed) and a Value.
+type Param struct {
+	Name  string
+	Value Value
+}
+
+// Params are the ordered data of one raised event: all named or all unnamed.
+// The zero Params has no parameters. Params are immutable once built and may
+// be shared between goroutines.
+type Params struct {
+	named bool
+	list  []Param
+}
+
+// Named returns named params, in the order given. Every name must be non-empty.
+func Named(ps ...Param) Params { return Params{named: true, list: ps} }
+
+// Unnamed returns unnamed params, in the order given.
+func Unnamed(vs ...Value) Params {
+	list := make([]Param, len(vs))
+	for i, v := range vs {
+		list[i].Value = v
+	}
+	return Params{list: list}
+}
+
+// P builds a named Param; a shorthand for Param{Name: name, Value: v}.
+func P(name string, v Value) Param { return Param{Name: name, Value: v} }
+
+// IsNamed reports whether the params are named (sent as a JSON object).
+func (p Params) IsNamed() bool { return p.named }
+
+// Len returns the number of params.
+func (p Params) Len() int { return len(p.list) }
+
+// At returns the i'th param.
+func (p Params) At(i int) Param { return p.list[i] }
+
+// All returns the params as a slice the caller must not modify.
+func (p Params) All() []Param { return p.list }
+
+// Validate reports the first problem with p: an empty name among named
+// params, or a name among unnamed ones.
+func (p Params) Validate() error {
+	for i, prm := range p.list {
+		if p.named && prm.Name == "" {
+			return fmt.Errorf("evi: param %d has an empty name", i)
+		}
+		if !p.named && prm.Name != "" {
+			return fmt.Errorf("evi: unnamed params: param %d has a name %q", i, prm.Name)
+		}
+		if prm.Value.kind > KindRaw {
+			return fmt.Errorf("evi: param %d has an unknown kind %d", i, prm.Value.kind)
+		}
+	}
+	return nil
+}
