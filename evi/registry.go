@@ -41,10 +41,21 @@ type Subscriber struct {
 	Expire time.Duration
 	// Start is when it was subscribed or last refreshed.
 	Start time.Time
+
+	socket string // Dest.String(), computed once at subscription
+}
+
+func newSubscriber(ev *Event, dest Destination, expire time.Duration, start time.Time, socket string) *Subscriber {
+	return &Subscriber{Event: ev, Dest: dest, Expire: expire, Start: start, socket: socket}
 }
 
 // Socket returns the printed form of the subscriber's socket.
-func (s *Subscriber) Socket() string { return s.Dest.String() }
+func (s *Subscriber) Socket() string {
+	if s.socket != "" {
+		return s.socket
+	}
+	return s.Dest.String()
+}
 
 // Expired reports whether s has expired at now.
 func (s *Subscriber) Expired(now time.Time) bool {
@@ -122,12 +133,12 @@ func NewRegistry(cfg Config) *Registry {
 // Register adds a transport. Registering a second transport for the same
 // scheme is an error.
 func (r *Registry) Register(t Transport) error {
+	s := t.Scheme()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return ErrClosed
+		return fmt.Errorf("evi: register transport %q: %w", s, ErrClosed)
 	}
-	s := t.Scheme()
 	if s == "" || strings.ContainsAny(s, ": \t") {
 		return fmt.Errorf("evi: register transport: bad scheme %q", s)
 	}
@@ -180,7 +191,7 @@ func (r *Registry) Publish(name string) (*Event, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil, ErrClosed
+		return nil, fmt.Errorf("publish %q: %w", name, ErrClosed)
 	}
 	return r.publishLocked(name), nil
 }
@@ -233,26 +244,44 @@ func (r *Registry) Subscribe(name, socket string, expire time.Duration) error {
 	if expire < 0 {
 		return fmt.Errorf("subscribe %q to %q: expire %v: %w", socket, name, expire, ErrNegativeExpire)
 	}
-	ev, err := r.event(name)
-	if err != nil {
-		return err
+	// Check the name and the socket before publishing anything, so that a
+	// failed subscription leaves no trace (not even an auto-published event).
+	ev := r.Lookup(name)
+	if ev == nil {
+		if err := ValidateEventName(name); err != nil {
+			return err
+		}
+		if !r.cfg.AutoPublish {
+			return fmt.Errorf("event %q: %w", name, ErrNotPublished)
+		}
+	}
+	if r.isClosed.Load() {
+		return fmt.Errorf("subscribe %q to %q: %w", socket, name, ErrClosed)
 	}
 	dest, err := r.ParseSocket(socket)
 	if err != nil {
 		return err
+	}
+	if ev == nil {
+		if ev, err = r.Publish(name); err != nil {
+			dest.Close()
+			return err
+		}
 	}
 	now := r.now()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		dest.Close()
-		return ErrClosed
+		return fmt.Errorf("subscribe %q to %q: %w", socket, name, ErrClosed)
 	}
 	old := *ev.subs.Load()
 	for i, s := range old {
 		if s.Dest.Match(dest) {
+			// Refresh in place, as OpenSIPS does: the subscriber keeps its
+			// position in the list and its destination (and connection).
 			next := slices.Clone(old)
-			next[i] = &Subscriber{Event: ev, Dest: s.Dest, Expire: expire, Start: now}
+			next[i] = newSubscriber(ev, s.Dest, expire, now, s.socket)
 			ev.subs.Store(&next)
 			r.mu.Unlock()
 			dest.Close()
@@ -261,11 +290,11 @@ func (r *Registry) Subscribe(name, socket string, expire time.Duration) error {
 		}
 	}
 	next := make([]*Subscriber, 0, len(old)+1)
-	next = append(next, &Subscriber{Event: ev, Dest: dest, Expire: expire, Start: now})
+	next = append(next, newSubscriber(ev, dest, expire, now, dest.String()))
 	next = append(next, old...)
 	ev.subs.Store(&next)
 	r.mu.Unlock()
-	r.log.Info("subscribed", "event", name, "socket", dest.String(), "expire", expire)
+	r.log.Info("subscribed", "event", name, "socket", next[0].Socket(), "expire", expire)
 	return nil
 }
 
@@ -274,6 +303,9 @@ func (r *Registry) Unsubscribe(name, socket string) error {
 	ev := r.Lookup(name)
 	if ev == nil {
 		return fmt.Errorf("event %q: %w", name, ErrNotPublished)
+	}
+	if r.isClosed.Load() {
+		return fmt.Errorf("unsubscribe %q from %q: %w", socket, name, ErrClosed)
 	}
 	dest, err := r.ParseSocket(socket)
 	if err != nil {
@@ -350,7 +382,6 @@ func (r *Registry) RaiseEvent(ev *Event, params Params, report func(Outcome)) (i
 	subs := *ev.subs.Load()
 	now := r.now()
 	m := NewMessage(ev, params, now)
-	r.raised.Add(1)
 	live, accepted := 0, 0
 	var errs []error
 	for _, s := range subs {
@@ -376,10 +407,12 @@ func (r *Registry) RaiseEvent(ev *Event, params Params, report func(Outcome)) (i
 	if live == 0 {
 		return 0, fmt.Errorf("raise %q: %w", ev.name, ErrNoSubscribers)
 	}
+	r.raised.Add(1)
 	return accepted, errors.Join(errs...)
 }
 
-// Raised returns how many events have been raised to subscribers.
+// Raised returns how many events have been raised to at least one live
+// subscriber (raises that failed with ErrNoSubscribers are not counted).
 func (r *Registry) Raised() uint64 { return r.raised.Load() }
 
 func (r *Registry) sweeper(iv time.Duration) {

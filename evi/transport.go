@@ -2,6 +2,7 @@ package evi
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -55,12 +56,17 @@ type Message struct {
 	// Raised is when the event was raised; delivery deadlines count from it.
 	Raised time.Time
 
-	enc atomic.Pointer[encoding]
+	mu  sync.Mutex               // serialises adding to enc
+	enc atomic.Pointer[encoding] // every key asked for, newest first
 }
 
+// encoding is one cached encoding of a Message. key and next never change
+// once the node is published in Message.enc; b is written once, under once.
 type encoding struct {
-	key string
-	b   []byte
+	key  string
+	next *encoding
+	once sync.Once
+	b    []byte
 }
 
 // NewMessage returns a message for ev with params, raised now.
@@ -68,18 +74,36 @@ func NewMessage(ev *Event, params Params, now time.Time) *Message {
 	return &Message{Event: ev, Params: params, Raised: now}
 }
 
-// Encoded returns the bytes that enc produces for m, computing them once per
-// key: an event raised to many destinations is encoded once. key names the
-// encoding (for example a transport's name and settings); a message keeps one
-// cached encoding, so a different key recomputes. The returned slice is shared
-// and must not be modified.
+// Encoded returns the bytes that enc produces for m, computing them exactly
+// once per key, even when many goroutines ask at the same time: an event
+// raised to many destinations is encoded once. key names the encoding (for
+// example a transport's name and settings); callers asking for a key that is
+// being computed wait for that computation instead of repeating it. Each
+// distinct key is cached for the life of the message, so keys should be few
+// (one per transport configuration). The returned slice is shared and must
+// not be modified. enc must not call m.Encoded with the same key.
 func (m *Message) Encoded(key string, enc func(*Message) []byte) []byte {
-	if e := m.enc.Load(); e != nil && e.key == key {
-		return e.b
+	e := m.lookup(key)
+	if e == nil {
+		m.mu.Lock()
+		if e = m.lookup(key); e == nil {
+			e = &encoding{key: key, next: m.enc.Load()}
+			m.enc.Store(e)
+		}
+		m.mu.Unlock()
 	}
-	e := &encoding{key: key, b: enc(m)}
-	m.enc.Store(e)
+	e.once.Do(func() { e.b = enc(m) })
 	return e.b
+}
+
+// lookup returns the cached encoding for key, or nil.
+func (m *Message) lookup(key string) *encoding {
+	for e := m.enc.Load(); e != nil; e = e.next {
+		if e.key == key {
+			return e
+		}
+	}
+	return nil
 }
 
 // Outcome is the result of delivering one raised event to one subscriber.
