@@ -1,0 +1,562 @@
+package virtual
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+)
+
+// clock is a settable time source for Config.Now.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+type fakeEnv struct {
+	reg   *evi.Registry
+	fake  *fakeTransport
+	vt    *Transport
+	clock *clock
+	ev    *evi.Event
+}
+
+func newFakeEnv(t *testing.T, timeout time.Duration) *fakeEnv {
+	t.Helper()
+	e := &fakeEnv{reg: evi.NewRegistry(evi.Config{AutoPublish: true}), fake: newFake(), clock: newClock()}
+	var err error
+	e.vt, err = New(e.reg, Config{FailoverTimeout: timeout, Now: e.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []evi.Transport{e.fake, e.vt} {
+		if err := e.reg.Register(tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e.ev, err = e.reg.Publish("E_TEST"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.reg.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return e
+}
+
+func (e *fakeEnv) parse(t *testing.T, socket string) evi.Destination {
+	t.Helper()
+	d, err := e.vt.Parse(socket)
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", socket, err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func (e *fakeEnv) msg() *evi.Message {
+	return evi.NewMessage(e.ev, evi.Unnamed(evi.Int(1)), time.Now())
+}
+
+// send sends one event to d and waits for its outcome.
+func (e *fakeEnv) send(t *testing.T, d evi.Destination) error {
+	t.Helper()
+	ch := make(chan error, 1)
+	called := atomic.Int32{}
+	if err := d.Send(e.msg(), func(err error) {
+		called.Add(1)
+		ch <- err
+	}); err != nil {
+		t.Fatalf("Send: not accepted: %v", err)
+	}
+	select {
+	case err := <-ch:
+		if n := called.Load(); n != 1 {
+			t.Fatalf("done called %d times", n)
+		}
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("no outcome within 5s")
+		return nil
+	}
+}
+
+// mustReject sends one event that d must refuse; done must never be called.
+func (e *fakeEnv) mustReject(t *testing.T, d evi.Destination) error {
+	t.Helper()
+	err := d.Send(e.msg(), func(err error) { t.Errorf("done called for a refused event: %v", err) })
+	if err == nil {
+		t.Fatal("Send accepted the event, want a refusal")
+	}
+	e.fake.Close() // waits for any stray callback
+	return err
+}
+
+func wantCounts(t *testing.T, f *fakeTransport, want map[string]int) {
+	t.Helper()
+	for name, n := range want {
+		if got := len(f.delivered(name)); got != n {
+			t.Errorf("member %s got %d events, want %d", name, got, n)
+		}
+	}
+}
+
+func asError(t *testing.T, err error) *Error {
+	t.Helper()
+	var ve *Error
+	if !errors.As(err, &ve) {
+		t.Fatalf("error %v (%T) is not a *virtual.Error", err, err)
+	}
+	return ve
+}
+
+func TestPolicyString(t *testing.T) {
+	tests := []struct {
+		p    Policy
+		want string
+	}{
+		{Parallel, "PARALLEL"},
+		{Failover, "FAILOVER"},
+		{RoundRobin, "ROUND-ROBIN"},
+		{Policy(9), "Policy(9)"},
+	}
+	for _, tc := range tests {
+		if got := tc.p.String(); got != tc.want {
+			t.Errorf("Policy(%d).String() = %q, want %q", tc.p, got, tc.want)
+		}
+		if tc.p > RoundRobin {
+			continue
+		}
+		p, err := ParsePolicy(tc.want)
+		if err != nil || p != tc.p {
+			t.Errorf("ParsePolicy(%q) = %v, %v; want %v", tc.want, p, err, tc.p)
+		}
+	}
+}
+
+func TestParsePolicyErrors(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"failover", `unknown policy "failover" (policy is case-sensitive: did you mean "FAILOVER"?)`},
+		{"Round-Robin", `unknown policy "Round-Robin" (policy is case-sensitive: did you mean "ROUND-ROBIN"?)`},
+		{"ROUNDROBIN", `unknown policy "ROUNDROBIN" (want PARALLEL, FAILOVER or ROUND-ROBIN)`},
+		{"", `unknown policy "" (want PARALLEL, FAILOVER or ROUND-ROBIN)`},
+	}
+	for _, tc := range tests {
+		_, err := ParsePolicy(tc.in)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("ParsePolicy(%q) error = %v, want %s", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestNewConfig(t *testing.T) {
+	reg := evi.NewRegistry(evi.Config{})
+	defer reg.Close()
+	if _, err := New(nil, Config{}); err == nil {
+		t.Error("New(nil registry) succeeded")
+	}
+	if _, err := New(reg, Config{FailoverTimeout: -time.Second}); err == nil {
+		t.Error("New with a negative FailoverTimeout succeeded")
+	}
+	tr, err := New(reg, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.FailoverTimeout() != DefaultFailoverTimeout || tr.Scheme() != "virtual" {
+		t.Errorf("zero Config: timeout %v scheme %q", tr.FailoverTimeout(), tr.Scheme())
+	}
+}
+
+func TestParallel(t *testing.T) {
+	tests := []struct {
+		name    string
+		modes   map[string]fakeMode
+		wantErr string
+		got     map[string]int
+	}{
+		{"all deliver", nil, "", map[string]int{"a": 1, "b": 1, "c": 1}},
+		{"one fails", map[string]fakeMode{"b": fakeFail},
+			"virtual PARALLEL: 1 of 3 members failed: fake:b: fake:b: fake delivery failed",
+			map[string]int{"a": 1, "b": 0, "c": 1}},
+		{"one refuses", map[string]fakeMode{"a": fakeReject},
+			"virtual PARALLEL: 1 of 3 members failed: fake:a: fake:a: queue full",
+			map[string]int{"a": 0, "b": 1, "c": 1}},
+		{"two fail", map[string]fakeMode{"a": fakeFail, "c": fakeReject},
+			"virtual PARALLEL: 2 of 3 members failed: fake:a: fake:a: fake delivery failed; fake:c: fake:c: queue full",
+			map[string]int{"a": 0, "b": 1, "c": 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newFakeEnv(t, 0)
+			for n, m := range tc.modes {
+				e.fake.set(n, m)
+			}
+			d := e.parse(t, "virtual:PARALLEL fake:a fake:b fake:c")
+			err := e.send(t, d)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("outcome %v, want success", err)
+				}
+			} else {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("outcome %v\nwant %s", err, tc.wantErr)
+				}
+				ve := asError(t, err)
+				if ve.Policy != Parallel || ve.Members != 3 {
+					t.Errorf("Error = %+v", ve)
+				}
+			}
+			e.fake.Close()
+			wantCounts(t, e.fake, tc.got)
+		})
+	}
+}
+
+func TestParallelErrorsIs(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("a", fakeFail)
+	e.fake.set("b", fakeReject)
+	err := e.send(t, e.parse(t, "virtual:PARALLEL fake:a fake:b fake:c"))
+	if !errors.Is(err, errFake) || !errors.Is(err, evi.ErrQueueFull) {
+		t.Errorf("errors.Is does not see the members' errors in %v", err)
+	}
+	var me *MemberError
+	if !errors.As(err, &me) || me.Member != "fake:a" {
+		t.Errorf("errors.As MemberError = %+v", me)
+	}
+}
+
+func TestParallelAllRefuse(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("a", fakeReject)
+	e.fake.set("b", fakeReject)
+	d := e.parse(t, "virtual:PARALLEL fake:a fake:b")
+	err := e.mustReject(t, d)
+	want := "virtual PARALLEL: 2 of 2 members failed: fake:a: fake:a: queue full; fake:b: fake:b: queue full"
+	if err.Error() != want || !errors.Is(err, evi.ErrQueueFull) {
+		t.Errorf("Send error %v\nwant %s", err, want)
+	}
+	// Without a done callback too.
+	if err := d.Send(e.msg(), nil); err == nil || err.Error() != want {
+		t.Errorf("Send(nil done) error %v\nwant %s", err, want)
+	}
+}
+
+func TestParallelNilDone(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("b", fakeReject)
+	d := e.parse(t, "virtual:PARALLEL fake:a fake:b fake:c")
+	for range 5 {
+		if err := d.Send(e.msg(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCounts(t, e.fake, map[string]int{"a": 5, "b": 0, "c": 5})
+}
+
+// TestParallelHeld checks that the outcome waits for the slowest member.
+func TestParallelHeld(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("a", fakeHold)
+	e.fake.set("b", fakeHold)
+	d := e.parse(t, "virtual:PARALLEL fake:a fake:b")
+	out := make(chan error, 1)
+	if err := d.Send(e.msg(), func(err error) { out <- err }); err != nil {
+		t.Fatal(err)
+	}
+	h1, h2 := <-e.fake.held, <-e.fake.held
+	go h2.done(nil)
+	select {
+	case err := <-out:
+		t.Fatalf("outcome %v before every member reported", err)
+	default:
+	}
+	go h1.done(errFake)
+	if err := <-out; !errors.Is(err, errFake) {
+		t.Fatalf("outcome %v, want the held member's failure", err)
+	}
+}
+
+func TestFailoverPrimaryFails(t *testing.T) {
+	e := newFakeEnv(t, 10*time.Second)
+	e.fake.set("a", fakeFail)
+	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")
+
+	if err := e.send(t, d); err != nil {
+		t.Fatalf("event 1: %v", err)
+	}
+	if n := e.fake.triesOf("a"); n != 1 {
+		t.Fatalf("primary tried %d times, want 1", n)
+	}
+	// Within failover_timeout the primary is skipped.
+	e.clock.advance(9 * time.Second)
+	if err := e.send(t, d); err != nil {
+		t.Fatalf("event 2: %v", err)
+	}
+	if n := e.fake.triesOf("a"); n != 1 {
+		t.Fatalf("primary tried %d times within failover_timeout, want 1", n)
+	}
+	// After it, the primary is tried first again, and takes over once it
+	// delivers.
+	e.fake.set("a", fakeOK)
+	e.clock.advance(time.Second)
+	for i := range 3 {
+		if err := e.send(t, d); err != nil {
+			t.Fatalf("event %d: %v", i+3, err)
+		}
+	}
+	wantCounts(t, e.fake, map[string]int{"a": 3, "b": 2})
+}
+
+func TestFailoverPrimaryRefuses(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("a", fakeReject)
+	d := e.parse(t, "virtual:FAILOVER fake:a fake:b fake:c")
+	for range 3 {
+		if err := e.send(t, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.fake.triesOf("a"); n != 1 {
+		t.Errorf("refusing primary tried %d times, want 1 (then skipped)", n)
+	}
+	wantCounts(t, e.fake, map[string]int{"a": 0, "b": 3, "c": 0})
+}
+
+func TestFailoverAllFail(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("a", fakeFail)
+	e.fake.set("b", fakeReject)
+	e.fake.set("c", fakeFail)
+	d := e.parse(t, "virtual:FAILOVER fake:a fake:b fake:c")
+	err := e.send(t, d)
+	want := "virtual FAILOVER: all 3 members failed: fake:a: fake:a: fake delivery failed; fake:b: fake:b: queue full; fake:c: fake:c: fake delivery failed"
+	if err == nil || err.Error() != want {
+		t.Fatalf("outcome %v\nwant %s", err, want)
+	}
+	ve := asError(t, err)
+	if ve.Policy != Failover || ve.Members != 3 || len(ve.Failed) != 3 {
+		t.Errorf("Error = %+v", ve)
+	}
+
+	// Every member is now marked failed: the next event still tries them
+	// all, in socket order, and is delivered by the first that works.
+	e.fake.set("b", fakeOK)
+	if err := e.send(t, d); err != nil {
+		t.Fatalf("event with every member marked: %v", err)
+	}
+	if a, c := e.fake.triesOf("a"), e.fake.triesOf("c"); a != 2 || c != 1 {
+		t.Errorf("tries a=%d c=%d, want 2 and 1", a, c)
+	}
+	wantCounts(t, e.fake, map[string]int{"b": 1})
+}
+
+func TestFailoverOneMember(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("a", fakeFail)
+	d := e.parse(t, "virtual:FAILOVER fake:a")
+	err := e.send(t, d)
+	if want := "virtual FAILOVER: the only member failed: fake:a: fake:a: fake delivery failed"; err == nil || err.Error() != want {
+		t.Fatalf("outcome %v, want %s", err, want)
+	}
+	e.fake.set("a", fakeOK)
+	if err := e.send(t, d); err != nil {
+		t.Fatalf("a marked only member must still be tried: %v", err)
+	}
+}
+
+// TestFailoverSkippedGoLast: a marked member is tried after the healthy
+// ones, not never.
+func TestFailoverSkippedGoLast(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("a", fakeFail)
+	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")
+	if err := e.send(t, d); err != nil { // a fails, marked; b delivers
+		t.Fatal(err)
+	}
+	e.fake.set("a", fakeOK)
+	e.fake.set("b", fakeFail)
+	if err := e.send(t, d); err != nil { // b fails, then marked a delivers
+		t.Fatal(err)
+	}
+	wantCounts(t, e.fake, map[string]int{"a": 1, "b": 1})
+	if b := e.fake.triesOf("b"); b != 2 {
+		t.Errorf("b tried %d times, want 2", b)
+	}
+}
+
+func TestFailoverAllRefuse(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("a", fakeReject)
+	e.fake.set("b", fakeReject)
+	err := e.mustReject(t, e.parse(t, "virtual:FAILOVER fake:a fake:b"))
+	if want := "virtual FAILOVER: all 2 members failed: fake:a: fake:a: queue full; fake:b: fake:b: queue full"; err.Error() != want {
+		t.Errorf("Send error %v\nwant %s", err, want)
+	}
+}
+
+// TestFailoverSequential: one attempt at a time; the next member is tried
+// only once the previous one reported, with a message raised anew.
+func TestFailoverSequential(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("a", fakeHold)
+	e.fake.set("b", fakeHold)
+	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")
+	m := e.msg()
+	out := make(chan error, 1)
+	if err := d.Send(m, func(err error) { out <- err }); err != nil {
+		t.Fatal(err)
+	}
+	h := <-e.fake.held
+	if h.name != "a" || h.m != m {
+		t.Fatalf("first attempt went to %s (same message: %v)", h.name, h.m == m)
+	}
+	if n := e.fake.triesOf("b"); n != 0 {
+		t.Fatalf("backup tried %d times while the primary is pending", n)
+	}
+	go h.done(evi.ErrTimeout)
+	h = <-e.fake.held
+	if h.name != "b" || h.m == m || h.m.Event != m.Event || h.m.Raised.Before(m.Raised) {
+		t.Fatalf("second attempt: member %s, new message %v, raised %v (first %v)", h.name, h.m != m, h.m.Raised, m.Raised)
+	}
+	go h.done(nil)
+	if err := <-out; err != nil {
+		t.Fatalf("outcome %v", err)
+	}
+}
+
+func TestFailoverNilDone(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("a", fakeFail)
+	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")
+	if err := d.Send(e.msg(), nil); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.Close()
+	wantCounts(t, e.fake, map[string]int{"a": 0, "b": 1})
+}
+
+func TestRoundRobinExact(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	d := e.parse(t, "virtual:ROUND-ROBIN fake:a fake:b fake:c")
+	const workers, per = 4, 75 // 300 events
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range per {
+				if err := d.Send(e.msg(), nil); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	e.fake.Close()
+	wantCounts(t, e.fake, map[string]int{"a": 100, "b": 100, "c": 100})
+}
+
+func TestRoundRobinOrder(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	d := e.parse(t, "virtual:ROUND-ROBIN fake:a fake:b fake:c")
+	for range 7 {
+		if err := e.send(t, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCounts(t, e.fake, map[string]int{"a": 3, "b": 2, "c": 2})
+}
+
+func TestRoundRobinFailure(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	e.fake.set("b", fakeFail)
+	e.fake.set("c", fakeReject)
+	d := e.parse(t, "virtual:ROUND-ROBIN fake:a fake:b fake:c")
+	if err := e.send(t, d); err != nil {
+		t.Fatalf("event to a: %v", err)
+	}
+	err := e.send(t, d)
+	if want := "virtual ROUND-ROBIN: member fake:b: fake:b: fake delivery failed"; err == nil || err.Error() != want {
+		t.Fatalf("event to b: %v, want %s", err, want)
+	}
+	err = e.mustReject(t, d)
+	if want := "virtual ROUND-ROBIN: member fake:c: fake:c: queue full"; err.Error() != want || !errors.Is(err, evi.ErrQueueFull) {
+		t.Fatalf("event to c: %v, want %s", err, want)
+	}
+	// No failover: the failed events were not sent elsewhere.
+	wantCounts(t, e.fake, map[string]int{"a": 1, "b": 0, "c": 0})
+}
+
+func TestMatch(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"virtual:FAILOVER fake:a fake:b", "virtual:FAILOVER  fake:a\tfake:b ", true},
+		{"virtual:FAILOVER fake:a fake:b", "virtual:FAILOVER fake:b fake:a", false},
+		{"virtual:ROUND-ROBIN fake:a fake:b", "virtual:ROUND-ROBIN fake:b fake:a", false},
+		{"virtual:PARALLEL fake:a fake:b", "virtual:PARALLEL fake:b fake:a", true},
+		{"virtual:PARALLEL fake:a fake:a fake:b", "virtual:PARALLEL fake:a fake:b fake:b", false},
+		{"virtual:PARALLEL fake:a fake:a fake:b", "virtual:PARALLEL fake:a fake:b fake:a", true},
+		{"virtual:PARALLEL fake:a fake:b", "virtual:FAILOVER fake:a fake:b", false},
+		{"virtual:FAILOVER fake:a fake:b", "virtual:FAILOVER fake:a", false},
+		{"virtual:FAILOVER fake:a", "virtual:FAILOVER fake:a fake:a", false},
+	}
+	for _, tc := range tests {
+		a, b := e.parse(t, tc.a), e.parse(t, tc.b)
+		if got := a.Match(b); got != tc.want {
+			t.Errorf("%q matches %q = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+		if got := b.Match(a); got != tc.want {
+			t.Errorf("%q matches %q = %v, want %v", tc.b, tc.a, got, tc.want)
+		}
+	}
+	f, _ := e.fake.Parse("fake:a")
+	if e.parse(t, "virtual:FAILOVER fake:a").Match(f) {
+		t.Error("a virtual destination matches a fake one")
+	}
+}
+
+func TestClose(t *testing.T) {
+	e := newFakeEnv(t, 0)
+	d, err := e.vt.Parse("virtual:PARALLEL fake:a fake:b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := e.vt.Parse("virtual:FAILOVER fake:c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.Close() // idempotent
+	if e.fake.closes("a") != 1 || e.fake.closes("b") != 1 {
+		t.Errorf("members closed a=%d b=%d times, want once each", e.fake.closes("a"), e.fake.closes("b"))
+	}
+	if err := d.Send(e.msg(), nil); !errors.Is(err, evi.ErrClosed) {
+		t.Errorf("Send after Close: %v, want ErrClosed", err)
+	}
+	// Closing the transport closes what is still open.
+	if err := e.vt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if e.fake.closes("c") != 1 {
+		t.Errorf("transport Close closed member c %d times, want 1", e.fake.closes("c"))
+	}
+	if err := d2.Send(e.msg(), nil); !errors.Is(err, evi.ErrClosed) {
+		t.Errorf("Send after transport Close: %v, want ErrClosed", err)
+	}
+	if _, err := e.vt.Parse("virtual:FAILOVER fake:a"); !errors.Is(err, evi.ErrClosed) {
+		t.Errorf("Parse after Close: %v, want ErrClosed", err)
+	}
+}

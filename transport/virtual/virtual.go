@@ -1,0 +1,180 @@
+package virtual
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+)
+
+// Scheme is the socket prefix of the virtual transport.
+const Scheme = "virtual"
+
+// DefaultFailoverTimeout is how long a FAILOVER member that failed is
+// skipped when Config.FailoverTimeout is zero (OpenSIPS config key
+// event_virtual.failover_timeout, 30 seconds).
+const DefaultFailoverTimeout = 30 * time.Second
+
+// Config configures a Transport. The zero Config is valid.
+type Config struct {
+	// FailoverTimeout is how long a FAILOVER member that failed to deliver
+	// an event is skipped: during that time events go to the next members
+	// first, and to it only when they fail too. 0 means
+	// DefaultFailoverTimeout; negative is an error.
+	FailoverTimeout time.Duration
+	// Logger receives the transport's logs (members failing and
+	// recovering); nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time, for the FAILOVER failure marks; nil
+	// means time.Now. Tests inject a clock here.
+	Now func() time.Time
+}
+
+// Transport is the virtual transport: it parses "virtual:POLICY member..."
+// sockets into destinations that spread events over member destinations of
+// other transports. It is safe for concurrent use.
+type Transport struct {
+	reg     *evi.Registry
+	timeout time.Duration
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu     sync.Mutex
+	closed bool
+	dests  map[*destination]struct{} // open destinations, closed by Close
+}
+
+// New returns a virtual transport whose member sockets are parsed by reg's
+// transports (reg.ParseSocket). Register it with reg.Register.
+func New(reg *evi.Registry, cfg Config) (*Transport, error) {
+	if reg == nil {
+		return nil, errors.New("virtual: New: nil registry")
+	}
+	if cfg.FailoverTimeout < 0 {
+		return nil, fmt.Errorf("virtual: Config.FailoverTimeout %v is negative", cfg.FailoverTimeout)
+	}
+	t := &Transport{
+		reg:     reg,
+		timeout: cfg.FailoverTimeout,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		dests:   make(map[*destination]struct{}),
+	}
+	if t.timeout == 0 {
+		t.timeout = DefaultFailoverTimeout
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	return t, nil
+}
+
+// Scheme returns "virtual".
+func (t *Transport) Scheme() string { return Scheme }
+
+// FailoverTimeout returns how long a failed FAILOVER member is skipped.
+func (t *Transport) FailoverTimeout() time.Duration { return t.timeout }
+
+func isSpace(c rune) bool { return c == ' ' || c == '\t' }
+
+// Parse parses "virtual:POLICY member1 member2 ...": POLICY is PARALLEL,
+// FAILOVER or ROUND-ROBIN (uppercase), members are sockets of other
+// transports separated by spaces or tabs. At least one member is needed and
+// none may be virtual. Errors wrap evi.ErrBadSocket (and a member's own
+// parse error) and name the socket.
+func (t *Transport) Parse(socket string) (evi.Destination, error) {
+	rest, ok := strings.CutPrefix(socket, Scheme+":")
+	if !ok {
+		return nil, fmt.Errorf("socket %q: not a virtual socket (want virtual:POLICY member...): %w", socket, evi.ErrBadSocket)
+	}
+	fields := strings.FieldsFunc(rest, isSpace)
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("socket %q: no policy (want virtual:POLICY member..., POLICY one of PARALLEL, FAILOVER, ROUND-ROBIN): %w", socket, evi.ErrBadSocket)
+	}
+	policy, err := ParsePolicy(fields[0])
+	if err != nil {
+		return nil, fmt.Errorf("socket %q: %v: %w", socket, err, evi.ErrBadSocket)
+	}
+	tokens := fields[1:]
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("socket %q: no members (want e.g. virtual:%s tcp:host:port ...): %w", socket, policy, evi.ErrBadSocket)
+	}
+	for i, tok := range tokens {
+		if scheme, _, _ := strings.Cut(tok, ":"); scheme == Scheme {
+			return nil, fmt.Errorf("socket %q: member %d %q: a virtual socket cannot be a member of another: %w", socket, i+1, tok, evi.ErrBadSocket)
+		}
+	}
+	if t.isClosed() {
+		return nil, fmt.Errorf("socket %q: virtual transport: %w", socket, evi.ErrClosed)
+	}
+	d := &destination{
+		t:       t,
+		policy:  policy,
+		members: make([]member, len(tokens)),
+		printed: Scheme + ":" + policy.String() + " " + strings.Join(tokens, " "),
+	}
+	for i, tok := range tokens {
+		md, err := t.reg.ParseSocket(tok)
+		if err != nil {
+			for j := range i {
+				d.members[j].dest.Close()
+			}
+			if errors.Is(err, evi.ErrBadSocket) {
+				return nil, fmt.Errorf("socket %q: member %d: %w", socket, i+1, err)
+			}
+			return nil, fmt.Errorf("socket %q: member %d: %w (%w)", socket, i+1, err, evi.ErrBadSocket)
+		}
+		d.members[i].socket = tok
+		d.members[i].dest = md
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		d.closeMembers()
+		return nil, fmt.Errorf("socket %q: virtual transport: %w", socket, evi.ErrClosed)
+	}
+	t.dests[d] = struct{}{}
+	t.mu.Unlock()
+	return d, nil
+}
+
+func (t *Transport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+// Close closes every open virtual destination (and so their members);
+// Parse fails with evi.ErrClosed afterwards. Events already accepted still
+// complete or fail, and are reported.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	dests := make([]*destination, 0, len(t.dests))
+	for d := range t.dests {
+		dests = append(dests, d)
+	}
+	t.mu.Unlock()
+	var errs []error
+	for _, d := range dests {
+		errs = append(errs, d.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (t *Transport) forget(d *destination) {
+	t.mu.Lock()
+	delete(t.dests, d)
+	t.mu.Unlock()
+}
