@@ -1,0 +1,344 @@
+package receiver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+// maxPendingReplies bounds the reply bytes queued on a connection. When the
+// peer does not read its replies, the connection stops reading events until
+// the queue drains, and TCP flow control slows the peer down.
+const maxPendingReplies = 256 << 10
+
+// errShuttingDown stops a connection's reads once Shutdown has begun.
+var errShuttingDown = errors.New("receiver: server shutting down")
+
+// aLongTimeAgo is a deadline in the past, to wake a blocked Read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// conn is one accepted connection. Its reader goroutine (serve) owns the
+// decoder and calls the handler; its writer goroutine (writeLoop) owns the
+// writes. They share only the queue of encoded replies, guarded by mu.
+type conn struct {
+	srv    *Server
+	rwc    net.Conn
+	peer   string // remote address, for logs
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	shuttingDown atomic.Bool
+
+	// Reader-owned scratch buffers: the encoded result, the whole reply.
+	result, rbuf []byte
+
+	mu    sync.Mutex
+	space sync.Cond     // signalled when out drains or the writer fails
+	out   []byte        // encoded replies waiting for the writer
+	werr  error         // the write error that stopped the writer
+	eof   bool          // the reader is done: flush out and stop
+	wake  chan struct{} // capacity 1: out has data, or eof is set
+	wdone chan struct{} // closed when the writer has stopped
+}
+
+func newConn(s *Server, rwc net.Conn) *conn {
+	c := &conn{
+		srv:   s,
+		rwc:   rwc,
+		peer:  rwc.RemoteAddr().String(),
+		wake:  make(chan struct{}, 1),
+		wdone: make(chan struct{}),
+	}
+	c.space.L = &c.mu
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	return c
+}
+
+// startShutdown makes the reader stop at the first read it would block on:
+// events already received in full are still handled.
+func (c *conn) startShutdown() {
+	c.shuttingDown.Store(true)
+	c.rwc.SetReadDeadline(aLongTimeAgo)
+}
+
+// Read implements io.Reader for the decoder: it arms the idle timeout before
+// each read and refuses to read once Shutdown has begun. The deadline is set
+// before the check so that Shutdown's past deadline always wins.
+func (c *conn) Read(p []byte) (int, error) {
+	if idle := c.srv.IdleTimeout; idle > 0 {
+		c.rwc.SetReadDeadline(time.Now().Add(idle))
+	}
+	if c.shuttingDown.Load() {
+		return 0, errShuttingDown
+	}
+	return c.rwc.Read(p)
+}
+
+// serve reads the stream and dispatches the events in order until the
+// stream ends, is bad, or the server stops.
+func (c *conn) serve() {
+	defer c.srv.removeConn(c)
+	defer c.cancel()
+	defer c.rwc.Close()
+	defer c.finishWrites()
+
+	dec := jsonrpc.NewDecoder(c, c.srv.maxMessageSize())
+	for {
+		raw, err := dec.Next()
+		if err != nil {
+			c.readFailed(err, dec)
+			return
+		}
+		c.dispatch(raw)
+	}
+}
+
+// readFailed logs why the stream ended, at a level that fits the reason.
+func (c *conn) readFailed(err error, dec *jsonrpc.Decoder) {
+	log := c.srv.log
+	var serr *jsonrpc.SyntaxError
+	var nerr net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		log.Debug("receiver: connection closed by peer", "peer", c.peer)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		log.Warn("receiver: connection closed by peer in the middle of a message",
+			"peer", c.peer, "offset", dec.InputOffset(), "buffered", len(dec.Buffered()))
+	case errors.Is(err, jsonrpc.ErrTooLarge):
+		log.Warn("receiver: closing connection: message too large",
+			"peer", c.peer, "max_message_size", c.srv.maxMessageSize(), "err", err)
+	case errors.As(err, &serr):
+		log.Warn("receiver: closing connection: malformed stream",
+			"peer", c.peer, "offset", serr.Offset, "err", serr.Msg)
+	case c.shuttingDown.Load() || errors.Is(err, errShuttingDown):
+		if n := len(dec.Buffered()); n > 0 {
+			log.Debug("receiver: closing connection on shutdown; incomplete message dropped",
+				"peer", c.peer, "offset", dec.InputOffset(), "bytes", n)
+		} else {
+			log.Debug("receiver: closing connection on shutdown", "peer", c.peer)
+		}
+	case errors.As(err, &nerr) && nerr.Timeout():
+		log.Info("receiver: closing idle connection", "peer", c.peer, "idle_timeout", c.srv.IdleTimeout)
+	case errors.Is(err, net.ErrClosed) || c.ctx.Err() != nil:
+		log.Debug("receiver: connection closed", "peer", c.peer)
+	default:
+		log.Info("receiver: connection read failed", "peer", c.peer, "err", err)
+	}
+}
+
+// dispatch handles one complete JSON object.
+func (c *conn) dispatch(raw []byte) {
+	msg, err := jsonrpc.Parse(raw)
+	if err != nil {
+		c.invalid(raw, msg, err)
+		return
+	}
+	if msg.Method == "" { // a response: we never send requests
+		if c.srv.log.Enabled(c.ctx, slog.LevelDebug) {
+			c.srv.log.Debug("receiver: ignoring a response", "peer", c.peer, "id", string(msg.ID))
+		}
+		return
+	}
+	req := &Request{
+		Method:     msg.Method,
+		Params:     msg.Params,
+		ID:         msg.ID,
+		RemoteAddr: c.rwc.RemoteAddr(),
+		Received:   time.Now(),
+	}
+	result, herr := c.call(req)
+	if req.ID == nil {
+		if herr != nil {
+			c.notificationFailed(req, herr)
+		}
+		return
+	}
+	c.reply(req.ID, result, herr)
+}
+
+// invalid handles an object that is not a valid JSON-RPC message. A request
+// (it has a usable id) gets an Invalid Request reply; anything else is
+// logged and dropped. The stream goes on: the object was well-formed JSON.
+func (c *conn) invalid(raw []byte, msg *jsonrpc.Message, err error) {
+	if msg != nil && msg.ID != nil {
+		data, _ := json.Marshal(err.Error())
+		c.queue(jsonrpc.AppendError(nil, msg.ID, &jsonrpc.Error{
+			Code: jsonrpc.CodeInvalidRequest, Message: "Invalid Request", Data: data,
+		}))
+		c.srv.log.Warn("receiver: invalid request answered with an error",
+			"peer", c.peer, "id", string(msg.ID), "err", err)
+		return
+	}
+	c.srv.log.Warn("receiver: invalid message dropped", "peer", c.peer, "err", err, "message", excerpt(raw))
+}
+
+func excerpt(b []byte) string {
+	const n = 200
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+// call runs the handler, turning a panic into an internal error.
+func (c *conn) call(req *Request) (result any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.srv.log.Error("receiver: handler panicked", "peer", c.peer, "method", req.Method,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			result, err = nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "Internal error"}
+		}
+	}()
+	return c.srv.Handler.ServeEvent(c.ctx, req)
+}
+
+func (c *conn) notificationFailed(req *Request, err error) {
+	log := c.srv.log
+	var je *jsonrpc.Error
+	if errors.As(err, &je) && je.Code == jsonrpc.CodeMethodNotFound {
+		if log.Enabled(c.ctx, slog.LevelDebug) {
+			log.Debug("receiver: notification dropped: no handler", "peer", c.peer, "method", req.Method)
+		}
+		return
+	}
+	log.Warn("receiver: notification handler failed", "peer", c.peer, "method", req.Method, "err", err)
+}
+
+// reply encodes the reply to the request id and queues it for the writer.
+func (c *conn) reply(id json.RawMessage, result any, herr error) {
+	if herr == nil {
+		var err error
+		c.result, err = appendJSON(c.result[:0], result)
+		if err == nil {
+			c.rbuf = jsonrpc.AppendResult(c.rbuf[:0], id, c.result)
+		} else {
+			c.srv.log.Error("receiver: cannot encode the handler's result", "peer", c.peer, "id", string(id), "err", err)
+			herr = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "Internal error"}
+		}
+	}
+	if herr != nil {
+		var je *jsonrpc.Error
+		if !errors.As(herr, &je) {
+			je = &jsonrpc.Error{Code: CodeServerError, Message: herr.Error()}
+		}
+		c.rbuf = jsonrpc.AppendError(c.rbuf[:0], id, je)
+	}
+	c.queue(c.rbuf)
+}
+
+// appendJSON appends v encoded as JSON: a json.RawMessage as it is (it must
+// be valid), strings and integers directly, anything else with
+// encoding/json.
+func appendJSON(dst []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case json.RawMessage:
+		if len(v) == 0 {
+			return append(dst, "null"...), nil
+		}
+		if !json.Valid(v) {
+			return dst, fmt.Errorf("result is a json.RawMessage that is not valid JSON: %q", excerpt(v))
+		}
+		return append(dst, v...), nil
+	case string:
+		return jsonrpc.AppendString(dst, v), nil
+	case int:
+		return strconv.AppendInt(dst, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(dst, v, 10), nil
+	case bool:
+		return strconv.AppendBool(dst, v), nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return dst, fmt.Errorf("encoding the result %T: %w", v, err)
+	}
+	return append(dst, b...), nil
+}
+
+// queue hands an encoded reply to the writer, waiting while too many bytes
+// are queued already. It drops b when the writer has failed.
+func (c *conn) queue(b []byte) {
+	c.mu.Lock()
+	for len(c.out) >= maxPendingReplies && c.werr == nil {
+		c.space.Wait()
+	}
+	if c.werr != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.out = append(c.out, b...)
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// finishWrites tells the writer that no more replies will come and waits
+// until it has written the queued ones (or failed).
+func (c *conn) finishWrites() {
+	c.mu.Lock()
+	c.eof = true
+	c.mu.Unlock()
+	c.signal()
+	<-c.wdone
+}
+
+// writeLoop writes the queued replies, everything queued in one write, until
+// the reader is done and the queue is empty, or a write fails.
+func (c *conn) writeLoop() {
+	defer close(c.wdone)
+	var buf []byte
+	for range c.wake {
+		c.mu.Lock()
+		buf, c.out = c.out, buf[:0]
+		eof := c.eof
+		c.mu.Unlock()
+		if len(buf) > 0 {
+			if idle := c.srv.IdleTimeout; idle > 0 {
+				c.rwc.SetWriteDeadline(time.Now().Add(idle))
+			}
+			if _, err := c.rwc.Write(buf); err != nil {
+				c.writeFailed(err)
+				return
+			}
+			c.mu.Lock()
+			c.space.Broadcast()
+			c.mu.Unlock()
+		}
+		if eof {
+			return
+		}
+	}
+}
+
+// writeFailed stops the connection: replies can no longer be delivered, so
+// reading more requests would be pointless.
+func (c *conn) writeFailed(err error) {
+	c.mu.Lock()
+	c.werr = err
+	c.out = nil
+	c.space.Broadcast()
+	c.mu.Unlock()
+	c.rwc.Close()
+	if !errors.Is(err, net.ErrClosed) {
+		c.srv.log.Info("receiver: closing connection: writing replies failed", "peer", c.peer, "err", err)
+	}
+}
