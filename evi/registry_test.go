@@ -467,7 +467,7 @@ func TestRaise(t *testing.T) {
 	for _, s := range []string{"fake:ok1", "fake:reject1", "fake:fail1", "fake:ok2", "fake:reject2"} {
 		must(t, r.Subscribe("E_X", s, 0))
 	}
-	params := evi.Named(evi.P("ip", evi.String("192.168.2.11")), evi.P("port", evi.Int(5060)))
+	params := evi.Named(evi.P("ip", evi.String("127.0.0.1")), evi.P("port", evi.Int(5060)))
 	outs := newOutcomes(10)
 	c.Advance(time.Minute)
 	n, err := r.Raise("E_X", params, outs.report)

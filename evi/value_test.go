@@ -24,7 +24,7 @@ func TestValueConstructors(t *testing.T) {
 		{"int", evi.Int(5060), evi.KindInt, 5060, "", 0, false, "5060"},
 		{"negative int", evi.Int(-7), evi.KindInt, -7, "", 0, false, "-7"},
 		{"min int", evi.Int(math.MinInt64), evi.KindInt, math.MinInt64, "", 0, false, "-9223372036854775808"},
-		{"string", evi.String("192.168.2.11"), evi.KindString, 0, "192.168.2.11", 0, false, `"192.168.2.11"`},
+		{"string", evi.String("127.0.0.1"), evi.KindString, 0, "127.0.0.1", 0, false, `"127.0.0.1"`},
 		{"empty string", evi.String(""), evi.KindString, 0, "", 0, false, `""`},
 		{"string with quote", evi.String(`a"b`), evi.KindString, 0, `a"b`, 0, false, `"a\"b"`},
 		{"float", evi.Float(1.5), evi.KindFloat, 0, "", 1.5, false, "1.5"},
@@ -103,10 +103,10 @@ func TestParams(t *testing.T) {
 		{"named empty", evi.Named(), true, nil, nil},
 		{
 			"named in order",
-			evi.Named(evi.P("port", evi.Int(5060)), evi.P("ip", evi.String("192.168.2.11"))),
+			evi.Named(evi.P("port", evi.Int(5060)), evi.P("ip", evi.String("127.0.0.1"))),
 			true,
 			[]string{"port", "ip"},
-			[]evi.Value{evi.Int(5060), evi.String("192.168.2.11")},
+			[]evi.Value{evi.Int(5060), evi.String("127.0.0.1")},
 		},
 		{
 			"named via literal",

@@ -1,0 +1,187 @@
+package evi_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+)
+
+// printTransport is a tiny Transport for the examples: its sockets are
+// "print:NAME" and it "delivers" an event by printing it. A real transport
+// (tcp:, virtual:) queues the message and writes it to the network.
+type printTransport struct{}
+
+func (printTransport) Scheme() string { return "print" }
+
+func (printTransport) Parse(socket string) (evi.Destination, error) {
+	name, ok := strings.CutPrefix(socket, "print:")
+	if !ok || name == "" {
+		return nil, fmt.Errorf("socket %q: want print:NAME: %w", socket, evi.ErrBadSocket)
+	}
+	return printDest(name), nil
+}
+
+func (printTransport) Close() error { return nil }
+
+type printDest string
+
+func (d printDest) String() string { return "print:" + string(d) }
+
+func (d printDest) Match(o evi.Destination) bool { return o == d }
+
+func (d printDest) Send(m *evi.Message, done func(error)) error {
+	fmt.Printf("%s <- %s %s\n", d, m.Event.Name(), formatParams(m.Params))
+	if done != nil {
+		go done(nil) // the contract: report later, from another goroutine
+	}
+	return nil
+}
+
+func (printDest) Close() error { return nil }
+
+// formatParams prints params as {name:value,...} or [value,...].
+func formatParams(p evi.Params) string {
+	var parts []string
+	for _, prm := range p.All() {
+		if p.IsNamed() {
+			parts = append(parts, prm.Name+":"+prm.Value.String())
+		} else {
+			parts = append(parts, prm.Value.String())
+		}
+	}
+	if p.IsNamed() {
+		return "{" + strings.Join(parts, ",") + "}"
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+func ExampleRegistry() {
+	r := evi.NewRegistry(evi.Config{})
+	defer r.Close()
+	if err := r.Register(printTransport{}); err != nil {
+		panic(err)
+	}
+	if _, err := r.Publish("E_PIKE_BLOCKED"); err != nil {
+		panic(err)
+	}
+	for _, socket := range []string{"print:alice", "print:bob"} {
+		if err := r.Subscribe("E_PIKE_BLOCKED", socket, time.Hour); err != nil {
+			panic(err)
+		}
+	}
+	subs, _ := r.Subscribers("E_PIKE_BLOCKED")
+	for _, s := range subs {
+		fmt.Println("subscriber", s.Socket, s.Expire)
+	}
+
+	// Raise hands the event to every subscriber (newest first) and returns;
+	// each outcome is reported later.
+	outcomes := make(chan evi.Outcome, len(subs))
+	n, err := r.Raise("E_PIKE_BLOCKED",
+		evi.Named(evi.P("ip", evi.String("127.0.0.1"))),
+		func(o evi.Outcome) { outcomes <- o })
+	fmt.Println("accepted:", n, "error:", err)
+
+	var delivered []string
+	for range n {
+		o := <-outcomes
+		delivered = append(delivered, fmt.Sprintf("%s: %v", o.Socket, o.Err))
+	}
+	slices.Sort(delivered) // outcomes arrive in any order
+	fmt.Println(strings.Join(delivered, "; "))
+
+	_, err = r.Raise("E_UNKNOWN", evi.Params{}, nil)
+	fmt.Println(errors.Is(err, evi.ErrNotPublished))
+	// Output:
+	// subscriber print:bob 1h0m0s
+	// subscriber print:alice 1h0m0s
+	// print:bob <- E_PIKE_BLOCKED {ip:"127.0.0.1"}
+	// print:alice <- E_PIKE_BLOCKED {ip:"127.0.0.1"}
+	// accepted: 2 error: <nil>
+	// print:alice: <nil>; print:bob: <nil>
+	// true
+}
+
+func ExampleRegistry_Subscribe() {
+	r := evi.NewRegistry(evi.Config{AutoPublish: true})
+	defer r.Close()
+	if err := r.Register(printTransport{}); err != nil {
+		panic(err)
+	}
+	// Subscribing a matching socket again refreshes it: no duplicate.
+	fmt.Println(r.Subscribe("E_X", "print:a", time.Minute))
+	fmt.Println(r.Subscribe("E_X", "print:a", 0)) // now never expires
+	subs, _ := r.Subscribers("E_X")
+	fmt.Println(len(subs), subs[0].Socket, subs[0].Expire)
+
+	fmt.Println(r.Subscribe("E_X", "print:a", -time.Second))
+	fmt.Println(r.Subscribe("E_X", "udp:127.0.0.1:9", 0))
+	// Output:
+	// <nil>
+	// <nil>
+	// 1 print:a 0s
+	// subscribe "print:a" to "E_X": expire -1s: negative expire value
+	// socket "udp:127.0.0.1:9": transport "udp": unknown transport
+}
+
+func ExampleNamed() {
+	p := evi.Named(
+		evi.P("port", evi.Int(5060)),
+		evi.P("ip", evi.String("127.0.0.1")),
+	)
+	fmt.Println(p.IsNamed(), p.Len())
+	for _, prm := range p.All() {
+		fmt.Printf("%s = %v (%v)\n", prm.Name, prm.Value, prm.Value.Kind())
+	}
+	fmt.Println(evi.Named(evi.P("", evi.Null())).Validate())
+	// Output:
+	// true 2
+	// port = 5060 (int)
+	// ip = "127.0.0.1" (string)
+	// evi: param 0 has an empty name
+}
+
+func ExampleUnnamed() {
+	p := evi.Unnamed(evi.String("five"), evi.Int(3), evi.Null())
+	fmt.Println(p.IsNamed(), p.Len())
+	for i := range p.Len() {
+		fmt.Printf("%d: %v (%v)\n", i, p.At(i).Value, p.At(i).Value.Kind())
+	}
+	// Output:
+	// false 3
+	// 0: "five" (string)
+	// 1: 3 (int)
+	// 2: null (null)
+}
+
+func ExampleMessage_Encoded() {
+	m := evi.NewMessage(nil, evi.Unnamed(evi.Int(3), evi.Int(5)), time.Time{})
+	computed := 0
+	enc := func(m *evi.Message) []byte {
+		computed++
+		return []byte(formatParams(m.Params))
+	}
+	// Every destination with the same encoding key shares one encoding.
+	for range 3 {
+		fmt.Printf("%s\n", m.Encoded("example", enc))
+	}
+	fmt.Println("computed", computed, "time")
+	// Output:
+	// [3,5]
+	// [3,5]
+	// [3,5]
+	// computed 1 time
+}
+
+func ExampleValidateEventName() {
+	fmt.Println(evi.ValidateEventName("E_PIKE_BLOCKED"))
+	err := evi.ValidateEventName("E PIKE")
+	fmt.Println(err, errors.Is(err, evi.ErrBadEventName))
+	// Output:
+	// <nil>
+	// event name "E PIKE" has a space or control byte at 1: bad event name true
+}
