@@ -1,0 +1,240 @@
+package receiver_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/receiver"
+)
+
+// testTimeout bounds every wait in the tests.
+const testTimeout = 10 * time.Second
+
+// vector is one line of testdata/opensips-wire.jsonl: an event as a real
+// OpenSIPS wrote it.
+type vector struct {
+	Name       string          `json:"name"`
+	Event      string          `json:"event"`
+	Method     *string         `json:"method"`
+	EventParam *string         `json:"event_param"`
+	Params     json.RawMessage `json:"params"`
+	WireHex    string          `json:"wire_hex"`
+
+	wire []byte
+}
+
+// method is the JSON-RPC method OpenSIPS used: the socket's, else the event's.
+func (v vector) method() string {
+	if v.Method != nil {
+		return *v.Method
+	}
+	return v.Event
+}
+
+// rawParams is the params member of the wire bytes, cut out of them without
+// a JSON parser: OpenSIPS writes it last, so it runs from `"params":` to the
+// closing brace. nil when the event has no params.
+func (v vector) rawParams() []byte {
+	i := bytes.Index(v.wire, []byte(`"params":`))
+	if i < 0 {
+		return nil
+	}
+	return v.wire[i+len(`"params":`) : len(v.wire)-1]
+}
+
+// id is the wire's id, or nil for a notification.
+func (v vector) id() []byte {
+	if !bytes.HasPrefix(v.wire, []byte(`{"id":`)) {
+		return nil
+	}
+	rest := v.wire[len(`{"id":`):]
+	return rest[:bytes.IndexByte(rest, ',')]
+}
+
+func loadVectors(t testing.TB) []vector {
+	t.Helper()
+	f, err := os.Open("testdata/opensips-wire.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var vs []vector
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var v vector
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("vector %q: %v", sc.Text(), err)
+		}
+		if v.wire, err = hex.DecodeString(v.WireHex); err != nil {
+			t.Fatalf("vector %s: wire_hex: %v", v.Name, err)
+		}
+		vs = append(vs, v)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) == 0 {
+		t.Fatal("no vectors")
+	}
+	return vs
+}
+
+// event is what a recording handler saw.
+type event struct {
+	method string
+	params string
+	id     string
+	peer   string
+}
+
+// recorder is a Handler that records every event on a channel and answers
+// requests with "OK".
+type recorder struct {
+	ch chan event
+}
+
+func newRecorder(n int) *recorder { return &recorder{ch: make(chan event, n)} }
+
+func (r *recorder) ServeEvent(ctx context.Context, req *receiver.Request) (any, error) {
+	if req.Received.IsZero() || req.RemoteAddr == nil {
+		return nil, errors.New("request without Received or RemoteAddr")
+	}
+	r.ch <- event{method: req.Method, params: string(req.Params), id: string(req.ID), peer: req.RemoteAddr.String()}
+	return "OK", nil
+}
+
+func (r *recorder) next(t testing.TB) event {
+	t.Helper()
+	select {
+	case e := <-r.ch:
+		return e
+	case <-time.After(testTimeout):
+		t.Fatal("timed out waiting for an event")
+		return event{}
+	}
+}
+
+// logBuffer collects log output safely from several goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// waitLog polls the log until it contains every one of want.
+func (l *logBuffer) waitLog(t testing.TB, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		s := l.String()
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(s, w)
+		}
+		if ok {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log never contained %q; log:\n%s", want, s)
+		}
+		time.Sleep(time.Millisecond) // polling with a bounded deadline
+	}
+}
+
+// serve starts srv on a loopback port and returns its address. Cleanup
+// closes it and checks that Serve returned ErrServerClosed.
+func serve(t testing.TB, srv *receiver.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-errc; !errors.Is(err, receiver.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func dial(t testing.TB, addr string) *net.TCPConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(testTimeout))
+	return c.(*net.TCPConn)
+}
+
+func write(t testing.TB, c net.Conn, b []byte) {
+	t.Helper()
+	if _, err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readReplies reads n back-to-back replies from c.
+func readReplies(t testing.TB, dec *jsonrpc.Decoder, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		b, err := dec.Next()
+		if err != nil {
+			t.Fatalf("reading reply %d of %d: %v", len(out)+1, n, err)
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// expectClosed checks that the server closes c: a read returns EOF (or a
+// reset), not a timeout.
+func expectClosed(t testing.TB, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(testTimeout))
+	buf := make([]byte, 4096)
+	for {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("connection still open after %v", testTimeout)
+		}
+		return
+	}
+}
