@@ -1,0 +1,230 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+// testServer is a real loopback TCP server; handle runs for every accepted
+// connection, in its own goroutine. Cleanup closes everything and waits.
+type testServer struct {
+	t       testing.TB
+	ln      net.Listener
+	handle  func(n int, c net.Conn) // n: 0 for the first connection, 1...
+	mu      sync.Mutex
+	conns   []net.Conn
+	accepts chan int
+	wg      sync.WaitGroup
+}
+
+func newServer(t testing.TB, handle func(n int, c net.Conn)) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{t: t, ln: ln, handle: handle, accepts: make(chan int, 1000)}
+	s.wg.Add(1)
+	go s.serve()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *testServer) serve() {
+	defer s.wg.Done()
+	for n := 0; ; n++ {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns = append(s.conns, c)
+		s.mu.Unlock()
+		select {
+		case s.accepts <- n:
+		default:
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer c.Close()
+			s.handle(n, c)
+		}()
+	}
+}
+
+func (s *testServer) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// socket returns "tcp:127.0.0.1:port" + suffix.
+func (s *testServer) socket(suffix string) string {
+	return "tcp:" + s.ln.Addr().String() + suffix
+}
+
+func (s *testServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// newTransport returns a transport closed at cleanup.
+func newTransport(t testing.TB, cfg Config) *Transport {
+	t.Helper()
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func parse(t testing.TB, tr *Transport, socket string) evi.Destination {
+	t.Helper()
+	d, err := tr.Parse(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+var testRegistry = evi.NewRegistry(evi.Config{})
+
+func event(t testing.TB, name string) *evi.Event {
+	t.Helper()
+	ev, err := testRegistry.Publish(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// seqMsg returns a message of ev with the named param "n": i.
+func seqMsg(ev *evi.Event, i int) *evi.Message {
+	return evi.NewMessage(ev, evi.Named(evi.P("n", evi.Int(int64(i)))), time.Now())
+}
+
+// outcomes collects done callbacks.
+type outcomes struct {
+	ch chan outcome
+}
+
+type outcome struct {
+	tag int
+	err error
+	at  time.Time
+}
+
+func newOutcomes(n int) *outcomes { return &outcomes{ch: make(chan outcome, n)} }
+
+func (o *outcomes) done(tag int) func(error) {
+	return func(err error) { o.ch <- outcome{tag: tag, err: err, at: time.Now()} }
+}
+
+// wait returns n outcomes, failing the test after timeout.
+func (o *outcomes) wait(t testing.TB, n int, timeout time.Duration) []outcome {
+	t.Helper()
+	out := make([]outcome, 0, n)
+	deadline := time.After(timeout)
+	for len(out) < n {
+		select {
+		case r := <-o.ch:
+			out = append(out, r)
+		case <-deadline:
+			t.Fatalf("got %d outcomes of %d after %v", len(out), n, timeout)
+		}
+	}
+	return out
+}
+
+// none checks that no further outcome arrives within d.
+func (o *outcomes) none(t testing.TB, d time.Duration) {
+	t.Helper()
+	select {
+	case r := <-o.ch:
+		t.Fatalf("unexpected extra outcome %+v", r)
+	case <-time.After(d):
+	}
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(time.Millisecond) // polling interval, bounded by the deadline
+	}
+}
+
+// request is a decoded JSON-RPC request or notification.
+type request struct {
+	ID     *int64          `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+	raw    []byte
+}
+
+// readRequests decodes objects from c and sends them on out until c fails.
+func readRequests(c net.Conn, out chan<- request) error {
+	dec := jsonrpc.NewDecoder(c, 0)
+	for {
+		b, err := dec.Next()
+		if err != nil {
+			return err
+		}
+		var r request
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		r.raw = bytes.Clone(b)
+		out <- r
+	}
+}
+
+// replyOK returns the success reply to id.
+func replyOK(id int64) []byte {
+	return []byte(`{"jsonrpc":"2.0","result":"ok","id":` + strconv.FormatInt(id, 10) + `}`)
+}
+
+// paramN returns the "n" of a request made by seqMsg.
+func paramN(t testing.TB, r request) int {
+	var p struct{ N int }
+	if err := json.Unmarshal(r.Params, &p); err != nil {
+		t.Errorf("params %s: %v", r.Params, err)
+	}
+	return p.N
+}
+
+// countingReader reads and counts bytes until c fails.
+func discardAll(c net.Conn, total *int64, mu *sync.Mutex) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		mu.Lock()
+		*total += int64(n)
+		mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func isTimeout(err error) bool { return errors.Is(err, evi.ErrTimeout) }
+
+var _ = io.EOF
