@@ -1,0 +1,384 @@
+package mi
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+// DefaultExpire is the expire of an event_subscribe without one, as in
+// OpenSIPS.
+const DefaultExpire = 3600 * time.Second
+
+// command is one MI command: its name, the param lists it accepts
+// (recipes, each in positional order) and its implementation, which returns
+// the JSON result.
+type command struct {
+	name    string
+	recipes [][]string
+	run     func(h *Handler, a *args) (json.RawMessage, *jsonrpc.Error)
+}
+
+func commandTable() []*command {
+	return []*command{
+		{"event_subscribe", [][]string{{"event", "socket"}, {"event", "socket", "expire"}}, (*Handler).eventSubscribe},
+		{"events_list", [][]string{{}}, (*Handler).eventsList},
+		{"subscribers_list", [][]string{{}, {"event"}, {"event", "socket"}}, (*Handler).subscribersList},
+		{"raise_event", [][]string{{"event"}, {"event", "params"}}, (*Handler).raiseEvent},
+		// evstream extensions
+		{"event_publish", [][]string{{"event"}}, (*Handler).eventPublish},
+		{"event_unsubscribe", [][]string{{"event", "socket"}}, (*Handler).eventUnsubscribe},
+		{"get_statistics", [][]string{{}, {"statistics"}}, (*Handler).getStatistics},
+		{"which", [][]string{{}}, (*Handler).which},
+		{"version", [][]string{{}}, (*Handler).version},
+	}
+}
+
+var resultOK = json.RawMessage(`"OK"`)
+
+func mierr(code int64, msg string) *jsonrpc.Error {
+	return &jsonrpc.Error{Code: code, Message: msg}
+}
+
+// closedErr is the error of a command run while the registry shuts down.
+func closedErr() *jsonrpc.Error {
+	return newError(CodeServerError, "Internal error", "evstream is shutting down")
+}
+
+// eventSubscribe: event, socket, [expire]. Expire defaults to 3600 s; 0
+// removes the matching subscriber.
+func (h *Handler) eventSubscribe(a *args) (json.RawMessage, *jsonrpc.Error) {
+	event, jerr := a.str("event")
+	if jerr != nil {
+		return nil, jerr
+	}
+	socket, jerr := a.str("socket")
+	if jerr != nil {
+		return nil, jerr
+	}
+	expire := int64(DefaultExpire / time.Second)
+	if a.has("expire") {
+		if expire, jerr = parseExpire(a.raw("expire")); jerr != nil {
+			return nil, jerr
+		}
+	}
+	if expire == 0 {
+		return h.unsubscribeQuietly(event, socket)
+	}
+	err := h.reg.Subscribe(event, socket, time.Duration(expire)*time.Second)
+	switch {
+	case err == nil:
+		return resultOK, nil
+	case errors.Is(err, evi.ErrClosed):
+		return nil, closedErr()
+	}
+	h.log.Warn("mi: event_subscribe refused", "event", event, "socket", socket, "err", err)
+	return nil, mierr(CodeBadParam, MsgBadParameterValue)
+}
+
+// unsubscribeQuietly is event_subscribe with expire 0: it removes the
+// matching subscriber, and answers "OK" when there is none (there is
+// nothing left to stop). A bad event name or socket is still an error.
+func (h *Handler) unsubscribeQuietly(event, socket string) (json.RawMessage, *jsonrpc.Error) {
+	err := h.reg.Unsubscribe(event, socket)
+	switch {
+	case err == nil, errors.Is(err, evi.ErrNoSubscriber):
+		return resultOK, nil
+	case errors.Is(err, evi.ErrClosed):
+		return nil, closedErr()
+	case errors.Is(err, evi.ErrNotPublished):
+		// Nothing subscribed to an unknown event; still check what was asked.
+		if err = evi.ValidateEventName(event); err == nil {
+			var d evi.Destination
+			if d, err = h.reg.ParseSocket(socket); err == nil {
+				d.Close()
+				return resultOK, nil
+			}
+		}
+	}
+	h.log.Warn("mi: event_subscribe (expire 0) refused", "event", event, "socket", socket, "err", err)
+	return nil, mierr(CodeBadParam, MsgBadParameterValue)
+}
+
+// eventsList: {"Events":[{"name":..,"id":..},...]} in id order.
+func (h *Handler) eventsList(*args) (json.RawMessage, *jsonrpc.Error) {
+	b := []byte(`{"Events":[`)
+	for i, ev := range h.reg.Events() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendEventHead(b, ev)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...), nil
+}
+
+// appendEventHead appends `{"name":N,"id":I` (the object left open).
+func appendEventHead(b []byte, ev *evi.Event) []byte {
+	b = append(b, `{"name":`...)
+	b = jsonrpc.AppendString(b, ev.Name())
+	b = append(b, `,"id":`...)
+	return strconv.AppendInt(b, int64(ev.ID()), 10)
+}
+
+// appendSubscriber appends {"socket":S,"expire":E,"ttl":T}, or
+// {"socket":S,"expire":"never"} for a subscriber that never expires. The
+// ttl is in whole seconds, rounded down.
+func appendSubscriber(b []byte, s evi.SubscriberInfo) []byte {
+	b = append(b, `{"socket":`...)
+	b = jsonrpc.AppendString(b, s.Socket)
+	if s.Expire <= 0 {
+		return append(b, `,"expire":"never"}`...)
+	}
+	b = append(b, `,"expire":`...)
+	b = strconv.AppendInt(b, int64(s.Expire/time.Second), 10)
+	b = append(b, `,"ttl":`...)
+	b = strconv.AppendInt(b, max(int64(s.TTL/time.Second), 0), 10)
+	return append(b, '}')
+}
+
+// appendEventSubscribers appends {"name":..,"id":..,"Subscribers":[..]}.
+func appendEventSubscribers(b []byte, ev *evi.Event, subs []evi.SubscriberInfo) []byte {
+	b = appendEventHead(b, ev)
+	b = append(b, `,"Subscribers":[`...)
+	for i, s := range subs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendSubscriber(b, s)
+	}
+	return append(b, "]}"...)
+}
+
+// subscribersList: [event, [socket]], in the three shapes of OpenSIPS.
+func (h *Handler) subscribersList(a *args) (json.RawMessage, *jsonrpc.Error) {
+	if !a.has("event") {
+		b := []byte(`{"Events":[`)
+		n := 0
+		for _, ev := range h.reg.Events() {
+			subs, err := h.reg.Subscribers(ev.Name())
+			if err != nil || len(subs) == 0 {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = appendEventSubscribers(b, ev, subs)
+		}
+		return append(b, "]}"...), nil
+	}
+	name, jerr := a.str("event")
+	if jerr != nil {
+		return nil, jerr
+	}
+	ev := h.reg.Lookup(name)
+	if ev == nil {
+		return nil, mierr(CodeNotFound, MsgEventNotPublished)
+	}
+	subs, err := h.reg.Subscribers(name)
+	if err != nil {
+		return nil, mierr(CodeNotFound, MsgEventNotPublished)
+	}
+	if !a.has("socket") {
+		if len(subs) == 0 {
+			return json.RawMessage(`{"Event":{}}`), nil
+		}
+		b := []byte(`{"Event":`)
+		b = appendEventSubscribers(b, ev, subs)
+		return append(b, '}'), nil
+	}
+	socket, jerr := a.str("socket")
+	if jerr != nil {
+		return nil, jerr
+	}
+	d, err := h.reg.ParseSocket(socket)
+	if err != nil {
+		h.log.Warn("mi: subscribers_list: bad socket", "event", name, "socket", socket, "err", err)
+		return nil, mierr(CodeBadParam, MsgBadParameterValue)
+	}
+	// Sockets match when their printed forms are equal: the printed form
+	// holds exactly what matching compares (transport, host, port, method).
+	printed := d.String()
+	d.Close()
+	i := slices.IndexFunc(subs, func(s evi.SubscriberInfo) bool { return s.Socket == printed })
+	if i < 0 {
+		return nil, mierr(CodeNotFound, MsgNoSubscriber)
+	}
+	b := []byte(`{"Event":`)
+	b = appendEventHead(b, ev)
+	b = append(b, `,"Subscriber":`...)
+	b = appendSubscriber(b, subs[i])
+	return append(b, "}}"...), nil
+}
+
+// raiseEvent: event, [params]. It returns once the event is handed to the
+// subscribers' queues: delivery is reported to Options.Report.
+func (h *Handler) raiseEvent(a *args) (json.RawMessage, *jsonrpc.Error) {
+	name, jerr := a.str("event")
+	if jerr != nil {
+		return nil, jerr
+	}
+	// OpenSIPS answers "no subscribers" before it looks at the params.
+	if ev := h.reg.Lookup(name); ev != nil {
+		if subs, _ := h.reg.Subscribers(name); len(subs) == 0 {
+			return nil, mierr(CodeNoSubscribers, MsgTempUnavailable)
+		}
+	}
+	params, err := parseEventParams(a.raw("params"))
+	if err == nil {
+		err = params.Validate()
+	}
+	if err != nil {
+		h.log.Debug("mi: raise_event: bad params", "event", name, "err", err)
+		return nil, mierr(CodeBadParam, MsgBadParams)
+	}
+	accepted, err := h.reg.Raise(name, params, h.opts.Report)
+	switch {
+	case err == nil, accepted > 0:
+		// Rejections by some subscribers were given to Report.
+		return resultOK, nil
+	case errors.Is(err, evi.ErrNotPublished), errors.Is(err, evi.ErrBadEventName):
+		return nil, mierr(CodeNotFound, MsgEventNotRegistered)
+	case errors.Is(err, evi.ErrNoSubscribers):
+		return nil, mierr(CodeNoSubscribers, MsgTempUnavailable)
+	case errors.Is(err, evi.ErrClosed):
+		return nil, closedErr()
+	}
+	// Every live subscriber refused it (queues full...).
+	h.log.Warn("mi: raise_event: no subscriber accepted the event", "event", name, "err", err)
+	return nil, newError(CodeServerError, "Cannot Raise Event", err.Error())
+}
+
+// eventPublish (extension): event. Publishing a published event is "OK".
+func (h *Handler) eventPublish(a *args) (json.RawMessage, *jsonrpc.Error) {
+	name, jerr := a.str("event")
+	if jerr != nil {
+		return nil, jerr
+	}
+	_, err := h.reg.Publish(name)
+	switch {
+	case err == nil:
+		return resultOK, nil
+	case errors.Is(err, evi.ErrClosed):
+		return nil, closedErr()
+	}
+	h.log.Warn("mi: event_publish refused", "event", name, "err", err)
+	return nil, mierr(CodeBadParam, MsgBadParameterValue)
+}
+
+// eventUnsubscribe (extension): event, socket. Unlike event_subscribe with
+// expire 0, a subscriber that does not exist is an error.
+func (h *Handler) eventUnsubscribe(a *args) (json.RawMessage, *jsonrpc.Error) {
+	event, jerr := a.str("event")
+	if jerr != nil {
+		return nil, jerr
+	}
+	socket, jerr := a.str("socket")
+	if jerr != nil {
+		return nil, jerr
+	}
+	err := h.reg.Unsubscribe(event, socket)
+	switch {
+	case err == nil:
+		return resultOK, nil
+	case errors.Is(err, evi.ErrNotPublished):
+		return nil, mierr(CodeNotFound, MsgEventNotPublished)
+	case errors.Is(err, evi.ErrNoSubscriber):
+		return nil, mierr(CodeNotFound, MsgNoSubscriber)
+	case errors.Is(err, evi.ErrClosed):
+		return nil, closedErr()
+	}
+	h.log.Warn("mi: event_unsubscribe refused", "event", event, "socket", socket, "err", err)
+	return nil, mierr(CodeBadParam, MsgBadParameterValue)
+}
+
+// getStatistics (extension): [statistics], a name or a list of names. A
+// name is "all", "group:" (every statistic of the group) or "group:name".
+// Without the param every statistic is reported. The result is an object
+// {"group:name":value,...} as in OpenSIPS.
+func (h *Handler) getStatistics(a *args) (json.RawMessage, *jsonrpc.Error) {
+	want := []string{"all"}
+	if a.has("statistics") {
+		raw := a.raw("statistics")
+		if len(raw) > 0 && raw[0] == '"' {
+			var s string
+			if json.Unmarshal(raw, &s) != nil {
+				return nil, badType("statistics")
+			}
+			want = []string{s}
+		} else if json.Unmarshal(raw, &want) != nil {
+			return nil, badType("statistics")
+		}
+	}
+	stats := h.statistics()
+	b := []byte{'{'}
+	n := 0
+	for _, s := range stats {
+		if !statWanted(s.Name, want) {
+			continue
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = jsonrpc.AppendString(b, s.Name)
+		b = append(b, ':')
+		b = strconv.AppendInt(b, s.Value, 10)
+	}
+	return append(b, '}'), nil
+}
+
+func statWanted(name string, want []string) bool {
+	for _, w := range want {
+		if w == "all" || w == name || (strings.HasSuffix(w, ":") && strings.HasPrefix(name, w)) {
+			return true
+		}
+	}
+	return false
+}
+
+// statistics returns the registry's statistics, then Options.Statistics'.
+func (h *Handler) statistics() []Stat {
+	events := h.reg.Events()
+	subs := 0
+	for _, ev := range events {
+		if s, err := h.reg.Subscribers(ev.Name()); err == nil {
+			subs += len(s)
+		}
+	}
+	stats := []Stat{
+		{"evi:events", int64(len(events))},
+		{"evi:subscribers", int64(subs)},
+		{"evi:raised", int64(h.reg.Raised())},
+	}
+	if h.opts.Statistics != nil {
+		stats = append(stats, h.opts.Statistics()...)
+	}
+	return stats
+}
+
+// which (extension): the command names, sorted.
+func (h *Handler) which(*args) (json.RawMessage, *jsonrpc.Error) {
+	b := []byte{'['}
+	for i, n := range h.Commands() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonrpc.AppendString(b, n)
+	}
+	return append(b, ']'), nil
+}
+
+// version (extension): {"Server":"evstream VERSION"}, like OpenSIPS's.
+func (h *Handler) version(*args) (json.RawMessage, *jsonrpc.Error) {
+	b := []byte(`{"Server":`)
+	b = jsonrpc.AppendString(b, strings.TrimSpace("evstream "+h.opts.Version))
+	return append(b, '}'), nil
+}

@@ -1,0 +1,571 @@
+package mi_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/mi"
+	"github.com/evstream/evstream/transport/stream"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const waitTimeout = 5 * time.Second
+
+// clock is a settable clock for the registry (subscription expiry); it
+// starts at the real time and only moves forward.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is a registry with the real tcp: transport, an MI Handler over it
+// served by a real loopback HTTP server, and the registry's clock.
+type env struct {
+	reg *evi.Registry
+	clk *clock
+	srv *httptest.Server
+	h   *mi.Handler
+	url string
+
+	mu       sync.Mutex
+	outcomes []evi.Outcome
+}
+
+type envOpts struct {
+	autoPublish bool
+	stats       func() []mi.Stat
+}
+
+func newEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	e := &env{clk: &clock{t: time.Now()}}
+	e.reg = evi.NewRegistry(evi.Config{AutoPublish: o.autoPublish, Now: e.clk.Now, SweepInterval: time.Hour})
+	tr, err := stream.New(stream.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reg.Register(tr); err != nil {
+		t.Fatal(err)
+	}
+	e.h = mi.New(e.reg, mi.Options{
+		Version:    "1.2.3",
+		Statistics: o.stats,
+		Report: func(out evi.Outcome) {
+			e.mu.Lock()
+			e.outcomes = append(e.outcomes, out)
+			e.mu.Unlock()
+		},
+		MaxBodySize: 4096,
+	})
+	e.srv = httptest.NewServer(e.h)
+	e.url = e.srv.URL + "/mi"
+	t.Cleanup(func() {
+		e.srv.Close()
+		e.reg.Close()
+	})
+	return e
+}
+
+var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+// post sends body and returns the HTTP status and the response body.
+func (e *env) post(t *testing.T, body string) (int, string) {
+	t.Helper()
+	resp, err := client.Post(e.url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", body, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// call posts body and checks that the answer is HTTP 200 with exactly want.
+func (e *env) call(t *testing.T, body, want string) {
+	t.Helper()
+	status, got := e.post(t, body)
+	if status != http.StatusOK || got != want {
+		t.Fatalf("POST %s\n got HTTP %d %s\nwant HTTP 200 %s", body, status, got, want)
+	}
+}
+
+const ok = `{"jsonrpc":"2.0","result":"OK","id":1}`
+
+func req(method, params string) string {
+	if params == "" {
+		return `{"jsonrpc":"2.0","method":"` + method + `","id":1}`
+	}
+	return `{"jsonrpc":"2.0","method":"` + method + `","params":` + params + `,"id":1}`
+}
+
+func errResp(code, msg string) string {
+	return `{"jsonrpc":"2.0","error":{"code":` + code + `,"message":"` + msg + `"},"id":1}`
+}
+
+func invalidParams(data string) string {
+	return `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"` + data + `"},"id":1}`
+}
+
+var (
+	badParamValue = errResp("400", "Bad parameter value")
+	tooFewOrMany  = invalidParams("Too few or too many parameters")
+	negExpire     = invalidParams("Negative expire value")
+	badExpire     = invalidParams("Bad type for parameter 'expire'")
+	badParams     = errResp("400", "Bad Params")
+	tempUnavail   = errResp("480", "Temporarily Unavailable")
+	notRegistered = errResp("404", "Event not registered")
+	notPublished  = errResp("404", "Event not published")
+	noSubscriber  = errResp("404", "Subscriber does not exist")
+)
+
+// sink is a loopback TCP receiver recording every byte it gets.
+type sink struct {
+	ln      net.Listener
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+	conns   []net.Conn
+	wg      sync.WaitGroup
+}
+
+func newSink(t *testing.T) *sink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{ln: ln, changed: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns = append(s.conns, c)
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go s.read(c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for _, c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *sink) read(c net.Conn) {
+	defer s.wg.Done()
+	b := make([]byte, 4096)
+	for {
+		n, err := c.Read(b)
+		s.mu.Lock()
+		s.buf.Write(b[:n])
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *sink) socket() string { return "tcp:" + s.ln.Addr().String() }
+
+// waitFor waits until the bytes received are exactly want.
+func (s *sink) waitFor(t *testing.T, want string) {
+	t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		got, changed := s.buf.String(), s.changed
+		s.mu.Unlock()
+		if got == want {
+			return
+		}
+		if !strings.HasPrefix(want, got) {
+			t.Fatalf("received %q\nwant     %q", got, want)
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			t.Fatalf("after %v received %q\nwant %q", waitTimeout, got, want)
+		}
+	}
+}
+
+func TestProtocolErrors(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	cases := []struct{ name, body, want string }{
+		{"unknown command", req("no_such_command", ""),
+			`{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}`},
+		{"batch", `[` + req("which", "") + `]`,
+			`{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request","data":"batch requests (JSON arrays) are not supported: send one request per POST"},"id":null}`},
+		{"response instead of request", `{"jsonrpc":"2.0","result":1,"id":7}`,
+			`{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request","data":"a JSON-RPC response, not a request"},"id":7}`},
+		{"params not structured", `{"jsonrpc":"2.0","method":"which","params":5,"id":3}`,
+			`{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request","data":"invalid JSON-RPC message: \"params\" is 5, want an object or an array"},"id":3}`},
+		{"string id echoed", `{"jsonrpc":"2.0","method":"event_publish","params":["E_A"],"id":"abc"}`,
+			`{"jsonrpc":"2.0","result":"OK","id":"abc"}`},
+		{"null id echoed", `{"jsonrpc":"2.0","method":"event_publish","params":["E_A"],"id":null}`,
+			`{"jsonrpc":"2.0","result":"OK","id":null}`},
+		{"jsonrpc member may be absent", `{"method":"event_publish","params":["E_A"],"id":2}`,
+			`{"jsonrpc":"2.0","result":"OK","id":2}`},
+		{"too large", `{"jsonrpc":"2.0","method":"which","id":1,"pad":"` + strings.Repeat("x", 5000) + `"}`,
+			`{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request","data":"request body larger than 4096 bytes"},"id":null}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { e.call(t, c.body, c.want) })
+	}
+
+	// Malformed JSON: -32700 with a null id; the data (from the parser)
+	// says where.
+	for _, body := range []string{``, `{`, `{"jsonrpc":"2.0","method":"which","id":1`, `not json`, `{"a":1}}`} {
+		status, got := e.post(t, body)
+		const pre, suf = `{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error","data":"syntax error at offset `, `"},"id":null}`
+		if status != 200 || !strings.HasPrefix(got, pre) || !strings.HasSuffix(got, suf) {
+			t.Errorf("POST %q: HTTP %d %s, want 200 %s...%s", body, status, got, pre, suf)
+		}
+	}
+}
+
+func TestHTTPMethodsAndNotifications(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	resp, err := client.Get(e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
+		t.Errorf("GET: HTTP %d Allow %q, want 405 Allow POST", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+
+	// A notification runs and gets 204 with no body.
+	status, body := e.post(t, `{"jsonrpc":"2.0","method":"event_publish","params":["E_NOTE"]}`)
+	if status != http.StatusNoContent || body != "" {
+		t.Errorf("notification: HTTP %d %q, want 204 and no body", status, body)
+	}
+	if e.reg.Lookup("E_NOTE") == nil {
+		t.Error("the notification's event_publish did not run")
+	}
+	status, body = e.post(t, `{"jsonrpc":"2.0","method":"no_such_command"}`)
+	if status != http.StatusNoContent || body != "" {
+		t.Errorf("failing notification: HTTP %d %q, want 204 and no body", status, body)
+	}
+	resp, err = client.Post(e.url, "application/json", strings.NewReader(req("which", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", ct)
+	}
+}
+
+func TestEventSubscribe(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := newSink(t)
+	sock := s.socket()
+	e.call(t, req("event_publish", `["E_X"]`), ok)
+	cases := []struct{ name, params, want string }{
+		{"by position", `["E_X","` + sock + `"]`, ok},
+		{"by name", `{"event":"E_X","socket":"` + sock + `/m1"}`, ok},
+		{"by name with expire", `{"socket":"` + sock + `/m2","expire":60,"event":"E_X"}`, ok},
+		{"expire as numeric string", `["E_X","` + sock + `/m3","120"]`, ok},
+		{"negative expire", `["E_X","` + sock + `",-5]`, negExpire},
+		{"negative expire string", `["E_X","` + sock + `","-5"]`, negExpire},
+		{"expire text", `["E_X","` + sock + `","abc"]`, badExpire},
+		{"expire fraction", `["E_X","` + sock + `",1.5]`, badExpire},
+		{"expire bool", `["E_X","` + sock + `",true]`, badExpire},
+		{"expire null", `["E_X","` + sock + `",null]`, badExpire},
+		{"expire too big", `["E_X","` + sock + `",4294967296]`, badExpire},
+		{"too few", `["E_X"]`, tooFewOrMany},
+		{"too many", `["E_X","` + sock + `",1,2]`, tooFewOrMany},
+		{"no params", ``, tooFewOrMany},
+		{"unknown name", `{"event":"E_X","sock":"` + sock + `"}`, tooFewOrMany},
+		{"event not a string", `[5,"` + sock + `"]`, invalidParams("Bad type for parameter 'event'")},
+		{"socket not a string", `{"event":"E_X","socket":{}}`, invalidParams("Bad type for parameter 'socket'")},
+		{"port 0", `["E_X","tcp:127.0.0.1:0"]`, badParamValue},
+		{"port out of range", `["E_X","tcp:127.0.0.1:70000"]`, badParamValue},
+		{"unknown transport", `["E_X","udp:127.0.0.1:9"]`, badParamValue},
+		{"no transport", `["E_X","127.0.0.1:9"]`, badParamValue},
+		{"bad event name", `["bad name","` + sock + `"]`, badParamValue},
+		{"unpublished event (auto_publish off)", `["E_NEW","` + sock + `"]`, badParamValue},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { e.call(t, req("event_subscribe", c.params), c.want) })
+	}
+	want := `{"jsonrpc":"2.0","result":{"Event":{"name":"E_X","id":0,"Subscribers":[` +
+		`{"socket":"` + sock + `/m3","expire":120,"ttl":120},` +
+		`{"socket":"` + sock + `/m2","expire":60,"ttl":60},` +
+		`{"socket":"` + sock + `/m1","expire":3600,"ttl":3600},` +
+		`{"socket":"` + sock + `","expire":3600,"ttl":3600}]}},"id":1}`
+	e.call(t, req("subscribers_list", `["E_X"]`), want)
+}
+
+func TestSubscribeAutoPublish(t *testing.T) {
+	e := newEnv(t, envOpts{autoPublish: true})
+	s := newSink(t)
+	e.call(t, req("event_subscribe", `["E_AUTO","`+s.socket()+`"]`), ok)
+	e.call(t, req("events_list", ""), `{"jsonrpc":"2.0","result":{"Events":[{"name":"E_AUTO","id":0}]},"id":1}`)
+	// A refused subscription publishes nothing.
+	e.call(t, req("event_subscribe", `["E_NOPE","tcp:127.0.0.1:0"]`), badParamValue)
+	e.call(t, req("events_list", ""), `{"jsonrpc":"2.0","result":{"Events":[{"name":"E_AUTO","id":0}]},"id":1}`)
+}
+
+func TestExpireRefreshUnsubscribe(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := newSink(t)
+	sock := s.socket()
+	e.call(t, req("event_publish", `["E_X"]`), ok)
+	e.call(t, req("event_subscribe", `["E_X","`+sock+`",10]`), ok)
+	e.clk.advance(4500 * time.Millisecond)
+	one := func(expire, ttl string) string {
+		return `{"jsonrpc":"2.0","result":{"Event":{"name":"E_X","id":0,"Subscriber":` +
+			`{"socket":"` + sock + `","expire":` + expire + `,"ttl":` + ttl + `}}},"id":1}`
+	}
+	e.call(t, req("subscribers_list", `["E_X","`+sock+`"]`), one("10", "5")) // 5.5 s left: whole seconds
+
+	// Refresh: same socket again resets start and expire, no duplicate.
+	e.call(t, req("event_subscribe", `{"event":"E_X","socket":"`+sock+`","expire":"30"}`), ok)
+	e.call(t, req("subscribers_list", `["E_X","`+sock+`"]`), one("30", "30"))
+
+	// Expiry: past its expire the subscriber is neither listed nor raised to.
+	e.clk.advance(30 * time.Second)
+	e.call(t, req("subscribers_list", `["E_X"]`), `{"jsonrpc":"2.0","result":{"Event":{}},"id":1}`)
+	e.call(t, req("subscribers_list", `["E_X","`+sock+`"]`), noSubscriber)
+	e.call(t, req("raise_event", `["E_X"]`), tempUnavail)
+
+	// expire 0 removes the matching subscriber; with none it is still OK.
+	e.call(t, req("event_subscribe", `["E_X","`+sock+`"]`), ok)
+	e.call(t, req("event_subscribe", `["E_X","`+sock+`/other",0]`), ok)
+	e.call(t, req("subscribers_list", `["E_X"]`),
+		`{"jsonrpc":"2.0","result":{"Event":{"name":"E_X","id":0,"Subscribers":[{"socket":"`+sock+`","expire":3600,"ttl":3600}]}},"id":1}`)
+	e.call(t, req("event_subscribe", `["E_X","`+sock+`","0"]`), ok)
+	e.call(t, req("subscribers_list", `["E_X"]`), `{"jsonrpc":"2.0","result":{"Event":{}},"id":1}`)
+	e.call(t, req("event_subscribe", `["E_X","`+sock+`",0]`), ok)
+	e.call(t, req("event_subscribe", `["E_UNKNOWN","`+sock+`",0]`), ok)
+	e.call(t, req("event_subscribe", `["E_X","tcp:127.0.0.1:0",0]`), badParamValue)
+	e.call(t, req("event_subscribe", `["bad name","`+sock+`",0]`), badParamValue)
+}
+
+func TestEventsAndSubscribersList(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := newSink(t)
+	sock := s.socket()
+	e.call(t, req("events_list", ""), `{"jsonrpc":"2.0","result":{"Events":[]},"id":1}`)
+	e.call(t, req("subscribers_list", ""), `{"jsonrpc":"2.0","result":{"Events":[]},"id":1}`)
+	for _, ev := range []string{"E_A", "E_B", "E_C"} {
+		e.call(t, req("event_publish", `["`+ev+`"]`), ok)
+	}
+	e.call(t, req("event_publish", `["E_A"]`), ok) // again: no new id
+	e.call(t, req("event_publish", `["bad name"]`), badParamValue)
+	e.call(t, req("events_list", "[]"),
+		`{"jsonrpc":"2.0","result":{"Events":[{"name":"E_A","id":0},{"name":"E_B","id":1},{"name":"E_C","id":2}]},"id":1}`)
+
+	// Go API subscriptions without expire never expire.
+	if err := e.reg.Subscribe("E_C", sock+"/forever", 0); err != nil {
+		t.Fatal(err)
+	}
+	e.call(t, req("event_subscribe", `["E_A","`+sock+`",100]`), ok)
+	e.call(t, req("event_subscribe", `["E_C","`+sock+`/m",200]`), ok)
+	e.clk.advance(time.Second)
+
+	// all: only events with subscribers, newest subscriber first
+	e.call(t, req("subscribers_list", ""),
+		`{"jsonrpc":"2.0","result":{"Events":[`+
+			`{"name":"E_A","id":0,"Subscribers":[{"socket":"`+sock+`","expire":100,"ttl":99}]},`+
+			`{"name":"E_C","id":2,"Subscribers":[{"socket":"`+sock+`/m","expire":200,"ttl":199},{"socket":"`+sock+`/forever","expire":"never"}]}`+
+			`]},"id":1}`)
+	// one event
+	e.call(t, req("subscribers_list", `{"event":"E_A"}`),
+		`{"jsonrpc":"2.0","result":{"Event":{"name":"E_A","id":0,"Subscribers":[{"socket":"`+sock+`","expire":100,"ttl":99}]}},"id":1}`)
+	// one event without subscribers
+	e.call(t, req("subscribers_list", `["E_B"]`), `{"jsonrpc":"2.0","result":{"Event":{}},"id":1}`)
+	// one subscriber, never expiring
+	e.call(t, req("subscribers_list", `{"socket":"`+sock+`/forever","event":"E_C"}`),
+		`{"jsonrpc":"2.0","result":{"Event":{"name":"E_C","id":2,"Subscriber":{"socket":"`+sock+`/forever","expire":"never"}}},"id":1}`)
+	// errors
+	e.call(t, req("subscribers_list", `["E_NONE"]`), notPublished)
+	e.call(t, req("subscribers_list", `["E_NONE","`+sock+`"]`), notPublished)
+	e.call(t, req("subscribers_list", `["E_A","`+sock+`/nope"]`), noSubscriber)
+	e.call(t, req("subscribers_list", `["E_A","tcp:nohost"]`), badParamValue)
+	e.call(t, req("subscribers_list", `["E_A","`+sock+`",1]`), tooFewOrMany)
+	e.call(t, req("subscribers_list", `[1]`), invalidParams("Bad type for parameter 'event'"))
+
+	// event_unsubscribe (extension)
+	e.call(t, req("event_unsubscribe", `["E_A","`+sock+`"]`), ok)
+	e.call(t, req("event_unsubscribe", `["E_A","`+sock+`"]`), noSubscriber)
+	e.call(t, req("event_unsubscribe", `["E_NONE","`+sock+`"]`), notPublished)
+	e.call(t, req("event_unsubscribe", `["E_A","tcp:127.0.0.1:0"]`), badParamValue)
+	e.call(t, req("event_unsubscribe", `["E_A"]`), tooFewOrMany)
+	e.call(t, req("subscribers_list", `["E_A"]`), `{"jsonrpc":"2.0","result":{"Event":{}},"id":1}`)
+}
+
+func TestRaiseEventErrors(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := newSink(t)
+	e.call(t, req("raise_event", `["E_NONE"]`), notRegistered)
+	e.call(t, req("raise_event", `["bad name"]`), notRegistered)
+	e.call(t, req("event_publish", `["E_X"]`), ok)
+	e.call(t, req("raise_event", `["E_X"]`), tempUnavail)
+	e.call(t, req("raise_event", `["E_X",5]`), tempUnavail) // OpenSIPS checks subscribers first
+	e.call(t, req("raise_event", ``), tooFewOrMany)
+	e.call(t, req("raise_event", `["E_X",[],1]`), tooFewOrMany)
+	e.call(t, req("raise_event", `[1]`), invalidParams("Bad type for parameter 'event'"))
+	e.call(t, req("event_subscribe", `["E_X","`+s.socket()+`"]`), ok)
+	for _, p := range []string{`5`, `true`, `null`, `"text"`, `"[1,2]"`, `"{bad json"`, `"{\"a\":1} x"`,
+		`[[1]]`, `[{"a":1}]`, `[null]`, `[true]`, `{"":1}`, `"{\"\":1}"`} {
+		e.call(t, req("raise_event", `["E_X",`+p+`]`), badParams)
+	}
+	// None of the refused raises sent anything: the first bytes on the
+	// connection are those of the next, good, one.
+	e.call(t, req("raise_event", `{"event":"E_X"}`), ok)
+	s.waitFor(t, `{"jsonrpc":"2.0","method":"E_X"}`)
+}
+
+func TestRaiseEventAutoPublish(t *testing.T) {
+	e := newEnv(t, envOpts{autoPublish: true})
+	// Unknown with auto_publish on: published, then no subscribers.
+	e.call(t, req("raise_event", `["E_NEW",{"a":1}]`), tempUnavail)
+	e.call(t, req("events_list", ""), `{"jsonrpc":"2.0","result":{"Events":[{"name":"E_NEW","id":0}]},"id":1}`)
+	e.call(t, req("raise_event", `["bad name"]`), notRegistered)
+}
+
+// TestRaiseEventWire checks the bytes a subscriber receives for each form
+// of raise_event params.
+func TestRaiseEventWire(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	s := newSink(t)
+	e.call(t, req("event_publish", `["E_X"]`), ok)
+	e.call(t, req("event_subscribe", `["E_X","`+s.socket()+`"]`), ok)
+	cases := []struct{ name, params, wire string }{
+		{"no params", `["E_X"]`, `{"jsonrpc":"2.0","method":"E_X"}`},
+		{"empty array", `["E_X",[]]`, `{"jsonrpc":"2.0","method":"E_X"}`},
+		{"empty object", `["E_X",{}]`, `{"jsonrpc":"2.0","method":"E_X"}`},
+		{"array values become strings", `["E_X",[1,"x",-2.50,"3"]]`,
+			`{"jsonrpc":"2.0","method":"E_X","params":["1","x","-2.50","3"]}`},
+		{"object keeps order and kinds", `["E_X",{"port":5060,"ip":"192.168.2.11","neg":-7}]`,
+			`{"jsonrpc":"2.0","method":"E_X","params":{"port":5060,"ip":"192.168.2.11","neg":-7}}`},
+		{"string holding an object", `["E_X","{\"b\":1,\"a\":\"x\"}"]`,
+			`{"jsonrpc":"2.0","method":"E_X","params":{"b":1,"a":"x"}}`},
+		{"extensions kept as JSON", `["E_X",{"f":1.5,"t":true,"no":false,"n":null,"o":{"k": [1, 2.0, "s"]},"big":123456789012345678901,"e":1e3}]`,
+			`{"jsonrpc":"2.0","method":"E_X","params":{"f":1.5,"t":true,"no":false,"n":null,"o":{"k":[1,2.0,"s"]},"big":123456789012345678901,"e":1000}}`},
+		{"escaping as OpenSIPS", `["E_X",{"s":"q\"b\\n\n<a&b> \u2028 é \u0001"}]`,
+			"{\"jsonrpc\":\"2.0\",\"method\":\"E_X\",\"params\":{\"s\":\"q\\\"b\\\\n\\n<a&b> \u2028 é \\u0001\"}}"},
+		{"params by name", `{"params":["a"],"event":"E_X"}`,
+			`{"jsonrpc":"2.0","method":"E_X","params":["a"]}`},
+		{"named params by name", `{"event":"E_X","params":"{\"k\":\"v\"}"}`,
+			`{"jsonrpc":"2.0","method":"E_X","params":{"k":"v"}}`},
+	}
+	var all string
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e.call(t, req("raise_event", c.params), ok)
+			all += c.wire
+			s.waitFor(t, all)
+		})
+	}
+	e.mu.Lock()
+	n := len(e.outcomes)
+	for _, o := range e.outcomes {
+		if o.Err != nil || o.Event.Name() != "E_X" || o.Socket != s.socket() {
+			t.Errorf("outcome %+v, want E_X delivered to %s", o, s.socket())
+		}
+	}
+	e.mu.Unlock()
+	if n > len(cases) {
+		t.Errorf("%d outcomes reported for %d events", n, len(cases))
+	}
+}
+
+// TestRaiseDoesNotBlock raises to a subscriber that never reads: every
+// raise_event answers at once.
+func TestRaiseDoesNotBlock(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	e.call(t, req("event_publish", `["E_X"]`), ok)
+	e.call(t, req("event_subscribe", `["E_X","tcp:`+ln.Addr().String()+`"]`), ok)
+	big := `"` + strings.Repeat("x", 3000) + `"`
+	start := time.Now()
+	for range 200 {
+		e.call(t, req("raise_event", `["E_X",[`+big+`]]`), ok)
+	}
+	if d := time.Since(start); d > waitTimeout {
+		t.Errorf("200 raises to a stalled subscriber took %v", d)
+	}
+}
+
+func TestExtensions(t *testing.T) {
+	e := newEnv(t, envOpts{stats: func() []mi.Stat {
+		return []mi.Stat{{Name: "tcp:sent", Value: 7}, {Name: "tcp:failed", Value: 2}}
+	}})
+	e.call(t, req("version", ""), `{"jsonrpc":"2.0","result":{"Server":"evstream 1.2.3"},"id":1}`)
+	e.call(t, req("which", ""), `{"jsonrpc":"2.0","result":["event_publish","event_subscribe","event_unsubscribe","events_list","get_statistics","raise_event","subscribers_list","version","which"],"id":1}`)
+	e.call(t, req("which", `["x"]`), tooFewOrMany)
+
+	s := newSink(t)
+	e.call(t, req("event_publish", `["E_X"]`), ok)
+	e.call(t, req("event_subscribe", `["E_X","`+s.socket()+`"]`), ok)
+	e.call(t, req("raise_event", `["E_X"]`), ok)
+	e.call(t, req("get_statistics", ""),
+		`{"jsonrpc":"2.0","result":{"evi:events":1,"evi:subscribers":1,"evi:raised":1,"tcp:sent":7,"tcp:failed":2},"id":1}`)
+	e.call(t, req("get_statistics", `[["evi:raised","tcp:"]]`),
+		`{"jsonrpc":"2.0","result":{"evi:raised":1,"tcp:sent":7,"tcp:failed":2},"id":1}`)
+	e.call(t, req("get_statistics", `{"statistics":"evi:"}`),
+		`{"jsonrpc":"2.0","result":{"evi:events":1,"evi:subscribers":1,"evi:raised":1},"id":1}`)
+	e.call(t, req("get_statistics", `["all"]`),
+		`{"jsonrpc":"2.0","result":{"evi:events":1,"evi:subscribers":1,"evi:raised":1,"tcp:sent":7,"tcp:failed":2},"id":1}`)
+	e.call(t, req("get_statistics", `["nothing:"]`), `{"jsonrpc":"2.0","result":{},"id":1}`)
+	e.call(t, req("get_statistics", `[5]`), invalidParams("Bad type for parameter 'statistics'"))
+}
+
+func TestAfterClose(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.call(t, req("event_publish", `["E_X"]`), ok)
+	e.reg.Close()
+	shutting := `{"jsonrpc":"2.0","error":{"code":500,"message":"Internal error","data":"evstream is shutting down"},"id":1}`
+	e.call(t, req("event_subscribe", `["E_X","tcp:127.0.0.1:9"]`), shutting)
+	e.call(t, req("event_publish", `["E_Y"]`), shutting)
+}

@@ -1,0 +1,274 @@
+package mi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+// args are a command's params once matched against one of its recipes.
+type args struct {
+	names []string          // the recipe matched, in order
+	vals  []json.RawMessage // the values, in recipe order
+}
+
+// has reports whether the param name was given.
+func (a *args) has(name string) bool { return slices.Contains(a.names, name) }
+
+// raw returns the raw JSON of the param name, nil when absent.
+func (a *args) raw(name string) json.RawMessage {
+	if i := slices.Index(a.names, name); i >= 0 {
+		return a.vals[i]
+	}
+	return nil
+}
+
+// matchParams matches params against c's recipes, as OpenSIPS does: by
+// position, the count must equal a recipe's length; by name, the set of
+// names must equal a recipe's. Anything else is -32602 "Too few or too
+// many parameters".
+func matchParams(c *command, params json.RawMessage) (*args, *jsonrpc.Error) {
+	tooFewOrMany := invalidParams(MsgTooFewOrMany)
+	params = bytes.TrimSpace(params)
+	switch {
+	case len(params) == 0 || params[0] == '[':
+		var vals []json.RawMessage
+		if len(params) > 0 {
+			if err := json.Unmarshal(params, &vals); err != nil {
+				return nil, invalidParams("params: " + err.Error())
+			}
+		}
+		for _, r := range c.recipes {
+			if len(r) == len(vals) {
+				return &args{names: r, vals: vals}, nil
+			}
+		}
+		return nil, tooFewOrMany
+	case params[0] == '{':
+		var byName map[string]json.RawMessage
+		if err := json.Unmarshal(params, &byName); err != nil {
+			return nil, invalidParams("params: " + err.Error())
+		}
+	recipes:
+		for _, r := range c.recipes {
+			if len(r) != len(byName) {
+				continue
+			}
+			vals := make([]json.RawMessage, len(r))
+			for i, name := range r {
+				v, ok := byName[name]
+				if !ok {
+					continue recipes
+				}
+				vals[i] = v
+			}
+			return &args{names: r, vals: vals}, nil
+		}
+		return nil, tooFewOrMany
+	}
+	return nil, newError(jsonrpc.CodeInvalidRequest, "Invalid Request", "params must be an array or an object")
+}
+
+func badType(name string) *jsonrpc.Error {
+	return invalidParams("Bad type for parameter '" + name + "'")
+}
+
+// str returns the string param name; a value that is not a JSON string is
+// -32602 "Bad type for parameter 'NAME'".
+func (a *args) str(name string) (string, *jsonrpc.Error) {
+	raw := a.raw(name)
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", badType(name)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", badType(name)
+	}
+	return s, nil
+}
+
+// MaxExpire is the largest expire accepted, in seconds (OpenSIPS keeps it
+// in a 32-bit int).
+const MaxExpire = math.MaxInt32
+
+// parseExpire reads an expire value: a JSON integer or a string holding
+// one, in seconds. Anything else (a fraction, text, a value beyond
+// MaxExpire) is -32602 "Bad type for parameter 'expire'"; a negative one is
+// -32602 "Negative expire value".
+func parseExpire(raw json.RawMessage) (int64, *jsonrpc.Error) {
+	text := string(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return 0, badType("expire")
+		}
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		if errors.Is(err, strconv.ErrRange) && strings.HasPrefix(text, "-") {
+			return 0, invalidParams(MsgNegativeExpire)
+		}
+		return 0, badType("expire")
+	}
+	if n < 0 {
+		return 0, invalidParams(MsgNegativeExpire)
+	}
+	if n > MaxExpire {
+		return 0, badType("expire")
+	}
+	return n, nil
+}
+
+// errBadParams is returned by parseEventParams for params raise_event
+// cannot use (400 "Bad Params").
+var errBadParams = errors.New("bad params")
+
+// parseEventParams converts raise_event's params:
+//
+//   - a JSON array: unnamed values, each sent as a string (numbers as
+//     written: [1,"x"] is sent as ["1","x"]); [] is no params. Elements that
+//     are not strings or numbers are refused.
+//   - a JSON object, or a string holding one: named values, in the order
+//     given. Integers stay integers, strings strings; floats, booleans,
+//     null and nested objects or arrays are kept as JSON (OpenSIPS
+//     truncates or stringifies them); {} is no params.
+//
+// Anything else is an error wrapping errBadParams.
+func parseEventParams(raw json.RawMessage) (evi.Params, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return evi.Params{}, nil
+	}
+	switch raw[0] {
+	case '[':
+		return unnamedParams(raw)
+	case '{':
+		return namedParams(raw)
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return evi.Params{}, fmt.Errorf("%w: %v", errBadParams, err)
+		}
+		if t := strings.TrimSpace(s); t == "" || t[0] != '{' {
+			return evi.Params{}, fmt.Errorf("%w: a string must hold a JSON object, got %.40q", errBadParams, s)
+		}
+		return namedParams([]byte(s))
+	}
+	return evi.Params{}, fmt.Errorf("%w: want an array, an object or a string holding an object, got %.40s", errBadParams, raw)
+}
+
+func unnamedParams(raw []byte) (evi.Params, error) {
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return evi.Params{}, fmt.Errorf("%w: %v", errBadParams, err)
+	}
+	if len(elems) == 0 {
+		return evi.Params{}, nil
+	}
+	vals := make([]evi.Value, len(elems))
+	for i, e := range elems {
+		switch c := e[0]; {
+		case c == '"':
+			var s string
+			if err := json.Unmarshal(e, &s); err != nil {
+				return evi.Params{}, fmt.Errorf("%w: element %d: %v", errBadParams, i, err)
+			}
+			vals[i] = evi.String(s)
+		case c == '-' || (c >= '0' && c <= '9'):
+			vals[i] = evi.String(string(e))
+		default:
+			return evi.Params{}, fmt.Errorf("%w: element %d is %.40s, want a string or a number", errBadParams, i, e)
+		}
+	}
+	return evi.Unnamed(vals...), nil
+}
+
+// namedParams decodes a JSON object keeping its keys in order.
+func namedParams(b []byte) (evi.Params, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return evi.Params{}, fmt.Errorf("%w: not a JSON object", errBadParams)
+	}
+	var ps []evi.Param
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return evi.Params{}, fmt.Errorf("%w: %v", errBadParams, err)
+		}
+		name := tok.(string) // object keys are strings
+		if name == "" {
+			return evi.Params{}, fmt.Errorf("%w: a param has an empty name", errBadParams)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return evi.Params{}, fmt.Errorf("%w: param %q: %v", errBadParams, name, err)
+		}
+		val, err := jsonValue(v)
+		if err != nil {
+			return evi.Params{}, fmt.Errorf("%w: param %q: %v", errBadParams, name, err)
+		}
+		ps = append(ps, evi.P(name, val))
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return evi.Params{}, fmt.Errorf("%w: %v", errBadParams, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return evi.Params{}, fmt.Errorf("%w: data after the object", errBadParams)
+	}
+	if len(ps) == 0 {
+		return evi.Params{}, nil
+	}
+	return evi.Named(ps...), nil
+}
+
+// jsonValue converts one JSON value (valid) to an evi.Value.
+func jsonValue(v json.RawMessage) (evi.Value, error) {
+	switch v[0] {
+	case '"':
+		var s string
+		err := json.Unmarshal(v, &s)
+		return evi.String(s), err
+	case 't':
+		return evi.Bool(true), nil
+	case 'f':
+		return evi.Bool(false), nil
+	case 'n':
+		return evi.Null(), nil
+	case '{', '[':
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, v); err != nil {
+			return evi.Value{}, err
+		}
+		b := buf.Bytes()
+		if !utf8.Valid(b) {
+			b = bytes.ToValidUTF8(b, []byte("\uFFFD"))
+		}
+		return evi.RawJSON(string(b)), nil
+	}
+	return numberValue(string(v)), nil
+}
+
+// numberValue converts a JSON number: an integer that fits an int64 stays
+// an integer; a fraction or exponent becomes a float; a number neither can
+// hold exactly (a huge integer, 1e400) is kept as written.
+func numberValue(text string) evi.Value {
+	if i, err := strconv.ParseInt(text, 10, 64); err == nil {
+		return evi.Int(i)
+	}
+	if strings.ContainsAny(text, ".eE") {
+		if f, err := strconv.ParseFloat(text, 64); err == nil {
+			return evi.Float(f)
+		}
+	}
+	return evi.RawJSON(text)
+}
