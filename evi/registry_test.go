@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/evstream/evstream/evi"
 )
 
@@ -700,5 +702,25 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The sweeper goroutine started by NewRegistry is stopped by Close, and by
+// Shutdown: nothing the registry started outlives it.
+func TestCloseStopsSweeper(t *testing.T) {
+	for _, stop := range []struct {
+		name string
+		f    func(*evi.Registry) error
+	}{
+		{"Close", (*evi.Registry).Close},
+		{"Shutdown", func(r *evi.Registry) error { return r.Shutdown(context.Background()) }},
+	} {
+		t.Run(stop.name, func(t *testing.T) {
+			before := goleak.IgnoreCurrent()
+			r := evi.NewRegistry(evi.Config{SweepInterval: time.Millisecond})
+			must(t, r.Register(newFake("fake")))
+			must(t, stop.f(r))
+			goleak.VerifyNone(t, before)
+		})
 	}
 }
