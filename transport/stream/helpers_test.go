@@ -228,3 +228,5 @@ func discardAll(c net.Conn, total *int64, mu *sync.Mutex) {
 func isTimeout(err error) bool { return errors.Is(err, evi.ErrTimeout) }
 
 var _ = io.EOF
+
+func itoa(i int) string { return strconv.Itoa(i) }

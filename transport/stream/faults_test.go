@@ -1,0 +1,548 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+// freePort returns a loopback port nothing listens on.
+func freePort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+// bigMsg returns a message with a 4 KB param, to fill socket buffers fast.
+func bigMsg(ev *evi.Event) *evi.Message {
+	return evi.NewMessage(ev, evi.Named(evi.P("blob", evi.String(strings.Repeat("x", 4096)))), time.Now())
+}
+
+// TestStuckDestinationIsolated: a destination that accepts but never reads
+// must not delay another; its own events fail (queue full, timeout), counted.
+func TestStuckDestinationIsolated(t *testing.T) {
+	for _, reliable := range []bool{false, true} {
+		name := "notification"
+		if reliable {
+			name = "reliable"
+		}
+		t.Run(name, func(t *testing.T) {
+			stop := make(chan struct{})
+			stuck := newServer(t, func(_ int, c net.Conn) { <-stop })
+			t.Cleanup(func() { close(stop) }) // runs before the server's cleanup
+			good := newServer(t, fastReplier)
+			if !reliable {
+				var mu sync.Mutex
+				var total int64
+				good = newServer(t, func(_ int, c net.Conn) { discardAll(c, &total, &mu) })
+			}
+			const timeout = 500 * time.Millisecond
+			tr := newTransport(t, Config{ReliableMode: reliable, Timeout: timeout, QueueSize: 500, MaxInFlight: 200})
+			bad := parse(t, tr, stuck.socket(""))
+			ok := parse(t, tr, good.socket(""))
+			ev := event(t, "E_STUCK")
+
+			n := 4000 // 16 MB to the stuck destination: more than socket buffers hold
+			if reliable {
+				n = 2000 // the window and the queue hold 700
+			}
+			badOut, goodOut := newOutcomes(n), newOutcomes(n)
+			accepted, full := 0, 0
+			raised := make([]time.Time, n)
+			var worst time.Duration
+			for i := range n {
+				m := bigMsg(ev)
+				switch err := bad.Send(m, badOut.done(i)); {
+				case err == nil:
+					accepted++
+				case errors.Is(err, evi.ErrQueueFull):
+					full++
+				default:
+					t.Fatalf("send %d: %v", i, err)
+				}
+				if err := ok.Send(m, goodOut.done(i)); err != nil {
+					t.Fatalf("send %d to the good destination: %v", i, err)
+				}
+				raised[i] = m.Raised
+				if i%100 == 99 { // the good destination keeps up
+					for _, r := range goodOut.wait(t, 100, 5*time.Second) {
+						if r.err != nil {
+							t.Fatalf("good destination, event %d: %v", r.tag, r.err)
+						}
+						worst = max(worst, r.at.Sub(raised[r.tag]))
+					}
+				}
+			}
+			t.Logf("stuck destination: %d accepted, %d rejected as full; good destination: worst latency %v", accepted, full, worst)
+			// Blocked behind the stuck destination, an event would wait
+			// for a write deadline, which is the timeout.
+			if worst >= timeout {
+				t.Errorf("the good destination was delayed by %v", worst)
+			}
+			if full == 0 {
+				t.Error("the stuck destination's queue never filled")
+			}
+			var failed int
+			for _, r := range badOut.wait(t, accepted, 10*time.Second) {
+				if r.err != nil {
+					failed++
+				}
+			}
+			st := tr.Stats()
+			var badSt AddressStats
+			for _, a := range st.Addresses {
+				if a.Address == bad.String() {
+					badSt = a
+				}
+			}
+			t.Logf("stuck destination stats: %+v", badSt.Counters)
+			// In notification mode the kernel's socket buffers take a few
+			// MB before writes block; what does not fit fails.
+			if failed == 0 || reliable && (failed != accepted || badSt.Timeouts == 0) || badSt.Overflows != uint64(full) || badSt.Failed != uint64(failed) {
+				t.Errorf("stuck destination: %d failed; stats %+v", failed, badSt.Counters)
+			}
+		})
+	}
+}
+
+func TestConnectRefused(t *testing.T) {
+	port := freePort(t)
+	tr := newTransport(t, Config{Timeout: 5 * time.Second})
+	d := parse(t, tr, "tcp:127.0.0.1:"+itoa(port))
+	o := newOutcomes(1)
+	start := time.Now()
+	if err := d.Send(seqMsg(event(t, "E_REFUSED"), 1), o.done(1)); err != nil {
+		t.Fatal(err)
+	}
+	r := o.wait(t, 1, 5*time.Second)[0]
+	if r.err == nil || !strings.Contains(r.err.Error(), "refused") || isTimeout(r.err) {
+		t.Fatalf("outcome %v, want connection refused", r.err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("refusal reported after %v", took)
+	}
+	if st := tr.Stats(); st.ConnectFailures != 1 || st.Failed != 1 {
+		t.Errorf("stats %+v", st.Counters)
+	}
+}
+
+// TestBackoff: while connects keep failing, attempts are spaced by a
+// doubling backoff capped at BackoffMax, events in between fail at once
+// with the last connect error, and a listener coming back is reached.
+func TestBackoff(t *testing.T) {
+	port := freePort(t)
+	const bmin, bmax = 2 * time.Millisecond, 16 * time.Millisecond
+	tr := newTransport(t, Config{BackoffMin: bmin, BackoffMax: bmax})
+	d := parse(t, tr, "tcp:127.0.0.1:"+itoa(port))
+	ev := event(t, "E_BACKOFF")
+	var sawBackoff []time.Duration
+	fastFails := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for tr.Stats().ConnectFailures < 8 {
+		if time.Now().After(deadline) {
+			t.Fatal("connects were not retried")
+		}
+		o := newOutcomes(1)
+		if err := d.Send(seqMsg(ev, 1), o.done(1)); err != nil {
+			t.Fatal(err)
+		}
+		r := o.wait(t, 1, 5*time.Second)[0]
+		if r.err == nil || !strings.Contains(r.err.Error(), "refused") {
+			t.Fatalf("outcome %v, want the connect error", r.err)
+		}
+		if strings.Contains(r.err.Error(), "not connected, next attempt in") {
+			fastFails++
+		}
+		b := tr.Stats().Addresses[0].Backoff
+		if len(sawBackoff) == 0 || sawBackoff[len(sawBackoff)-1] != b {
+			sawBackoff = append(sawBackoff, b)
+		}
+	}
+	want := []time.Duration{2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond, 16 * time.Millisecond}
+	if len(sawBackoff) != len(want) {
+		t.Fatalf("backoffs %v, want %v", sawBackoff, want)
+	}
+	for i := range want {
+		if sawBackoff[i] != want[i] {
+			t.Fatalf("backoffs %v, want %v", sawBackoff, want)
+		}
+	}
+	if fastFails == 0 {
+		t.Error("no event failed fast during the backoff")
+	}
+	a := tr.Stats().Addresses[0]
+	if !strings.Contains(a.LastError, "refused") || a.Connected {
+		t.Errorf("address stats %+v", a)
+	}
+
+	// The destination comes back.
+	ln, err := net.Listen("tcp", "127.0.0.1:"+itoa(port))
+	if err != nil {
+		t.Skipf("cannot listen again on port %d: %v", port, err)
+	}
+	var mu sync.Mutex
+	var total int64
+	srv := &testServer{t: t, ln: ln, accepts: make(chan int, 10), handle: func(_ int, c net.Conn) { discardAll(c, &total, &mu) }}
+	srv.wg.Add(1)
+	go srv.serve()
+	t.Cleanup(srv.close)
+	eventually(t, 5*time.Second, "a successful reconnect", func() bool {
+		o := newOutcomes(1)
+		d.Send(seqMsg(ev, 2), o.done(2))
+		return o.wait(t, 1, 5*time.Second)[0].err == nil
+	})
+	if a := tr.Stats().Addresses[0]; a.Backoff != 0 || a.LastError != "" || !a.Connected {
+		t.Errorf("after reconnecting: %+v", a)
+	}
+}
+
+func TestLocalhost(t *testing.T) {
+	srv := rpcServer(t, replyAtOnce)
+	tr := newTransport(t, Config{ReliableMode: true})
+	d := parse(t, tr, "tcp:localhost:"+itoa(srv.port()))
+	o := newOutcomes(3)
+	sendN(t, d, event(t, "E_LOCAL"), 0, 3, o)
+	allOK(t, o.wait(t, 3, 5*time.Second))
+}
+
+func TestIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ln.Close()
+	srv := &testServer{t: t, accepts: make(chan int, 10), handle: replyAtOnceConn}
+	srv.ln, err = net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	srv.wg.Add(1)
+	go srv.serve()
+	t.Cleanup(srv.close)
+	tr := newTransport(t, Config{ReliableMode: true})
+	d := parse(t, tr, "tcp:[::1]:"+itoa(srv.port())+"/m")
+	if d.String() != "tcp:[::1]:"+itoa(srv.port())+"/m" {
+		t.Errorf("String() = %q", d.String())
+	}
+	o := newOutcomes(2)
+	sendN(t, d, event(t, "E_V6"), 0, 2, o)
+	allOK(t, o.wait(t, 2, 5*time.Second))
+}
+
+// replyAtOnceConn is a reliable server handler replying to every request.
+func replyAtOnceConn(n int, c net.Conn) {
+	out := make(chan request, 16)
+	go func() {
+		for r := range out {
+			c.Write(replyOK(*r.ID))
+		}
+	}()
+	readRequests(c, out)
+	close(out)
+}
+
+// TestQueueOverflow: a full queue rejects with ErrQueueFull, counted; the
+// queued events still go out.
+func TestQueueOverflow(t *testing.T) {
+	rec := newRecorder(t)
+	const size = 10
+	tr := newTransport(t, Config{QueueSize: size})
+	d := parse(t, tr, rec.socket(""))
+	ev := event(t, "E_FULL")
+	hold, held := make(chan struct{}), make(chan struct{})
+	d.Send(seqMsg(ev, 0), func(error) { close(held); <-hold })
+	<-held // the writer is busy: the queue fills
+	o := newOutcomes(size)
+	sendN(t, d, ev, 1, size, o)
+	err := d.Send(seqMsg(ev, 99), o.done(99))
+	if !errors.Is(err, evi.ErrQueueFull) || !strings.Contains(err.Error(), rec.socket("")) {
+		t.Fatalf("Send on a full queue: %v", err)
+	}
+	if st := tr.Stats(); st.Overflows != 1 || st.Sent != size+1 || st.Addresses[0].Queued != size {
+		t.Errorf("stats %+v", st)
+	}
+	close(hold)
+	allOK(t, o.wait(t, size, 5*time.Second))
+	o.none(t, 20*time.Millisecond)
+}
+
+// TestShutdownDrains: Shutdown waits until a slow but reading receiver has
+// everything; Send fails meanwhile.
+func TestShutdownDrains(t *testing.T) {
+	const n = 300
+	var mu sync.Mutex
+	var total int64
+	srv := newServer(t, func(_ int, c net.Conn) {
+		buf := make([]byte, 1024)
+		for {
+			k, err := c.Read(buf)
+			mu.Lock()
+			total += int64(k)
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+			time.Sleep(50 * time.Microsecond) // a slow reader (pacing, not synchronisation)
+		}
+	})
+	tr, err := New(Config{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := tr.Parse(srv.socket(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := event(t, "E_DRAIN")
+	o := newOutcomes(n)
+	for i := range n {
+		if err := d.Send(bigMsg(ev), o.done(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if len(o.ch) != n {
+		t.Fatalf("%d outcomes when Shutdown returned, want %d", len(o.ch), n)
+	}
+	allOK(t, o.wait(t, n, time.Second))
+	if err := d.Send(bigMsg(ev), nil); !errors.Is(err, evi.ErrClosed) {
+		t.Errorf("Send after Shutdown: %v", err)
+	}
+	st := tr.Stats()
+	eventually(t, 5*time.Second, "all bytes received", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return total == int64(st.BytesWritten)
+	})
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShutdownDeadline: when ctx ends first, what is left fails with
+// ErrClosed and Shutdown says how many.
+func TestShutdownDeadline(t *testing.T) {
+	srv := rpcServer(t, func(int) func(net.Conn, request) { return func(net.Conn, request) {} })
+	tr := newTransport(t, Config{ReliableMode: true, Timeout: time.Minute})
+	d := parse(t, tr, srv.socket(""))
+	o := newOutcomes(10)
+	sendN(t, d, event(t, "E_SD"), 0, 10, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := tr.Shutdown(ctx)
+	var se *ShutdownError
+	if !errors.As(err, &se) || se.Failed != 10 || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, evi.ErrClosed) {
+		t.Fatalf("Shutdown = %v, want 10 failed past the deadline", err)
+	}
+	for _, r := range o.wait(t, 10, time.Second) {
+		if !errors.Is(r.err, evi.ErrClosed) {
+			t.Errorf("event %d: %v", r.tag, r.err)
+		}
+	}
+}
+
+// TestCloseFailsPending: Close fails queued and in-flight events with
+// ErrClosed, at once; later sends and parses fail with ErrClosed.
+func TestCloseFailsPending(t *testing.T) {
+	for _, reliable := range []bool{false, true} {
+		stop := make(chan struct{})
+		srv := newServer(t, func(_ int, c net.Conn) { <-stop }) // never reads
+		tr, err := New(Config{ReliableMode: reliable, Timeout: time.Minute, QueueSize: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := tr.Parse(srv.socket(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 3000 // 12 MB: some are written, some stuck in a write, some queued
+		o := newOutcomes(n)
+		ev := event(t, "E_CLOSE")
+		for i := range n {
+			if err := d.Send(bigMsg(ev), o.done(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		tr.Close()
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("Close took %v", took)
+		}
+		var closed int
+		for _, r := range o.wait(t, n, time.Second) {
+			if errors.Is(r.err, evi.ErrClosed) {
+				closed++
+			} else if reliable || r.err != nil {
+				t.Fatalf("event %d: %v", r.tag, r.err)
+			}
+		}
+		if closed == 0 {
+			t.Error("nothing failed with ErrClosed")
+		}
+		if err := d.Send(bigMsg(ev), nil); !errors.Is(err, evi.ErrClosed) {
+			t.Errorf("Send after Close: %v", err)
+		}
+		if _, err := tr.Parse(srv.socket("")); !errors.Is(err, evi.ErrClosed) {
+			t.Errorf("Parse after Close: %v", err)
+		}
+		if err := tr.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+		close(stop)
+	}
+}
+
+// TestSharedConnection: subscriptions to one address share a connection,
+// closed when the last one is closed.
+func TestSharedConnection(t *testing.T) {
+	closed := make(chan struct{})
+	got := make(chan request, 10)
+	srv := newServer(t, func(_ int, c net.Conn) {
+		readRequests(c, got)
+		close(closed)
+	})
+	tr := newTransport(t, Config{})
+	a := parse(t, tr, srv.socket("/a"))
+	b := parse(t, tr, srv.socket("/b"))
+	ev := event(t, "E_SHARED")
+	o := newOutcomes(2)
+	a.Send(seqMsg(ev, 1), o.done(1))
+	b.Send(seqMsg(ev, 2), o.done(2))
+	allOK(t, o.wait(t, 2, 5*time.Second))
+	if r1, r2 := <-got, <-got; r1.Method != "a" || r2.Method != "b" {
+		t.Errorf("methods %q %q", r1.Method, r2.Method)
+	}
+	a.Close()
+	a.Close() // idempotent
+	if err := a.Send(seqMsg(ev, 3), nil); !errors.Is(err, evi.ErrClosed) {
+		t.Errorf("Send on a closed destination: %v", err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("the connection closed while a subscription still uses it")
+	default:
+	}
+	o = newOutcomes(1)
+	b.Send(seqMsg(ev, 4), o.done(4))
+	allOK(t, o.wait(t, 1, 5*time.Second))
+	b.Close()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection stayed open after its last subscription closed")
+	}
+	eventually(t, 5*time.Second, "the address to go", func() bool { return len(tr.Stats().Addresses) == 0 })
+	if st := tr.Stats(); st.Sent != 3 || st.Delivered != 3 || st.Connects != 1 {
+		t.Errorf("stats after retiring: %+v", st.Counters)
+	}
+	if srvAccepts := len(srv.accepts); srvAccepts != 1 {
+		t.Errorf("%d connections accepted, want 1", srvAccepts)
+	}
+}
+
+// TestNoFDLeak counts this process's file descriptors around connect,
+// reconnect and close cycles.
+func TestNoFDLeak(t *testing.T) {
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("no /proc/self/fd: %v", err)
+		}
+		return len(ents)
+	}
+	cycle := func(reliable bool) {
+		var srv *testServer
+		if reliable {
+			srv = rpcServer(t, func(n int) func(net.Conn, request) {
+				if n == 0 { // garbage: the connection is torn down
+					return func(c net.Conn, r request) { c.Write([]byte("garbage")) }
+				}
+				return replyAtOnce(n)
+			})
+		} else {
+			var mu sync.Mutex
+			var total int64
+			srv = newServer(t, func(_ int, c net.Conn) { discardAll(c, &total, &mu) })
+		}
+		tr, err := New(Config{ReliableMode: reliable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := tr.Parse(srv.socket(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused, _ := tr.Parse("tcp:127.0.0.1:" + itoa(freePort(t)))
+		ev := event(t, "E_FD")
+		o := newOutcomes(20)
+		sendN(t, d, ev, 0, 10, o)
+		sendN(t, refused, ev, 10, 10, o)
+		o.wait(t, 20, 5*time.Second)
+		o = newOutcomes(5)
+		sendN(t, d, ev, 0, 5, o)
+		o.wait(t, 5, 5*time.Second)
+		d.Close()
+		tr.Close()
+		srv.close()
+	}
+	cycle(true) // warm up whatever the runtime opens once (epoll, ...)
+	before := fds()
+	for range 5 {
+		cycle(true)
+		cycle(false)
+	}
+	if !waitFDs(fds, before) {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		for _, e := range ents {
+			l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+			t.Logf("fd %s -> %s", e.Name(), l)
+		}
+		t.Fatalf("%d file descriptors open, %d before", fds(), before)
+	}
+}
+
+func waitFDs(fds func() int, before int) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for fds() > before {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// fastReplier is a reliable-mode server handler that replies at once,
+// reading only each request's id.
+func fastReplier(_ int, c net.Conn) {
+	dec := jsonrpc.NewDecoder(c, 0)
+	for {
+		b, err := dec.Next()
+		if err != nil {
+			return
+		}
+		r, err := jsonrpc.ParseResponse(b) // reads the id of any object
+		if err != nil || !r.HasID {
+			return
+		}
+		if _, err := c.Write(replyOK(r.ID)); err != nil {
+			return
+		}
+	}
+}
