@@ -127,6 +127,16 @@ func (d *Decoder) InputOffset() int64 { return d.base + int64(d.pos) }
 // call to Next.
 func (d *Decoder) Buffered() []byte { return d.buf[d.pos:d.end] }
 
+// structural[c] is true for the bytes the structural scan stops at outside
+// strings; stringStop[c] for those it stops at inside strings.
+var structural, stringStop = func() (st, ss [256]bool) {
+	for _, c := range []byte(`"{}[]`) {
+		st[c] = true
+	}
+	ss['"'], ss['\\'] = true, true
+	return st, ss
+}()
+
 // scan continues the structural scan of the object in progress over the
 // buffered bytes. done reports that the object ended, at d.pos.
 func (d *Decoder) scan() (done bool, err error) {
@@ -140,7 +150,7 @@ func (d *Decoder) scan() (done bool, err error) {
 				i++
 				continue
 			}
-			for i < len(b) && b[i] != '"' && b[i] != '\\' {
+			for i < len(b) && !stringStop[b[i]] {
 				i++
 			}
 			if i == len(b) {
@@ -153,6 +163,12 @@ func (d *Decoder) scan() (done bool, err error) {
 			}
 			i++
 			continue
+		}
+		for i < len(b) && !structural[b[i]] {
+			i++
+		}
+		if i == len(b) {
+			break
 		}
 		switch c := b[i]; c {
 		case '"':
