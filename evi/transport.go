@@ -17,7 +17,8 @@ type Transport interface {
 	// Destination. Errors name the socket and what is wrong with it.
 	Parse(socket string) (Destination, error)
 	// Close releases every resource the transport holds. Pending events
-	// fail with an error wrapping ErrClosed.
+	// fail with an error wrapping ErrClosed. Close must be safe to call more
+	// than once (Registry.Shutdown calls Shutdown, then Close).
 	Close() error
 }
 

@@ -104,6 +104,7 @@ type Params struct {
 }
 
 // Named returns named params, in the order given. Every name must be non-empty.
+// The params keep ps (no copy): do not modify it afterwards.
 func Named(ps ...Param) Params { return Params{named: true, list: ps} }
 
 // Unnamed returns unnamed params, in the order given.
