@@ -264,11 +264,22 @@ func (d *destination) sendFailover(m *evi.Message, done func(error)) error {
 	f := &failover{d: d, m: m, done: done}
 	// Healthy members first, in socket order; then the skipped ones, in
 	// socket order, so an event is never dropped while a member is left.
-	now := d.nowNanos()
-	skipped := 0
+	// The clock is read only when some member is marked.
+	marked := false
 	for i := range d.members {
-		if !d.members[i].healthy(now, d.t.timeout) {
-			skipped++
+		if d.members[i].failedAt.Load() != 0 {
+			marked = true
+			break
+		}
+	}
+	skipped := 0
+	var now int64
+	if marked {
+		now = d.nowNanos()
+		for i := range d.members {
+			if !d.members[i].healthy(now, d.t.timeout) {
+				skipped++
+			}
 		}
 	}
 	if skipped > 0 {

@@ -27,10 +27,12 @@ type fakeTransport struct {
 type fakeMode int
 
 const (
-	fakeOK     fakeMode = iota // delivered
-	fakeFail                   // accepted, then fails
-	fakeReject                 // not accepted (Send error)
-	fakeHold                   // accepted, outcome decided by the test via held
+	fakeOK        fakeMode = iota // delivered
+	fakeFail                      // accepted, then fails
+	fakeReject                    // not accepted (Send error)
+	fakeHold                      // accepted, outcome decided by the test via held
+	fakeEager                     // delivered, reported (from another goroutine) before Send returns
+	fakeEagerFail                 // failed, reported (from another goroutine) before Send returns
 )
 
 type heldSend struct {
@@ -121,7 +123,7 @@ func (d *fakeDest) Send(m *evi.Message, done func(error)) error {
 		f.mu.Unlock()
 		return fmt.Errorf("fake:%s: %w", d.name, evi.ErrQueueFull)
 	}
-	if mode == fakeOK {
+	if mode == fakeOK || mode == fakeEager {
 		f.got[d.name] = append(f.got[d.name], m.Event.Name())
 	}
 	f.mu.Unlock()
@@ -130,8 +132,17 @@ func (d *fakeDest) Send(m *evi.Message, done func(error)) error {
 		return nil
 	}
 	var err error
-	if mode == fakeFail {
+	if mode == fakeFail || mode == fakeEagerFail {
 		err = fmt.Errorf("fake:%s: %w", d.name, errFake)
+	}
+	if done != nil && (mode == fakeEager || mode == fakeEagerFail) {
+		reported := make(chan struct{})
+		go func() {
+			defer close(reported)
+			done(err)
+		}()
+		<-reported
+		return nil
 	}
 	if done != nil {
 		f.wg.Go(func() { done(err) })

@@ -1,7 +1,10 @@
 package virtual
 
 import (
+	"context"
 	"errors"
+	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -558,5 +561,100 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := e.vt.Parse("virtual:FAILOVER fake:a"); !errors.Is(err, evi.ErrClosed) {
 		t.Errorf("Parse after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestDoneNeverInline: the virtual destination never calls its done
+// callback from inside Send (the caller may hold a lock that done takes),
+// even when members report before their Send returns. (A member whose Send
+// waits for its own done to return, as fakeEager does, is only used where
+// that done is the virtual destination's bookkeeping, not the caller's.)
+func TestDoneNeverInline(t *testing.T) {
+	tests := []struct {
+		socket  string
+		modes   map[string]fakeMode
+		wantErr bool
+	}{
+		{"virtual:PARALLEL fake:a fake:b", map[string]fakeMode{"a": fakeEager, "b": fakeEager}, false},
+		{"virtual:PARALLEL fake:a fake:b", map[string]fakeMode{"a": fakeEager, "b": fakeReject}, true},
+		{"virtual:PARALLEL fake:a fake:b", map[string]fakeMode{"a": fakeEagerFail, "b": fakeEager}, true},
+		{"virtual:FAILOVER fake:a fake:b", map[string]fakeMode{"a": fakeEagerFail, "b": fakeOK}, false},
+		{"virtual:FAILOVER fake:a fake:b", map[string]fakeMode{"a": fakeEagerFail, "b": fakeFail}, true},
+	}
+	for _, tc := range tests {
+		e := newFakeEnv(t, 0)
+		for n, m := range tc.modes {
+			e.fake.set(n, m)
+		}
+		d := e.parse(t, tc.socket)
+		var mu sync.Mutex
+		out := make(chan error, 1)
+		done := func(err error) {
+			mu.Lock() // deadlocks if called from inside Send below
+			mu.Unlock()
+			out <- err
+		}
+		returned := make(chan error, 1)
+		mu.Lock()
+		go func() { returned <- d.Send(e.msg(), done) }()
+		select {
+		case err := <-returned:
+			mu.Unlock()
+			if err != nil {
+				t.Fatalf("%s %v: Send: %v", tc.socket, tc.modes, err)
+			}
+		case <-time.After(waitFor):
+			t.Fatalf("%s %v: Send did not return: done was called inline", tc.socket, tc.modes)
+		}
+		select {
+		case err := <-out:
+			if (err != nil) != tc.wantErr {
+				t.Errorf("%s %v: outcome %v, want error %v", tc.socket, tc.modes, err, tc.wantErr)
+			}
+		case <-time.After(waitFor):
+			t.Fatalf("%s %v: no outcome", tc.socket, tc.modes)
+		}
+	}
+}
+
+// logRecorder is a slog.Handler that keeps the messages it gets.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.msgs = append(l.msgs, r.Level.String()+" "+r.Message)
+	l.mu.Unlock()
+	return nil
+}
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+func (l *logRecorder) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.msgs)
+}
+
+func TestFailoverLogs(t *testing.T) {
+	rec := &logRecorder{}
+	e := newFakeEnv(t, 10*time.Second)
+	e.vt.log = slog.New(rec)
+	e.fake.set("a", fakeFail)
+	e.fake.set("b", fakeFail)
+	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")
+	e.send(t, d) // a and b fail: one warning each
+	e.send(t, d) // both fail again, still marked: no new warning
+	e.fake.set("a", fakeOK)
+	e.send(t, d) // a delivers: recovered
+	want := []string{
+		"WARN virtual member failed, skipping it",
+		"WARN virtual member failed, skipping it",
+		"INFO virtual member recovered",
+	}
+	if got := rec.all(); !slices.Equal(got, want) {
+		t.Errorf("logs %q\nwant %q", got, want)
 	}
 }
