@@ -379,11 +379,15 @@ func TestWindowIDs(t *testing.T) {
 	}
 	// Generations wrap below 2^31, skipping 0.
 	w := newWindow(1)
-	w.slots[0].gen = w.maxGen
-	if id := w.add(nil, 0); id != 1 {
+	w.slots[0].gen = w.maxGen - 1
+	if id := w.add(nil, 0); id != 1<<31-1 || w.lookup(id) != 0 {
+		t.Fatalf("last id = %d, want 2^31-1", id)
+	}
+	w.remove(0)
+	if id := w.add(nil, 0); id != 1 || w.lookup(1) != 0 {
 		t.Fatalf("after the wrap id = %d, want 1", id)
 	}
-	if w.lookup(0) != -1 || w.lookup(-1) != -1 || w.lookup(1<<31) != -1 || w.lookup(2) != -1 {
+	if w.lookup(0) != -1 || w.lookup(-1) != -1 || w.lookup(1<<31) != -1 || w.lookup(2) != -1 || w.lookup(1<<31-1) != -1 {
 		t.Fatal("lookup of a bad id found something")
 	}
 }

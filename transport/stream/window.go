@@ -6,10 +6,12 @@ import "math/bits"
 // connection and awaiting a reply, in reliable mode. It is guarded by the
 // conn's mutex.
 //
-// Each request occupies a slot of a fixed arena; its JSON-RPC id is the
-// slot's index in the low bits and a per-slot generation in the high bits,
-// so ids are positive, below 2^31, unique among pending requests, and a
-// reply is matched to its request with no map. Slots are also linked in the
+// Each request occupies a slot of a fixed arena; its JSON-RPC id, minus
+// one, holds the slot's index in its low bits and the slot's generation in
+// its high bits, so ids are positive, below 2^31, unique among pending
+// requests, and a reply is matched to its request with no map. A fresh
+// connection's first ids are 1, 2, 3...; a slot's generation wraps after
+// 2^31/MaxInFlight uses. Slots are also linked in the
 // order requests were sent, which is deadline order (every request has the
 // same timeout), so the oldest request is always at the head.
 type window struct {
@@ -60,7 +62,7 @@ func (w *window) add(done func(error), deadline int64) int64 {
 	if s.gen > w.maxGen {
 		s.gen = 1
 	}
-	s.id = s.gen<<w.shift | int64(i)
+	s.id = ((s.gen-1)<<w.shift | int64(i)) + 1
 	s.done = done
 	s.deadline = deadline
 	s.next = -1
@@ -80,7 +82,7 @@ func (w *window) lookup(id int64) int32 {
 	if id <= 0 || id >= 1<<31 {
 		return -1
 	}
-	i := id & (1<<w.shift - 1)
+	i := (id - 1) & (1<<w.shift - 1)
 	if w.slots[i].id != id {
 		return -1
 	}

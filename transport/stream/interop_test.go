@@ -1,0 +1,123 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/jsonrpc"
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// TestInteropJSONRPC2: the receiving end is a real JSON-RPC library,
+// github.com/sourcegraph/jsonrpc2 with its plain object codec (objects back
+// to back, as OpenSIPS writes them).
+func TestInteropJSONRPC2(t *testing.T) {
+	type call struct {
+		method string
+		params string
+		notif  bool
+	}
+	for _, reliable := range []bool{false, true} {
+		name := "notification"
+		if reliable {
+			name = "reliable"
+		}
+		t.Run(name, func(t *testing.T) {
+			calls := make(chan call, 100)
+			srv := newServer(t, func(_ int, c net.Conn) {
+				h := jsonrpc2.HandlerWithError(func(_ context.Context, _ *jsonrpc2.Conn, req *jsonrpc2.Request) (any, error) {
+					var p string
+					if req.Params != nil {
+						p = string(*req.Params)
+					}
+					calls <- call{req.Method, p, req.Notif}
+					if p == `{"ev":"E_INTEROP","n":3}` {
+						return nil, &jsonrpc2.Error{Code: 4000, Message: "refused by the application"}
+					}
+					return map[string]bool{"ok": true}, nil
+				})
+				jc := jsonrpc2.NewConn(context.Background(), jsonrpc2.NewPlainObjectStream(c), h)
+				<-jc.DisconnectNotify()
+				jc.Close()
+			})
+			tr := newTransport(t, Config{ReliableMode: reliable, EventParam: "ev"})
+			d := parse(t, tr, srv.socket("/on_event"))
+			ev := event(t, "E_INTEROP")
+			const n = 5
+			o := newOutcomes(n)
+			sendN(t, d, ev, 0, n, o)
+			for _, r := range o.wait(t, n, 5*time.Second) {
+				var je *jsonrpc.Error
+				switch {
+				case reliable && r.tag == 3:
+					if !errors.As(r.err, &je) || je.Code != 4000 || je.Message != "refused by the application" {
+						t.Errorf("event 3: %v, want the application's error", r.err)
+					}
+				case r.err != nil:
+					t.Errorf("event %d: %v", r.tag, r.err)
+				}
+			}
+			for i := range n {
+				select {
+				case c := <-calls:
+					want := call{"on_event", `{"ev":"E_INTEROP","n":` + itoa(i) + `}`, !reliable}
+					if c != want {
+						t.Errorf("call %d: got %+v, want %+v", i, c, want)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("call %d not received", i)
+				}
+			}
+			if st := tr.Stats(); st.UnknownReplies != 0 || st.BadReplies != 0 {
+				t.Errorf("stats %+v", st.Counters)
+			}
+		})
+	}
+}
+
+// TestInteropRegistryToJSONRPC2 raises through a Registry to a jsonrpc2
+// server in reliable mode and checks the reported outcomes.
+func TestInteropRegistryToJSONRPC2(t *testing.T) {
+	params := make(chan json.RawMessage, 10)
+	srv := newServer(t, func(_ int, c net.Conn) {
+		h := jsonrpc2.HandlerWithError(func(_ context.Context, _ *jsonrpc2.Conn, req *jsonrpc2.Request) (any, error) {
+			params <- *req.Params
+			return 8, nil
+		})
+		jc := jsonrpc2.NewConn(context.Background(), jsonrpc2.NewPlainObjectStream(c), h)
+		<-jc.DisconnectNotify()
+		jc.Close()
+	})
+	tr, err := New(Config{ReliableMode: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := evi.NewRegistry(evi.Config{AutoPublish: true})
+	defer reg.Close()
+	if err := reg.Register(tr); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Subscribe("E_PIKE_BLOCKED", srv.socket("/block_ip"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan evi.Outcome, 1)
+	if _, err := reg.Raise("E_PIKE_BLOCKED", evi.Named(evi.P("ip", evi.String("192.168.2.11"))), func(o evi.Outcome) { out <- o }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case o := <-out:
+		if o.Err != nil || o.Socket != srv.socket("/block_ip") {
+			t.Fatalf("outcome %+v", o)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no outcome")
+	}
+	if p := <-params; string(p) != `{"ip":"192.168.2.11"}` {
+		t.Errorf("params %s", p)
+	}
+}
