@@ -46,7 +46,7 @@ func FuzzParse(f *testing.F) {
 			if !errors.Is(err, evi.ErrBadSocket) {
 				t.Fatalf("Parse(%q) error %v does not wrap ErrBadSocket", s, err)
 			}
-			if !strings.Contains(err.Error(), strconvQuote(s)) {
+			if !strings.Contains(err.Error(), strconv.Quote(s)) {
 				t.Fatalf("Parse(%q) error %v does not name the socket", s, err)
 			}
 			return
@@ -67,4 +67,20 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func strconvQuote(s string) string { return strconv.Quote(s) }
+func FuzzParsePolicy(f *testing.F) {
+	for _, s := range []string{"PARALLEL", "FAILOVER", "ROUND-ROBIN", "failover", "Round-Robin", "", "ROUND-ROBIN "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePolicy(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), strconv.Quote(s)) {
+				t.Fatalf("ParsePolicy(%q) error %v does not name the input", s, err)
+			}
+			return
+		}
+		if p.String() != s {
+			t.Fatalf("ParsePolicy(%q) = %v, which prints as %q", s, p, p.String())
+		}
+	})
+}
