@@ -1,0 +1,343 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+// Defaults of the config file (DESIGN §6b). Every key is optional; a key
+// that is absent keeps its default.
+const (
+	// DefaultMIListen is where the MI listens: loopback only.
+	DefaultMIListen = "127.0.0.1:8888"
+	// DefaultLogLevel is the lowest level logged.
+	DefaultLogLevel = "info"
+	// DefaultLogFormat is the log format: "text" or "json".
+	DefaultLogFormat = "text"
+	// DefaultAutoPublish publishes unknown events when they are subscribed
+	// to or raised.
+	DefaultAutoPublish = true
+	// DefaultTimeoutMS is event_stream's timeout, in milliseconds.
+	DefaultTimeoutMS = 1000
+	// DefaultFraming is event_stream's framing: nothing between objects.
+	DefaultFraming = "none"
+	// DefaultFailoverTimeoutS is event_virtual's failover timeout, in
+	// seconds.
+	DefaultFailoverTimeoutS = 30
+)
+
+// Config is the daemon's configuration. Its fields mirror the keys of the
+// YAML config file one to one (the yaml tags); see DefaultConfig for the
+// defaults and examples/evstream.yaml for a commented file.
+type Config struct {
+	// MI is the management interface (JSON-RPC 2.0 over HTTP, path /mi).
+	MI MIConfig `yaml:"mi"`
+	// Log configures the daemon's structured logs (to stderr).
+	Log LogConfig `yaml:"log"`
+	// AutoPublish publishes unknown events when they are subscribed to or
+	// raised. false is OpenSIPS-strict: only the names in Events (and those
+	// published with the MI's event_publish) exist; others are errors.
+	AutoPublish bool `yaml:"auto_publish"`
+	// Events are the event names published at start, in this order (their
+	// ids follow it).
+	Events []string `yaml:"events"`
+	// EventStream configures the tcp: transport (OpenSIPS's event_stream).
+	EventStream EventStreamConfig `yaml:"event_stream"`
+	// EventVirtual configures the virtual: transport (event_virtual).
+	EventVirtual EventVirtualConfig `yaml:"event_virtual"`
+	// Ingest is the relay's TCP input: events written to it as JSON-RPC
+	// are raised to the subscribers.
+	Ingest IngestConfig `yaml:"ingest"`
+	// Subscriptions are made at start, in order. They never expire unless
+	// Expire is set.
+	Subscriptions []Subscription `yaml:"subscriptions"`
+}
+
+// MIConfig is the "mi" section.
+type MIConfig struct {
+	// Listen is the MI's host:port; "" turns the MI off.
+	Listen string `yaml:"listen"`
+}
+
+// LogConfig is the "log" section.
+type LogConfig struct {
+	// Level is the lowest level logged: debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text (slog's key=value) or json (one object per line).
+	Format string `yaml:"format"`
+}
+
+// EventStreamConfig is the "event_stream" section: OpenSIPS's event_stream
+// module parameters and evstream's framing extension.
+type EventStreamConfig struct {
+	// ReliableMode sends events as requests and waits for the replies.
+	ReliableMode bool `yaml:"reliable_mode"`
+	// Timeout is in milliseconds: raise to reply (reliable mode) or raise
+	// to written (notifications).
+	Timeout int `yaml:"timeout"`
+	// EventParam, when set, adds the event's name to the params under this
+	// name.
+	EventParam string `yaml:"event_param"`
+	// Framing is what follows each object on the wire: none or newline.
+	Framing string `yaml:"framing"`
+}
+
+// EventVirtualConfig is the "event_virtual" section.
+type EventVirtualConfig struct {
+	// FailoverTimeout is in seconds: how long a FAILOVER member that failed
+	// is skipped.
+	FailoverTimeout int `yaml:"failover_timeout"`
+}
+
+// IngestConfig is the "ingest" section.
+type IngestConfig struct {
+	// Listen is the ingest's host:port; "" turns ingest off.
+	Listen string `yaml:"listen"`
+	// EventParam, when set, takes the event's name from this params key
+	// (and removes it) instead of from the JSON-RPC method.
+	EventParam string `yaml:"event_param"`
+}
+
+// Subscription is one entry of the "subscriptions" list.
+type Subscription struct {
+	// Event is the event's name.
+	Event string `yaml:"event"`
+	// Socket is where its events go, e.g. tcp:127.0.0.1:8080/method.
+	Socket string `yaml:"socket"`
+	// Expire is in seconds; 0 (or absent) means the subscription never
+	// expires.
+	Expire int `yaml:"expire"`
+}
+
+// DefaultConfig returns the configuration used when there is no config
+// file: every key at its default.
+func DefaultConfig() Config {
+	return Config{
+		MI:            MIConfig{Listen: DefaultMIListen},
+		Log:           LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		AutoPublish:   DefaultAutoPublish,
+		Events:        []string{},
+		EventStream:   EventStreamConfig{Timeout: DefaultTimeoutMS, Framing: DefaultFraming},
+		EventVirtual:  EventVirtualConfig{FailoverTimeout: DefaultFailoverTimeoutS},
+		Subscriptions: []Subscription{},
+	}
+}
+
+// ConfigError is one problem with a configuration: which field (its YAML
+// path, like "event_stream.timeout" or "subscriptions[1].socket") and what
+// is wrong with it. LoadConfig adds the file and the line.
+type ConfigError struct {
+	File  string // the config file; "" when the Config was not read from one
+	Line  int    // the line in File; 0 when unknown
+	Field string // the YAML path of the field; "" for the file as a whole
+	Msg   string // what is wrong
+}
+
+// Error returns "FILE:LINE: FIELD: MSG", leaving out what is unknown.
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(e.Line))
+		}
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// SlogLevel returns the slog level named by c.Level (case-insensitive).
+func (c LogConfig) SlogLevel() (slog.Level, error) {
+	switch strings.ToLower(c.Level) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not a log level (want debug, info, warn or error)", c.Level)
+}
+
+// transportSchemes are the socket prefixes the daemon wires (see New).
+var transportSchemes = []string{"tcp", "virtual"}
+
+// Validate checks every field and returns all the problems found, each a
+// *ConfigError naming its field, joined with errors.Join; nil when the
+// config is usable. Sockets are checked for a known transport prefix here;
+// their full syntax (and whether the host resolves) when Start subscribes.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if err := checkListen(c.MI.Listen); err != nil {
+		bad("mi.listen", "%v", err)
+	}
+	if _, err := c.Log.SlogLevel(); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if f := c.Log.Format; f != "text" && f != "json" {
+		bad("log.format", "%q is not a log format (want text or json)", f)
+	}
+	published := make(map[string]bool, len(c.Events))
+	for i, name := range c.Events {
+		if err := evi.ValidateEventName(name); err != nil {
+			bad(fmt.Sprintf("events[%d]", i), "%v", err)
+		}
+		published[name] = true
+	}
+	if c.EventStream.Timeout <= 0 {
+		bad("event_stream.timeout", "must be a positive number of milliseconds, got %d", c.EventStream.Timeout)
+	}
+	if _, err := jsonrpc.ParseFraming(c.EventStream.Framing); err != nil {
+		bad("event_stream.framing", "%q is not a framing (want none or newline)", c.EventStream.Framing)
+	}
+	if c.EventVirtual.FailoverTimeout <= 0 {
+		bad("event_virtual.failover_timeout", "must be a positive number of seconds, got %d", c.EventVirtual.FailoverTimeout)
+	}
+	if err := checkListen(c.Ingest.Listen); err != nil {
+		bad("ingest.listen", "%v", err)
+	}
+	for i, s := range c.Subscriptions {
+		field := fmt.Sprintf("subscriptions[%d]", i)
+		if err := evi.ValidateEventName(s.Event); err != nil {
+			bad(field+".event", "%v", err)
+		} else if !c.AutoPublish && !published[s.Event] {
+			bad(field+".event", "event %q is not published: auto_publish is false and it is not in events", s.Event)
+		}
+		if err := checkSocketScheme(s.Socket); err != nil {
+			bad(field+".socket", "%v", err)
+		}
+		if s.Expire < 0 {
+			bad(field+".expire", "negative expire %d (0 or absent: never expires)", s.Expire)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkListen checks a listen address: "" (off) or host:port, port 0..65535.
+func checkListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:8888; \"\" turns it off)", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || port == "" || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
+
+func checkSocketScheme(socket string) error {
+	if socket == "" {
+		return errors.New("missing (want e.g. tcp:127.0.0.1:8080)")
+	}
+	scheme, rest, ok := strings.Cut(socket, ":")
+	if !ok {
+		return fmt.Errorf("%q has no transport prefix (want e.g. tcp:127.0.0.1:8080)", socket)
+	}
+	for _, s := range transportSchemes {
+		if s == scheme {
+			if rest == "" {
+				return fmt.Errorf("%q has nothing after %q", socket, scheme+":")
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%q: unknown transport %q (want %s)", socket, scheme, strings.Join(prefixes(), " or "))
+}
+
+func prefixes() []string {
+	out := make([]string, len(transportSchemes))
+	for i, s := range transportSchemes {
+		out[i] = s + ":"
+	}
+	return out
+}
+
+// LoadConfig reads the YAML config file path over DefaultConfig and
+// validates it. Keys that are absent keep their defaults; unknown keys,
+// duplicate keys and values of the wrong type are errors. Every error
+// names the file, and where it applies the line and the field:
+//
+//	evstream.yaml:7: event_stream.timeout: must be a positive number of milliseconds, got -5
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return Config{}, &fileError{file: path, msg: "cannot read config", err: err}
+	}
+	return parseConfig(path, b)
+}
+
+// fileError is an error about a whole config file (unreadable, not YAML).
+type fileError struct {
+	file string
+	msg  string
+	err  error
+}
+
+func (e *fileError) Error() string { return e.file + ": " + e.msg + ": " + e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
+
+// parseConfig decodes and validates a config file's content; file names it
+// in errors.
+func parseConfig(file string, b []byte) (Config, error) {
+	cfg := DefaultConfig()
+	lines, err := decodeStrict(b, &cfg)
+	if err != nil {
+		return Config{}, annotate(err, file, lines)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, annotate(err, file, lines)
+	}
+	return cfg, nil
+}
+
+// annotate sets File (and Line, from lines, when still unknown) on every
+// *ConfigError in err, and names file in other errors.
+func annotate(err error, file string, lines map[string]int) error {
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		var ce *ConfigError
+		if errors.As(e, &ce) {
+			c := *ce
+			c.File = file
+			if c.Line == 0 {
+				c.Line = lineOf(lines, c.Field)
+			}
+			out = append(out, &c)
+			continue
+		}
+		out = append(out, &fileError{file: file, msg: "invalid config", err: e})
+	}
+	return errors.Join(out...)
+}

@@ -1,0 +1,211 @@
+package daemon
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// load writes content to a config file in a temp dir and loads it; the
+// file's path replaces FILE in error messages.
+func load(t *testing.T, content string) (Config, string, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "evstream.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	return cfg, path, err
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top-level key", "mi:\n  listen: 127.0.0.1:0\nauto_pubish: true\n",
+			"FILE:3: auto_pubish: unknown key (want one of: mi, log, auto_publish, events, event_stream, event_virtual, ingest, subscriptions)"},
+		{"unknown nested key", "event_stream:\n  tmeout: 5\n",
+			"FILE:2: event_stream.tmeout: unknown key (want one of: reliable_mode, timeout, event_param, framing)"},
+		{"unknown key in a subscription", "subscriptions:\n  - event: E_X\n    socket: tcp:127.0.0.1:9\n    expires: 5\n",
+			"FILE:4: subscriptions[0].expires: unknown key (want one of: event, socket, expire)"},
+		{"duplicate key", "log:\n  level: info\n  level: debug\n",
+			"FILE:3: log.level: duplicate key (first at line 2)"},
+		{"bad framing", "event_stream:\n  framing: lines\n",
+			`FILE:2: event_stream.framing: "lines" is not a framing (want none or newline)`},
+		{"negative timeout", "event_stream:\n  reliable_mode: true\n  timeout: -5\n",
+			"FILE:3: event_stream.timeout: must be a positive number of milliseconds, got -5"},
+		{"zero timeout", "event_stream:\n  timeout: 0\n",
+			"FILE:2: event_stream.timeout: must be a positive number of milliseconds, got 0"},
+		{"timeout not a number", "event_stream:\n  timeout: fast\n",
+			`FILE:2: event_stream.timeout: want an integer, got "fast"`},
+		{"timeout quoted", "event_stream:\n  timeout: \"1000\"\n",
+			`FILE:2: event_stream.timeout: want an integer, got "1000"`},
+		{"bool not a bool", "auto_publish: yes\n",
+			`FILE:1: auto_publish: want true or false, got "yes"`},
+		{"bad log level", "log:\n  level: verbose\n",
+			`FILE:2: log.level: "verbose" is not a log level (want debug, info, warn or error)`},
+		{"bad log format", "log:\n  format: xml\n",
+			`FILE:2: log.format: "xml" is not a log format (want text or json)`},
+		{"bad mi.listen", "mi:\n  listen: localhost\n",
+			`FILE:2: mi.listen: "localhost" is not host:port (e.g. 127.0.0.1:8888; "" turns it off)`},
+		{"bad ingest port", "ingest:\n  listen: 127.0.0.1:http\n",
+			`FILE:2: ingest.listen: "127.0.0.1:http": port "http" is not a number from 0 to 65535`},
+		{"negative failover_timeout", "event_virtual:\n  failover_timeout: -1\n",
+			"FILE:2: event_virtual.failover_timeout: must be a positive number of seconds, got -1"},
+		{"bad event name", "events: [E_OK, \"bad name\"]\n",
+			`FILE:1: events[1]: event name "bad name" has a space or control byte at 3: bad event name`},
+		{"events not a list", "events: E_X\n",
+			`FILE:1: events: want a list, got "E_X"`},
+		{"section not a mapping", "event_stream: 5\n",
+			`FILE:1: event_stream: want a mapping with keys reliable_mode, timeout, event_param, framing, got "5"`},
+		{"bad subscription socket", "subscriptions:\n  - event: E_X\n    socket: udp:127.0.0.1:9\n",
+			`FILE:3: subscriptions[0].socket: "udp:127.0.0.1:9": unknown transport "udp" (want tcp: or virtual:)`},
+		{"subscription socket without prefix", "subscriptions:\n  - {event: E_X, socket: \"127.0.0.1:9\"}\n",
+			`FILE:2: subscriptions[0].socket: "127.0.0.1:9": unknown transport "127.0.0.1" (want tcp: or virtual:)`},
+		{"subscription without socket", "subscriptions:\n  - event: E_X\n",
+			"FILE:2: subscriptions[0].socket: missing (want e.g. tcp:127.0.0.1:8080)"},
+		{"negative subscription expire", "subscriptions:\n  - event: E_X\n    socket: tcp:127.0.0.1:9\n    expire: -1\n",
+			"FILE:4: subscriptions[0].expire: negative expire -1 (0 or absent: never expires)"},
+		{"subscription to an unpublished event", "auto_publish: false\nevents: [E_A]\nsubscriptions:\n  - {event: E_A, socket: \"tcp:127.0.0.1:9\"}\n  - {event: E_B, socket: \"tcp:127.0.0.1:9\"}\n",
+			`FILE:5: subscriptions[1].event: event "E_B" is not published: auto_publish is false and it is not in events`},
+		{"several errors, all reported", "log:\n  level: loud\nevent_stream:\n  timeout: -1\n  framing: crlf\n",
+			"FILE:2: log.level: \"loud\" is not a log level (want debug, info, warn or error)\n" +
+				"FILE:4: event_stream.timeout: must be a positive number of milliseconds, got -1\n" +
+				"FILE:5: event_stream.framing: \"crlf\" is not a framing (want none or newline)"},
+		{"bad YAML", "mi:\n  listen: [\n",
+			"FILE: not valid YAML: line 2: did not find expected node content"},
+		{"two documents", "mi: {}\n---\nlog: {}\n",
+			"FILE:2: more than one YAML document (one config per file)"},
+		{"top level not a mapping", "- a\n- b\n",
+			`FILE:1: want a mapping with keys mi, log, auto_publish, events, event_stream, event_virtual, ingest, subscriptions, got a list`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, path, err := load(t, c.yaml)
+			want := strings.ReplaceAll(c.want, "FILE", path)
+			if err == nil || err.Error() != want {
+				t.Fatalf("LoadConfig:\n got %v\nwant %s", err, want)
+			}
+			var ce *ConfigError
+			if strings.Contains(c.want, "FILE:") && !errors.As(err, &ce) {
+				t.Errorf("error %v is not a *ConfigError", err)
+			}
+		})
+	}
+}
+
+func TestLoadConfigFileNotFound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := LoadConfig(path)
+	want := path + ": cannot read config: no such file or directory"
+	if err == nil || err.Error() != want {
+		t.Fatalf("LoadConfig = %v, want %s", err, want)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("errors.Is(%v, fs.ErrNotExist) = false", err)
+	}
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	for _, content := range []string{"", "# only a comment\n", "~\n", "mi:\nlog:\nevent_stream:\nsubscriptions:\n"} {
+		cfg, _, err := load(t, content)
+		if err != nil {
+			t.Fatalf("LoadConfig(%q): %v", content, err)
+		}
+		if !reflect.DeepEqual(cfg, DefaultConfig()) {
+			t.Errorf("LoadConfig(%q) = %+v, want the defaults %+v", content, cfg, DefaultConfig())
+		}
+	}
+}
+
+func TestLoadConfigEveryKey(t *testing.T) {
+	cfg, _, err := load(t, `
+mi: {listen: "[::1]:0"}
+log: {level: DEBUG, format: json}
+auto_publish: false
+events: [E_A, E_B]
+event_stream:
+  reliable_mode: true
+  timeout: 250
+  event_param: opensips_event
+  framing: newline
+event_virtual:
+  failover_timeout: 5
+ingest:
+  listen: 127.0.0.1:0
+  event_param: ev
+subscriptions:
+  - event: E_A
+    socket: tcp:127.0.0.1:8080/m
+  - {event: E_B, socket: "virtual:FAILOVER tcp:127.0.0.1:1 tcp:127.0.0.1:2", expire: 60}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		MI:           MIConfig{Listen: "[::1]:0"},
+		Log:          LogConfig{Level: "DEBUG", Format: "json"},
+		AutoPublish:  false,
+		Events:       []string{"E_A", "E_B"},
+		EventStream:  EventStreamConfig{ReliableMode: true, Timeout: 250, EventParam: "opensips_event", Framing: "newline"},
+		EventVirtual: EventVirtualConfig{FailoverTimeout: 5},
+		Ingest:       IngestConfig{Listen: "127.0.0.1:0", EventParam: "ev"},
+		Subscriptions: []Subscription{
+			{Event: "E_A", Socket: "tcp:127.0.0.1:8080/m"},
+			{Event: "E_B", Socket: "virtual:FAILOVER tcp:127.0.0.1:1 tcp:127.0.0.1:2", Expire: 60},
+		},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("LoadConfig =\n%+v\nwant\n%+v", cfg, want)
+	}
+}
+
+// The shipped example documents every key at its default value: it must
+// load, and give exactly DefaultConfig.
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := LoadConfig("../examples/evstream.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, DefaultConfig()) {
+		t.Errorf("examples/evstream.yaml = %+v, want the defaults %+v", cfg, DefaultConfig())
+	}
+}
+
+func TestValidateWithoutFile(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.EventStream.Timeout = -1
+	err := cfg.Validate()
+	want := "event_stream.timeout: must be a positive number of milliseconds, got -1"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Validate = %v, want %s", err, want)
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Errorf("DefaultConfig().Validate() = %v", err)
+	}
+}
+
+// FuzzParseConfig: arbitrary files never panic the loader, and whatever it
+// accepts is valid.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{"", "mi: {listen: 127.0.0.1:0}\n", "events: [a, b]\n", "subscriptions:\n  - {event: E, socket: tcp:h:1}\n",
+		"event_stream:\n  timeout: 0x10\n", "a: &x {b: 1}\nc: *x\n", "mi: &m {listen: ''}\nlog: *m\n", "- [\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := parseConfig("f.yaml", b)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.yaml") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("accepted config does not validate: %v", err)
+		}
+	})
+}

@@ -1,0 +1,395 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/ingest"
+	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/mi"
+	"github.com/evstream/evstream/receiver"
+	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/transport/virtual"
+)
+
+// MIPath is the HTTP path the MI is served on, as OpenSIPS's mi_http.
+const MIPath = "/mi"
+
+// Lifecycle errors.
+var (
+	// ErrStarted: Start was called twice.
+	ErrStarted = errors.New("daemon: already started")
+	// ErrShutdown: Start was called after Shutdown (or after a failed
+	// Start, which shuts the daemon down).
+	ErrShutdown = errors.New("daemon: shut down")
+)
+
+// Delivery failures are logged at most failureLogBurst times per
+// failureLogWindow; the rest are counted and the count is logged with the
+// next line that gets through.
+const (
+	failureLogBurst  = 5
+	failureLogWindow = time.Second
+)
+
+// Option configures a Daemon beyond its Config.
+type Option func(*Daemon)
+
+// WithVersion sets the version the MI's version command reports.
+func WithVersion(v string) Option { return func(d *Daemon) { d.version = v } }
+
+// Daemon is evstream's running parts wired from a Config: the registry with
+// the tcp: and virtual: transports, the MI over HTTP and the ingest
+// listener.
+//
+// The life cycle is New, Start, Shutdown. It is safe for concurrent use.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	version string
+
+	reg    *evi.Registry
+	tcp    *stream.Transport
+	mi     *mi.Handler
+	ingest *ingest.Server
+
+	failures logLimiter // delivery failures of events raised over the MI
+
+	mu       sync.Mutex
+	started  bool
+	shutdown bool
+	httpSrv  *http.Server
+	miLn     net.Listener
+	ingestLn net.Listener
+	wg       sync.WaitGroup // the Serve goroutines
+}
+
+// New validates cfg and builds the daemon's parts without binding anything:
+// call Start. logger receives every part's logs; nil discards them.
+func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Daemon{cfg: cfg, log: logger}
+	for _, o := range opts {
+		o(d)
+	}
+	d.failures.burst, d.failures.window = failureLogBurst, failureLogWindow
+	d.reg = evi.NewRegistry(evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger})
+
+	framing, err := jsonrpc.ParseFraming(cfg.EventStream.Framing)
+	if err != nil { // Validate checked it
+		return nil, d.abort(err)
+	}
+	scfg := stream.DefaultConfig()
+	scfg.ReliableMode = cfg.EventStream.ReliableMode
+	scfg.Timeout = time.Duration(cfg.EventStream.Timeout) * time.Millisecond
+	scfg.EventParam = cfg.EventStream.EventParam
+	scfg.Framing = framing
+	scfg.Logger = logger
+	if d.tcp, err = stream.New(scfg); err != nil {
+		return nil, d.abort(fmt.Errorf("event_stream: %w", err))
+	}
+	if err := d.reg.Register(d.tcp); err != nil {
+		d.tcp.Close()
+		return nil, d.abort(err)
+	}
+	vt, err := virtual.New(d.reg, virtual.Config{
+		FailoverTimeout: time.Duration(cfg.EventVirtual.FailoverTimeout) * time.Second,
+		Logger:          logger,
+	})
+	if err != nil {
+		return nil, d.abort(fmt.Errorf("event_virtual: %w", err))
+	}
+	if err := d.reg.Register(vt); err != nil {
+		vt.Close()
+		return nil, d.abort(err)
+	}
+
+	d.mi = mi.New(d.reg, mi.Options{
+		Version:    d.version,
+		Logger:     logger,
+		Report:     d.reportOutcome,
+		Statistics: d.statistics,
+	})
+	if cfg.Ingest.Listen != "" {
+		d.ingest = ingest.New(d.reg, ingest.Config{EventParam: cfg.Ingest.EventParam, Logger: logger})
+	}
+	return d, nil
+}
+
+// abort closes the registry (and the transports registered) after a
+// failed New.
+func (d *Daemon) abort(err error) error {
+	d.reg.Close()
+	return err
+}
+
+// Registry returns the daemon's registry, for raising and subscribing from
+// Go.
+func (d *Daemon) Registry() *evi.Registry { return d.reg }
+
+// MIHandler returns the MI's HTTP handler (served by Start at MIPath).
+func (d *Daemon) MIHandler() http.Handler { return d.mi }
+
+// MIAddr returns the address the MI listens on, nil before Start or when
+// the MI is off.
+func (d *Daemon) MIAddr() net.Addr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.miLn == nil {
+		return nil
+	}
+	return d.miLn.Addr()
+}
+
+// IngestAddr returns the address ingest listens on, nil before Start or
+// when ingest is off.
+func (d *Daemon) IngestAddr() net.Addr {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ingestLn == nil {
+		return nil
+	}
+	return d.ingestLn.Addr()
+}
+
+// Start binds the MI and ingest listeners (so that an address in use is a
+// startup error), publishes the configured events, makes the configured
+// subscriptions (a bad one stops the start, named in the error), then
+// serves. When Start fails the daemon is shut down: everything it bound or
+// started is released.
+func (d *Daemon) Start() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.shutdown:
+		return ErrShutdown
+	case d.started:
+		return ErrStarted
+	}
+	d.started = true
+	if err := d.bind(); err != nil {
+		return d.failStart(err)
+	}
+	for i, name := range d.cfg.Events {
+		if _, err := d.reg.Publish(name); err != nil {
+			return d.failStart(fmt.Errorf("events[%d] %q: %w", i, name, err))
+		}
+	}
+	for i, s := range d.cfg.Subscriptions {
+		if err := d.reg.Subscribe(s.Event, s.Socket, time.Duration(s.Expire)*time.Second); err != nil {
+			return d.failStart(fmt.Errorf("subscriptions[%d] (event %s, socket %q): %w", i, s.Event, s.Socket, err))
+		}
+	}
+	if d.miLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle(MIPath, d.mi)
+		d.httpSrv = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+		}
+		srv, ln := d.httpSrv, d.miLn
+		d.wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.log.Error("mi: serve", "addr", ln.Addr().String(), "err", err)
+			}
+		})
+		d.log.Info("mi listening", "url", "http://"+ln.Addr().String()+MIPath)
+	}
+	if d.ingestLn != nil {
+		srv, ln := d.ingest, d.ingestLn
+		d.wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, receiver.ErrServerClosed) {
+				d.log.Error("ingest: serve", "addr", ln.Addr().String(), "err", err)
+			}
+		})
+		d.log.Info("ingest listening", "addr", ln.Addr().String())
+	}
+	d.log.Info("evstream started", "events", len(d.cfg.Events), "subscriptions", len(d.cfg.Subscriptions),
+		"reliable_mode", d.cfg.EventStream.ReliableMode, "auto_publish", d.cfg.AutoPublish)
+	return nil
+}
+
+// bind opens the listeners; on error it closes those it opened.
+func (d *Daemon) bind() error {
+	var err error
+	if a := d.cfg.MI.Listen; a != "" {
+		if d.miLn, err = net.Listen("tcp", a); err != nil {
+			return listenError("mi.listen", a, err)
+		}
+	}
+	if a := d.cfg.Ingest.Listen; a != "" {
+		if d.ingestLn, err = net.Listen("tcp", a); err != nil {
+			return listenError("ingest.listen", a, err)
+		}
+	}
+	return nil
+}
+
+// listenError names the config field and the address, and keeps the
+// system's reason ("bind: address already in use").
+func listenError(field, addr string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		err = oe.Err
+	}
+	return fmt.Errorf("%s: cannot listen on %s: %w", field, addr, err)
+}
+
+// failStart releases everything after a failed Start; d.mu is held.
+func (d *Daemon) failStart(err error) error {
+	for _, ln := range []net.Listener{d.miLn, d.ingestLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	d.miLn, d.ingestLn = nil, nil
+	d.shutdown = true
+	d.reg.Close()
+	return err
+}
+
+// Shutdown stops the daemon: the MI and ingest stop accepting (requests in
+// progress finish), then the events already queued are delivered until ctx
+// is done; what is left fails. It logs how many queued events were
+// delivered and how many could not be sent. The error is ctx's when the
+// deadline cut the delivery short (see stream.ShutdownError). Calling it
+// again returns nil.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.mu.Lock()
+	if d.shutdown {
+		d.mu.Unlock()
+		return nil
+	}
+	d.shutdown = true
+	srv, ingesting := d.httpSrv, d.ingestLn != nil
+	d.mu.Unlock()
+
+	var errs []error
+	if srv != nil {
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+			errs = append(errs, fmt.Errorf("mi: %w", err))
+		}
+	}
+	if ingesting {
+		if err := d.ingest.Shutdown(ctx); err != nil {
+			d.ingest.Close()
+			errs = append(errs, fmt.Errorf("ingest: %w", err))
+		}
+	}
+	d.wg.Wait()
+
+	before := d.tcp.Stats()
+	err := d.reg.Shutdown(ctx)
+	after := d.tcp.Stats()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	d.logDrain(before, after)
+	return errors.Join(errs...)
+}
+
+// logDrain logs what became of the events queued when Shutdown began.
+func (d *Daemon) logDrain(before, after stream.Stats) {
+	delivered := after.Delivered - before.Delivered
+	failed := after.Failed - before.Failed
+	if failed == 0 && after.Pending == 0 {
+		d.log.Info("shutdown: every queued event was sent", "queued", before.Pending, "delivered", delivered)
+		return
+	}
+	d.log.Warn("shutdown: events could not be sent", "queued", before.Pending, "delivered", delivered,
+		"failed", failed, "timeouts", after.Timeouts-before.Timeouts, "still_pending", after.Pending)
+}
+
+// reportOutcome receives the outcome of every delivery of an event raised
+// over the MI, and logs the failures, rate-limited.
+func (d *Daemon) reportOutcome(o evi.Outcome) {
+	if o.Err == nil {
+		return
+	}
+	ok, suppressed := d.failures.allow(time.Now())
+	if !ok {
+		return
+	}
+	args := []any{"event", o.Event.Name(), "socket", o.Socket, "reason", o.Err.Error()}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	d.log.Warn("delivery failed", args...)
+}
+
+// statistics are the transport (and ingest) counters for get_statistics.
+func (d *Daemon) statistics() []mi.Stat {
+	s := d.tcp.Stats()
+	stats := []mi.Stat{
+		{Name: "tcp:sent", Value: int64(s.Sent)},
+		{Name: "tcp:delivered", Value: int64(s.Delivered)},
+		{Name: "tcp:failed", Value: int64(s.Failed)},
+		{Name: "tcp:timeouts", Value: int64(s.Timeouts)},
+		{Name: "tcp:overflows", Value: int64(s.Overflows)},
+		{Name: "tcp:pending", Value: s.Pending},
+		{Name: "tcp:addresses", Value: int64(len(s.Addresses))},
+		{Name: "tcp:connects", Value: int64(s.Connects)},
+		{Name: "tcp:reconnects", Value: int64(s.Reconnects)},
+		{Name: "tcp:connect_failures", Value: int64(s.ConnectFailures)},
+		{Name: "tcp:unknown_replies", Value: int64(s.UnknownReplies)},
+		{Name: "tcp:bad_replies", Value: int64(s.BadReplies)},
+		{Name: "tcp:bytes_written", Value: int64(s.BytesWritten)},
+		{Name: "tcp:writes", Value: int64(s.Writes)},
+	}
+	if d.ingest != nil {
+		is := d.ingest.Stats()
+		stats = append(stats,
+			mi.Stat{Name: "ingest:received", Value: int64(is.Received)},
+			mi.Stat{Name: "ingest:raised", Value: int64(is.Raised)},
+			mi.Stat{Name: "ingest:no_subscribers", Value: int64(is.NoSubscribers)},
+			mi.Stat{Name: "ingest:rejected", Value: int64(is.Rejected)},
+			mi.Stat{Name: "ingest:failed", Value: int64(is.Failed)},
+		)
+	}
+	return stats
+}
+
+// logLimiter lets at most burst events through per window and counts the
+// others.
+type logLimiter struct {
+	burst  int
+	window time.Duration
+
+	mu         sync.Mutex
+	start      time.Time
+	n          int
+	suppressed int64
+}
+
+// allow reports whether a line may be logged at now and, when it may, how
+// many were suppressed since the last one that was.
+func (l *logLimiter) allow(now time.Time) (bool, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.start) >= l.window {
+		l.start, l.n = now, 0
+	}
+	if l.n >= l.burst {
+		l.suppressed++
+		return false, 0
+	}
+	l.n++
+	s := l.suppressed
+	l.suppressed = 0
+	return true, s
+}

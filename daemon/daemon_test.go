@@ -1,0 +1,443 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/transport/stream"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const waitTimeout = 5 * time.Second
+
+// logBuffer collects a daemon's logs (text format).
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// testConfig is the default config on free loopback ports.
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.MI.Listen = "127.0.0.1:0"
+	return cfg
+}
+
+func start(t *testing.T, cfg Config) (*Daemon, *logBuffer) {
+	t.Helper()
+	logs := new(logBuffer)
+	d, err := New(cfg, logs.logger(), WithVersion("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatalf("Start: %v\nlogs:\n%s", err, logs)
+	}
+	t.Cleanup(func() { d.Shutdown(context.Background()) })
+	return d, logs
+}
+
+var httpClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+func miCall(t *testing.T, d *Daemon, body string) string {
+	t.Helper()
+	resp, err := httpClient.Post("http://"+d.MIAddr().String()+MIPath, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// reader is a loopback TCP receiver; it reads nothing until release is
+// closed, then records everything.
+type reader struct {
+	ln      net.Listener
+	release chan struct{}
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{}
+	wg      sync.WaitGroup
+	conns   []net.Conn
+}
+
+func newReader(t *testing.T, paused bool) *reader {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &reader{ln: ln, release: make(chan struct{}), changed: make(chan struct{})}
+	if !paused {
+		close(r.release)
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.conns = append(r.conns, c)
+			r.mu.Unlock()
+			r.wg.Add(1)
+			go r.read(c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		r.mu.Lock()
+		for _, c := range r.conns {
+			c.Close()
+		}
+		r.mu.Unlock()
+		r.resume()
+		r.wg.Wait()
+	})
+	return r
+}
+
+func (r *reader) resume() {
+	select {
+	case <-r.release:
+	default:
+		close(r.release)
+	}
+}
+
+func (r *reader) read(c net.Conn) {
+	defer r.wg.Done()
+	<-r.release
+	b := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(b)
+		r.mu.Lock()
+		r.buf.Write(b[:n])
+		close(r.changed)
+		r.changed = make(chan struct{})
+		r.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (r *reader) socket() string { return "tcp:" + r.ln.Addr().String() }
+
+func (r *reader) waitUntil(t *testing.T, what string, cond func(string) bool) {
+	t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		r.mu.Lock()
+		got, changed := r.buf.String(), r.changed
+		r.mu.Unlock()
+		if cond(got) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			t.Fatalf("%s not received within %v; got %d bytes: %.200q", what, waitTimeout, len(got), got)
+		}
+	}
+}
+
+func TestStartSubscriptionsAndMI(t *testing.T) {
+	r := newReader(t, false)
+	cfg := testConfig()
+	cfg.AutoPublish = false
+	cfg.Events = []string{"E_A", "E_B"}
+	cfg.EventStream.Framing = "newline"
+	cfg.EventStream.EventParam = "ev"
+	cfg.Subscriptions = []Subscription{
+		{Event: "E_A", Socket: r.socket() + "/first"},
+		{Event: "E_B", Socket: r.socket(), Expire: 60},
+	}
+	d, _ := start(t, cfg)
+	if d.IngestAddr() != nil {
+		t.Errorf("IngestAddr = %v with ingest off", d.IngestAddr())
+	}
+	got := miCall(t, d, `{"jsonrpc":"2.0","method":"subscribers_list","id":1}`)
+	want := `{"jsonrpc":"2.0","result":{"Events":[` +
+		`{"name":"E_A","id":0,"Subscribers":[{"socket":"` + r.socket() + `/first","expire":"never"}]},` +
+		`{"name":"E_B","id":1,"Subscribers":[{"socket":"` + r.socket() + `","expire":60,"ttl":`
+	if !strings.HasPrefix(got, want) {
+		t.Fatalf("subscribers_list = %s\nwant prefix %s", got, want)
+	}
+	if got := miCall(t, d, `{"jsonrpc":"2.0","method":"raise_event","params":["E_A",{"ip":"10.0.0.1"}],"id":2}`); got != `{"jsonrpc":"2.0","result":"OK","id":2}` {
+		t.Fatalf("raise_event = %s", got)
+	}
+	if got := miCall(t, d, `{"jsonrpc":"2.0","method":"raise_event","params":["E_C"],"id":3}`); got != `{"jsonrpc":"2.0","error":{"code":404,"message":"Event not registered"},"id":3}` {
+		t.Fatalf("raise_event of an unpublished event (auto_publish off) = %s", got)
+	}
+	if got := miCall(t, d, `{"jsonrpc":"2.0","method":"version","id":4}`); got != `{"jsonrpc":"2.0","result":{"Server":"evstream test"},"id":4}` {
+		t.Fatalf("version = %s", got)
+	}
+	// Raising from Go goes to the same subscribers.
+	if _, err := d.Registry().Raise("E_B", evi.Unnamed(evi.Int(1)), nil); err != nil {
+		t.Fatal(err)
+	}
+	wire := `{"jsonrpc":"2.0","method":"first","params":{"ev":"E_A","ip":"10.0.0.1"}}` + "\n" +
+		`{"jsonrpc":"2.0","method":"E_B","params":["E_B",1]}` + "\n"
+	r.waitUntil(t, "both events", func(got string) bool { return got == wire })
+
+	got = miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":["tcp:delivered"],"id":5}`)
+	if got != `{"jsonrpc":"2.0","result":{"tcp:delivered":2},"id":5}` {
+		t.Errorf("get_statistics = %s", got)
+	}
+	// Only POST /mi is served.
+	resp, err := httpClient.Get("http://" + d.MIAddr().String() + "/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /other: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestStartAddressInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, field := range []string{"mi.listen", "ingest.listen"} {
+		cfg := testConfig()
+		if field == "mi.listen" {
+			cfg.MI.Listen = busy.Addr().String()
+		} else {
+			cfg.Ingest.Listen = busy.Addr().String()
+		}
+		d, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = d.Start()
+		want := field + ": cannot listen on " + busy.Addr().String() + ": bind: address already in use"
+		if err == nil || err.Error() != want || !errors.Is(err, syscall.EADDRINUSE) {
+			t.Errorf("Start = %v, want %s (EADDRINUSE)", err, want)
+		}
+		if d.MIAddr() != nil || d.IngestAddr() != nil {
+			t.Errorf("after a failed Start the listeners are still open")
+		}
+		if err := d.Start(); !errors.Is(err, ErrShutdown) {
+			t.Errorf("Start after a failed Start = %v, want ErrShutdown", err)
+		}
+	}
+}
+
+func TestStartBadSubscription(t *testing.T) {
+	r := newReader(t, false)
+	cfg := testConfig()
+	cfg.Subscriptions = []Subscription{
+		{Event: "E_A", Socket: r.socket()},
+		{Event: "E_A", Socket: "tcp:127.0.0.1:0"},
+	}
+	d, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Start()
+	const want = `subscriptions[1] (event E_A, socket "tcp:127.0.0.1:0"): `
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, evi.ErrBadSocket) {
+		t.Fatalf("Start = %v, want %s... wrapping evi.ErrBadSocket", err, want)
+	}
+	if d.MIAddr() != nil {
+		t.Error("the MI listener is still open after a failed Start")
+	}
+	if err := d.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown after a failed Start = %v", err)
+	}
+}
+
+func TestNewRejectsInvalidConfig(t *testing.T) {
+	cfg := testConfig()
+	cfg.Log.Level = "loud"
+	if _, err := New(cfg, nil); err == nil || !strings.HasPrefix(err.Error(), "log.level: ") {
+		t.Fatalf("New = %v, want a log.level error", err)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	d, _ := start(t, testConfig())
+	if err := d.Start(); !errors.Is(err, ErrStarted) {
+		t.Errorf("second Start = %v, want ErrStarted", err)
+	}
+	addr := d.MIAddr().String()
+	if err := d.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Shutdown(context.Background()); err != nil {
+		t.Errorf("second Shutdown = %v", err)
+	}
+	if err := d.Start(); !errors.Is(err, ErrShutdown) {
+		t.Errorf("Start after Shutdown = %v, want ErrShutdown", err)
+	}
+	// The MI port is free again.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("MI address %s still in use after Shutdown: %v", addr, err)
+	}
+	ln.Close()
+}
+
+// queue raises n events of size bytes each to sock from Go.
+func queue(t *testing.T, d *Daemon, sock string, n, size int) string {
+	t.Helper()
+	if err := d.Registry().Subscribe("E_BULK", sock, 0); err != nil {
+		t.Fatal(err)
+	}
+	p := evi.Unnamed(evi.String(strings.Repeat("x", size)))
+	for range n {
+		if _, err := d.Registry().Raise("E_BULK", p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return `{"jsonrpc":"2.0","method":"E_BULK","params":["` + strings.Repeat("x", size) + `"]}`
+}
+
+// TestShutdownDrains: events queued behind a receiver that is not reading
+// yet are all delivered by Shutdown once it reads.
+func TestShutdownDrains(t *testing.T) {
+	r := newReader(t, true)
+	cfg := testConfig()
+	cfg.EventStream.Timeout = 10000
+	d, logs := start(t, cfg)
+	const n, size = 2000, 2000 // 4 MB: more than the socket buffers hold
+	one := queue(t, d, r.socket(), n, size)
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		done <- d.Shutdown(ctx)
+	}()
+	r.resume()
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	want := strings.Repeat(one, n)
+	r.waitUntil(t, "every queued event", func(got string) bool { return len(got) >= len(want) })
+	r.mu.Lock()
+	same := r.buf.String() == want
+	r.mu.Unlock()
+	if !same {
+		t.Error("the bytes received are not the events raised, in order")
+	}
+	if !strings.Contains(logs.String(), "shutdown: every queued event was sent") {
+		t.Errorf("no drain log line:\n%s", logs)
+	}
+}
+
+// TestShutdownDeadline: a receiver that never reads; Shutdown gives up at
+// its deadline and logs what could not be sent.
+func TestShutdownDeadline(t *testing.T) {
+	r := newReader(t, true)
+	cfg := testConfig()
+	cfg.EventStream.Timeout = 60000
+	d, logs := start(t, cfg)
+	queue(t, d, r.socket(), 2000, 2000)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := d.Shutdown(ctx)
+	var se *stream.ShutdownError
+	if !errors.As(err, &se) || se.Failed == 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want a *stream.ShutdownError with failures", err)
+	}
+	if l := logs.String(); !strings.Contains(l, "shutdown: events could not be sent") || !strings.Contains(l, "failed=") {
+		t.Errorf("no log of the events not sent:\n%s", l)
+	}
+}
+
+// TestDeliveryFailuresLogged: failures of events raised over the MI are
+// logged with event, socket and reason, and rate-limited.
+func TestDeliveryFailuresLogged(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := "tcp:" + dead.Addr().String()
+	dead.Close() // connection refused from now on
+	d, logs := start(t, testConfig())
+	if got := miCall(t, d, `{"jsonrpc":"2.0","method":"event_subscribe","params":["E_X","`+sock+`"],"id":1}`); got != `{"jsonrpc":"2.0","result":"OK","id":1}` {
+		t.Fatal(got)
+	}
+	const n = 40
+	for range n {
+		miCall(t, d, `{"jsonrpc":"2.0","method":"raise_event","params":["E_X"],"id":1}`)
+	}
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(time.Millisecond) // polling a counter, bounded by deadline
+	defer tick.Stop()
+	for d.tcp.Stats().Failed+d.tcp.Stats().Overflows < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("failures not reported: %+v", d.tcp.Stats())
+		}
+		<-tick.C
+	}
+	l := logs.String()
+	lines := strings.Count(l, `msg="delivery failed" event=E_X socket=`+sock+` reason=`)
+	if lines == 0 || lines >= n {
+		t.Errorf("%d delivery-failure lines for %d failures, want between 1 and %d:\n%s", lines, n, n-1, l)
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	l := logLimiter{burst: 2, window: time.Second}
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		at         time.Duration
+		ok         bool
+		suppressed int64
+	}{
+		{0, true, 0}, {10 * time.Millisecond, true, 0}, {20 * time.Millisecond, false, 0},
+		{30 * time.Millisecond, false, 0}, {time.Second, true, 2}, {time.Second, true, 0},
+		{time.Second + 1, false, 0}, {3 * time.Second, true, 1},
+	}
+	for i, s := range steps {
+		ok, sup := l.allow(t0.Add(s.at))
+		if ok != s.ok || sup != s.suppressed {
+			t.Errorf("step %d at %v: allow = %v, %d; want %v, %d", i, s.at, ok, sup, s.ok, s.suppressed)
+		}
+	}
+}
