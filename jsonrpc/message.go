@@ -200,9 +200,10 @@ type Response struct {
 	// HasID reports that the id is a JSON integer that fits an int64. It is
 	// false when the id is missing, null, a string or another number.
 	HasID bool
-	// Error is the reply's error member, nil when it has none (or it is
-	// null). Any error member makes the reply a failure: one that is not a
-	// well-formed error object is returned as well as it can be read.
+	// Error is the reply's error member, nil when it has none. Any error
+	// member makes the reply a failure, as in OpenSIPS, even "error":null:
+	// one that is not a well-formed error object is returned as well as it
+	// can be read (Message "malformed error member", the raw value in Data).
 	Error *Error
 }
 
@@ -247,7 +248,7 @@ func ParseResponse(b []byte) (Response, error) {
 	if i := skipSpace(b, it.i); i < len(b) {
 		return Response{}, fmt.Errorf("jsonrpc: parsing response: %w", syntaxErr(b, i, "after the top-level value"))
 	}
-	if errVal != nil && !bytes.Equal(errVal, []byte("null")) {
+	if errVal != nil {
 		r.Error, _ = parseError(errVal)
 	}
 	return r, nil

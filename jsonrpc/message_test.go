@@ -183,7 +183,9 @@ func TestParseResponse(t *testing.T) {
 			err: &Error{Code: -32000, Message: "db down"}},
 		{name: "error-after-id-with-data", in: `{"id":4,"error":{"data":{"why":[1,2]},"message":"no \"way\"","code":400}}`, id: 4, hasID: true,
 			err: &Error{Code: 400, Message: `no "way"`, Data: json.RawMessage(`{"why":[1,2]}`)}},
-		{name: "error-null", in: `{"jsonrpc":"2.0","result":1,"error":null,"id":5}`, id: 5, hasID: true},
+		// OpenSIPS fails a reply that has an error member at all, null included.
+		{name: "error-null", in: `{"jsonrpc":"2.0","result":1,"error":null,"id":5}`, id: 5, hasID: true,
+			err: &Error{Message: "malformed error member", Data: json.RawMessage(`null`)}},
 		{name: "error-string", in: `{"error":"boom","id":6}`, id: 6, hasID: true,
 			err: &Error{Message: "malformed error member", Data: json.RawMessage(`"boom"`)}},
 		{name: "error-empty-object", in: `{"error":{},"id":6}`, id: 6, hasID: true, err: &Error{}},
