@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,14 +15,44 @@ import (
 	"github.com/evstream/evstream/jsonrpc"
 )
 
-// freePort returns a loopback port nothing listens on.
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// boundPort returns a loopback port that refuses connections and that no
+// other process can take meanwhile: a socket is bound to it but does not
+// listen. listen turns that socket into a listener on the same port.
+func boundPort(t testing.TB) (port int, listen func() net.Listener) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "bound")
+	t.Cleanup(func() { f.Close() }) // tests may close it sooner, see TestNoFDLeak
+	listen = func() net.Listener {
+		if err := syscall.Listen(fd, 16); err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.FileListener(f) // dups fd
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return ln
+	}
+	return sa.(*syscall.SockaddrInet4).Port, listen
+}
+
+// freePort returns a loopback port that refuses connections until the
+// test ends.
+func freePort(t testing.TB) int {
+	port, _ := boundPort(t)
 	return port
 }
 
@@ -48,7 +79,7 @@ func TestStuckDestinationIsolated(t *testing.T) {
 				var total int64
 				good = newServer(t, func(_ int, c net.Conn) { discardAll(c, &total, &mu) })
 			}
-			const timeout = 500 * time.Millisecond
+			const timeout = 2 * time.Second
 			tr := newTransport(t, Config{ReliableMode: reliable, Timeout: timeout, QueueSize: 500, MaxInFlight: 200})
 			bad := parse(t, tr, stuck.socket(""))
 			ok := parse(t, tr, good.socket(""))
@@ -77,7 +108,7 @@ func TestStuckDestinationIsolated(t *testing.T) {
 				}
 				raised[i] = m.Raised
 				if i%100 == 99 { // the good destination keeps up
-					for _, r := range goodOut.wait(t, 100, 5*time.Second) {
+					for _, r := range goodOut.wait(t, 100, 20*time.Second) {
 						if r.err != nil {
 							t.Fatalf("good destination, event %d: %v", r.tag, r.err)
 						}
@@ -95,7 +126,7 @@ func TestStuckDestinationIsolated(t *testing.T) {
 				t.Error("the stuck destination's queue never filled")
 			}
 			var failed int
-			for _, r := range badOut.wait(t, accepted, 10*time.Second) {
+			for _, r := range badOut.wait(t, accepted, 20*time.Second) {
 				if r.err != nil {
 					failed++
 				}
@@ -126,7 +157,7 @@ func TestConnectRefused(t *testing.T) {
 	if err := d.Send(seqMsg(event(t, "E_REFUSED"), 1), o.done(1)); err != nil {
 		t.Fatal(err)
 	}
-	r := o.wait(t, 1, 5*time.Second)[0]
+	r := o.wait(t, 1, 20*time.Second)[0]
 	if r.err == nil || !strings.Contains(r.err.Error(), "refused") || isTimeout(r.err) {
 		t.Fatalf("outcome %v, want connection refused", r.err)
 	}
@@ -142,7 +173,7 @@ func TestConnectRefused(t *testing.T) {
 // doubling backoff capped at BackoffMax, events in between fail at once
 // with the last connect error, and a listener coming back is reached.
 func TestBackoff(t *testing.T) {
-	port := freePort(t)
+	port, listen := boundPort(t)
 	const bmin, bmax = 2 * time.Millisecond, 16 * time.Millisecond
 	tr := newTransport(t, Config{BackoffMin: bmin, BackoffMax: bmax})
 	d := parse(t, tr, "tcp:127.0.0.1:"+itoa(port))
@@ -158,7 +189,7 @@ func TestBackoff(t *testing.T) {
 		if err := d.Send(seqMsg(ev, 1), o.done(1)); err != nil {
 			t.Fatal(err)
 		}
-		r := o.wait(t, 1, 5*time.Second)[0]
+		r := o.wait(t, 1, 20*time.Second)[0]
 		if r.err == nil || !strings.Contains(r.err.Error(), "refused") {
 			t.Fatalf("outcome %v, want the connect error", r.err)
 		}
@@ -188,20 +219,17 @@ func TestBackoff(t *testing.T) {
 	}
 
 	// The destination comes back.
-	ln, err := net.Listen("tcp", "127.0.0.1:"+itoa(port))
-	if err != nil {
-		t.Skipf("cannot listen again on port %d: %v", port, err)
-	}
+	ln := listen()
 	var mu sync.Mutex
 	var total int64
 	srv := &testServer{t: t, ln: ln, accepts: make(chan int, 10), handle: func(_ int, c net.Conn) { discardAll(c, &total, &mu) }}
 	srv.wg.Add(1)
 	go srv.serve()
 	t.Cleanup(srv.close)
-	eventually(t, 5*time.Second, "a successful reconnect", func() bool {
+	eventually(t, 20*time.Second, "a successful reconnect", func() bool {
 		o := newOutcomes(1)
 		d.Send(seqMsg(ev, 2), o.done(2))
-		return o.wait(t, 1, 5*time.Second)[0].err == nil
+		return o.wait(t, 1, 20*time.Second)[0].err == nil
 	})
 	if a := tr.Stats().Addresses[0]; a.Backoff != 0 || a.LastError != "" || !a.Connected {
 		t.Errorf("after reconnecting: %+v", a)
@@ -214,7 +242,7 @@ func TestLocalhost(t *testing.T) {
 	d := parse(t, tr, "tcp:localhost:"+itoa(srv.port()))
 	o := newOutcomes(3)
 	sendN(t, d, event(t, "E_LOCAL"), 0, 3, o)
-	allOK(t, o.wait(t, 3, 5*time.Second))
+	allOK(t, o.wait(t, 3, 20*time.Second))
 }
 
 func TestIPv6(t *testing.T) {
@@ -238,7 +266,7 @@ func TestIPv6(t *testing.T) {
 	}
 	o := newOutcomes(2)
 	sendN(t, d, event(t, "E_V6"), 0, 2, o)
-	allOK(t, o.wait(t, 2, 5*time.Second))
+	allOK(t, o.wait(t, 2, 20*time.Second))
 }
 
 // replyAtOnceConn is a reliable server handler replying to every request.
@@ -274,7 +302,7 @@ func TestQueueOverflow(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	close(hold)
-	allOK(t, o.wait(t, size, 5*time.Second))
+	allOK(t, o.wait(t, size, 20*time.Second))
 	o.none(t, 20*time.Millisecond)
 }
 
@@ -285,7 +313,7 @@ func TestShutdownDrains(t *testing.T) {
 	var mu sync.Mutex
 	var total int64
 	srv := newServer(t, func(_ int, c net.Conn) {
-		buf := make([]byte, 1024)
+		buf := make([]byte, 16<<10)
 		for {
 			k, err := c.Read(buf)
 			mu.Lock()
@@ -294,7 +322,7 @@ func TestShutdownDrains(t *testing.T) {
 			if err != nil {
 				return
 			}
-			time.Sleep(50 * time.Microsecond) // a slow reader (pacing, not synchronisation)
+			time.Sleep(200 * time.Microsecond) // a slow reader (pacing, not synchronisation)
 		}
 	})
 	tr, err := New(Config{Timeout: 20 * time.Second})
@@ -325,7 +353,7 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("Send after Shutdown: %v", err)
 	}
 	st := tr.Stats()
-	eventually(t, 5*time.Second, "all bytes received", func() bool {
+	eventually(t, 20*time.Second, "all bytes received", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return total == int64(st.BytesWritten)
@@ -424,7 +452,7 @@ func TestSharedConnection(t *testing.T) {
 	o := newOutcomes(2)
 	a.Send(seqMsg(ev, 1), o.done(1))
 	b.Send(seqMsg(ev, 2), o.done(2))
-	allOK(t, o.wait(t, 2, 5*time.Second))
+	allOK(t, o.wait(t, 2, 20*time.Second))
 	if r1, r2 := <-got, <-got; r1.Method != "a" || r2.Method != "b" {
 		t.Errorf("methods %q %q", r1.Method, r2.Method)
 	}
@@ -440,14 +468,14 @@ func TestSharedConnection(t *testing.T) {
 	}
 	o = newOutcomes(1)
 	b.Send(seqMsg(ev, 4), o.done(4))
-	allOK(t, o.wait(t, 1, 5*time.Second))
+	allOK(t, o.wait(t, 1, 20*time.Second))
 	b.Close()
 	select {
 	case <-closed:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("the connection stayed open after its last subscription closed")
 	}
-	eventually(t, 5*time.Second, "the address to go", func() bool { return len(tr.Stats().Addresses) == 0 })
+	eventually(t, 20*time.Second, "the address to go", func() bool { return len(tr.Stats().Addresses) == 0 })
 	if st := tr.Stats(); st.Sent != 3 || st.Delivered != 3 || st.Connects != 1 {
 		t.Errorf("stats after retiring: %+v", st.Counters)
 	}
@@ -488,18 +516,20 @@ func TestNoFDLeak(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		refused, _ := tr.Parse("tcp:127.0.0.1:" + itoa(freePort(t)))
+		port, listen := boundPort(t)
+		refused, _ := tr.Parse("tcp:127.0.0.1:" + itoa(port))
 		ev := event(t, "E_FD")
 		o := newOutcomes(20)
 		sendN(t, d, ev, 0, 10, o)
 		sendN(t, refused, ev, 10, 10, o)
-		o.wait(t, 20, 5*time.Second)
+		o.wait(t, 20, 20*time.Second)
 		o = newOutcomes(5)
 		sendN(t, d, ev, 0, 5, o)
-		o.wait(t, 5, 5*time.Second)
+		o.wait(t, 5, 20*time.Second)
 		d.Close()
 		tr.Close()
 		srv.close()
+		listen().Close() // releases the bound socket
 	}
 	cycle(true) // warm up whatever the runtime opens once (epoll, ...)
 	before := fds()

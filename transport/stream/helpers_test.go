@@ -80,9 +80,14 @@ func (s *testServer) socket(suffix string) string {
 
 func (s *testServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
-// newTransport returns a transport closed at cleanup.
+// newTransport returns a transport closed at cleanup. Unless the test sets
+// one, the timeout is long: machines running tests can be very loaded, and
+// only the tests about timeouts want them short.
 func newTransport(t testing.TB, cfg Config) *Transport {
 	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 20 * time.Second
+	}
 	tr, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

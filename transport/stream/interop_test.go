@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"testing"
 	"time"
@@ -41,7 +43,7 @@ func TestInteropJSONRPC2(t *testing.T) {
 					}
 					return map[string]bool{"ok": true}, nil
 				})
-				jc := jsonrpc2.NewConn(context.Background(), jsonrpc2.NewPlainObjectStream(c), h)
+				jc := jsonrpc2.NewConn(context.Background(), jsonrpc2.NewPlainObjectStream(c), h, quiet)
 				<-jc.DisconnectNotify()
 				jc.Close()
 			})
@@ -51,7 +53,7 @@ func TestInteropJSONRPC2(t *testing.T) {
 			const n = 5
 			o := newOutcomes(n)
 			sendN(t, d, ev, 0, n, o)
-			for _, r := range o.wait(t, n, 5*time.Second) {
+			for _, r := range o.wait(t, n, 20*time.Second) {
 				var je *jsonrpc.Error
 				switch {
 				case reliable && r.tag == 3:
@@ -69,7 +71,7 @@ func TestInteropJSONRPC2(t *testing.T) {
 					if c != want {
 						t.Errorf("call %d: got %+v, want %+v", i, c, want)
 					}
-				case <-time.After(5 * time.Second):
+				case <-time.After(20 * time.Second):
 					t.Fatalf("call %d not received", i)
 				}
 			}
@@ -89,7 +91,7 @@ func TestInteropRegistryToJSONRPC2(t *testing.T) {
 			params <- *req.Params
 			return 8, nil
 		})
-		jc := jsonrpc2.NewConn(context.Background(), jsonrpc2.NewPlainObjectStream(c), h)
+		jc := jsonrpc2.NewConn(context.Background(), jsonrpc2.NewPlainObjectStream(c), h, quiet)
 		<-jc.DisconnectNotify()
 		jc.Close()
 	})
@@ -114,10 +116,14 @@ func TestInteropRegistryToJSONRPC2(t *testing.T) {
 		if o.Err != nil || o.Socket != srv.socket("/block_ip") {
 			t.Fatalf("outcome %+v", o)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("no outcome")
 	}
 	if p := <-params; string(p) != `{"ip":"192.168.2.11"}` {
 		t.Errorf("params %s", p)
 	}
 }
+
+// quiet keeps jsonrpc2's logs (closed connections at the end of tests) out
+// of the test output.
+var quiet = jsonrpc2.SetLogger(log.New(io.Discard, "", 0))

@@ -52,7 +52,7 @@ func (r *recorder) bytes() []byte {
 // waitFor waits until exactly want was received (or more arrived).
 func (r *recorder) waitFor(t testing.TB, want []byte) {
 	t.Helper()
-	eventually(t, 5*time.Second, fmt.Sprintf("%d bytes", len(want)), func() bool { return len(r.bytes()) >= len(want) })
+	eventually(t, 20*time.Second, fmt.Sprintf("%d bytes", len(want)), func() bool { return len(r.bytes()) >= len(want) })
 	if got := r.bytes(); !bytes.Equal(got, want) {
 		t.Fatalf("received bytes differ\n got %q\nwant %q", got, want)
 	}
@@ -152,7 +152,7 @@ func TestNotifyThroughRegistry(t *testing.T) {
 			if o.Err != nil {
 				t.Errorf("%s: %v", o.Socket, o.Err)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(20 * time.Second):
 			t.Fatal("no outcome")
 		}
 	}
@@ -187,7 +187,7 @@ func TestNotifyOrder(t *testing.T) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	for _, r := range o.wait(t, n, 10*time.Second) {
+	for _, r := range o.wait(t, n, 20*time.Second) {
 		if r.err != nil {
 			t.Fatalf("event %d: %v", r.tag, r.err)
 		}
@@ -196,7 +196,7 @@ func TestNotifyOrder(t *testing.T) {
 	var reqs []request
 	select {
 	case reqs = <-got:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("the connection was not closed after its last destination")
 	}
 	if len(reqs) != n {
@@ -244,7 +244,7 @@ func TestNotifyCoalescing(t *testing.T) {
 		fmt.Fprintf(&want, `{"jsonrpc":"2.0","method":"E_COAL","params":{"n":%d}}`, i)
 	}
 	close(hold)
-	o.wait(t, n, 5*time.Second)
+	o.wait(t, n, 20*time.Second)
 	rec.waitFor(t, want.Bytes())
 	st := tr.Stats()
 	maxWrites := uint64(1 + (want.Len()+chunkSize-1)/chunkSize + 1)
@@ -278,7 +278,7 @@ func TestNotifyPeerWrites(t *testing.T) {
 	if err := d.Send(seqMsg(ev, 1), o.done(1)); err != nil {
 		t.Fatal(err)
 	}
-	if r := o.wait(t, 1, 5*time.Second)[0]; r.err != nil {
+	if r := o.wait(t, 1, 20*time.Second)[0]; r.err != nil {
 		t.Fatal(r.err)
 	}
 	select {
@@ -286,14 +286,14 @@ func TestNotifyPeerWrites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("the peer's writes were not read")
 	}
 	o2 := newOutcomes(1)
 	if err := d.Send(seqMsg(ev, 2), o2.done(2)); err != nil {
 		t.Fatal(err)
 	}
-	if r := o2.wait(t, 1, 5*time.Second)[0]; r.err != nil {
+	if r := o2.wait(t, 1, 20*time.Second)[0]; r.err != nil {
 		t.Fatal(r.err)
 	}
 }
@@ -319,17 +319,17 @@ func TestNotifyPeerCloses(t *testing.T) {
 	ev := event(t, "E_CLOSE")
 	o := newOutcomes(1)
 	d.Send(seqMsg(ev, 1), o.done(1))
-	if r := o.wait(t, 1, 5*time.Second)[0]; r.err != nil {
+	if r := o.wait(t, 1, 20*time.Second)[0]; r.err != nil {
 		t.Fatal(r.err)
 	}
 	<-got
-	eventually(t, 5*time.Second, "the close to be noticed", func() bool {
+	eventually(t, 20*time.Second, "the close to be noticed", func() bool {
 		st := tr.Stats()
 		return len(st.Addresses) == 1 && !st.Addresses[0].Connected
 	})
 	o = newOutcomes(1)
 	d.Send(seqMsg(ev, 2), o.done(2))
-	if r := o.wait(t, 1, 5*time.Second)[0]; r.err != nil {
+	if r := o.wait(t, 1, 20*time.Second)[0]; r.err != nil {
 		t.Fatal(r.err)
 	}
 	if r := <-got; paramN(t, r) != 2 {

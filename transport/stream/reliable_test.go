@@ -95,7 +95,7 @@ func TestReliableInOrder(t *testing.T) {
 	ev := event(t, "E_REL")
 	o := newOutcomes(n)
 	sendN(t, d, ev, 0, n, o)
-	allOK(t, o.wait(t, n, 10*time.Second))
+	allOK(t, o.wait(t, n, 20*time.Second))
 	st := tr.Stats()
 	if st.Delivered != n || st.Failed != 0 || st.UnknownReplies != 0 || st.Connects != 1 {
 		t.Errorf("stats %+v", st.Counters)
@@ -127,7 +127,7 @@ func TestReliableOutOfOrderAndWindow(t *testing.T) {
 	d := parse(t, tr, srv.socket(""))
 	o := newOutcomes(n)
 	sendN(t, d, event(t, "E_REL"), 0, n, o)
-	allOK(t, o.wait(t, n, 10*time.Second))
+	allOK(t, o.wait(t, n, 20*time.Second))
 }
 
 func TestReliableErrorReply(t *testing.T) {
@@ -145,7 +145,7 @@ func TestReliableErrorReply(t *testing.T) {
 	d := parse(t, tr, srv.socket(""))
 	o := newOutcomes(n)
 	sendN(t, d, event(t, "E_REL"), 0, n, o)
-	for _, r := range o.wait(t, n, 10*time.Second) {
+	for _, r := range o.wait(t, n, 20*time.Second) {
 		if r.tag%2 == 1 {
 			if r.err != nil {
 				t.Errorf("event %d: %v", r.tag, r.err)
@@ -180,7 +180,7 @@ func TestReliableIgnoredReplies(t *testing.T) {
 	d := parse(t, tr, srv.socket(""))
 	o := newOutcomes(n)
 	sendN(t, d, event(t, "E_REL"), 0, n, o)
-	allOK(t, o.wait(t, n, 10*time.Second))
+	allOK(t, o.wait(t, n, 20*time.Second))
 	st := tr.Stats()
 	if st.Connects != 1 || st.Reconnects != 0 {
 		t.Errorf("stats %+v: the connection was torn down", st.Counters)
@@ -209,7 +209,7 @@ func TestReliableTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, r := range o.wait(t, n, 5*time.Second) {
+	for _, r := range o.wait(t, n, 20*time.Second) {
 		if !isTimeout(r.err) {
 			t.Errorf("event %d: %v, want ErrTimeout", r.tag, r.err)
 		}
@@ -248,7 +248,7 @@ func TestReliablePeerCloses(t *testing.T) {
 	sendN(t, d, ev, 0, 5, o)
 	start := time.Now()
 	var ok, lost int
-	for _, r := range o.wait(t, 5, 5*time.Second) {
+	for _, r := range o.wait(t, 5, 20*time.Second) {
 		switch {
 		case r.err == nil:
 			ok++
@@ -266,7 +266,7 @@ func TestReliablePeerCloses(t *testing.T) {
 	}
 	o = newOutcomes(5)
 	sendN(t, d, ev, 5, 5, o)
-	allOK(t, o.wait(t, 5, 5*time.Second))
+	allOK(t, o.wait(t, 5, 20*time.Second))
 	if st := tr.Stats(); st.Reconnects != 1 {
 		t.Errorf("stats %+v: want 1 reconnect", st.Counters)
 	}
@@ -299,14 +299,14 @@ func TestReliableGarbage(t *testing.T) {
 			ev := event(t, "E_REL")
 			o := newOutcomes(3)
 			sendN(t, d, ev, 0, 3, o)
-			for _, r := range o.wait(t, 3, 5*time.Second) {
+			for _, r := range o.wait(t, 3, 20*time.Second) {
 				if r.err == nil || !strings.Contains(r.err.Error(), "bad reply") {
 					t.Errorf("event %d: %v, want a bad reply failure", r.tag, r.err)
 				}
 			}
 			o = newOutcomes(3)
 			sendN(t, d, ev, 3, 3, o)
-			allOK(t, o.wait(t, 3, 5*time.Second))
+			allOK(t, o.wait(t, 3, 20*time.Second))
 			if st := tr.Stats(); st.BadReplies != 1 || st.Reconnects != 1 {
 				t.Errorf("stats %+v", st.Counters)
 			}
@@ -343,7 +343,7 @@ func TestReliableSplitAndBatched(t *testing.T) {
 	d := parse(t, tr, srv.socket(""))
 	o := newOutcomes(n)
 	sendN(t, d, event(t, "E_REL"), 0, n, o)
-	allOK(t, o.wait(t, n, 10*time.Second))
+	allOK(t, o.wait(t, n, 20*time.Second))
 }
 
 func TestWindowIDs(t *testing.T) {
