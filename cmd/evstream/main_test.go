@@ -128,7 +128,9 @@ func runEvstream(t testing.TB, args ...string) *daemonProc {
 		t.Fatalf("start %s %v: %v", evstreamBin, args, err)
 	}
 	lines := make(chan string, 16)
+	copied := make(chan struct{})
 	go func() {
+		defer close(copied)
 		defer close(lines)
 		sc := bufio.NewScanner(outR)
 		for sc.Scan() {
@@ -138,11 +140,12 @@ func runEvstream(t testing.TB, args ...string) *daemonProc {
 			default: // nobody waiting for startup lines any more
 			}
 		}
-		io.Copy(io.Discard, outR)
+		io.Copy(d.Stdout, outR) // a line too long for the scanner
 	}()
 	go func() {
 		err := d.cmd.Wait()
 		outW.Close()
+		<-copied // Stdout is complete once exited is closed
 		d.exitCode = 0
 		if err != nil {
 			d.exitCode = -1
@@ -161,11 +164,17 @@ func runEvstream(t testing.TB, args ...string) *daemonProc {
 			d.cmd.Process.Kill()
 			<-d.exited
 		}
-		// wait for the stdout copier (it ends when the pipe closes)
-		for range lines {
-		}
 	})
 	return d
+}
+
+// runToEnd runs the binary with args to completion (at most testTimeout)
+// and returns its exit code, stdout and stderr.
+func runToEnd(t testing.TB, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	d := runEvstream(t, args...)
+	code = d.wait(t)
+	return code, d.Stdout.String(), d.Stderr.String()
 }
 
 // startDaemon runs `evstream serve --mi-listen 127.0.0.1:0 ARGS...` (a later
