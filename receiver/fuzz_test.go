@@ -58,6 +58,7 @@ func FuzzServerConn(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		ourPeers.Store(c.LocalAddr().String(), true)
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(testTimeout))
 		werr := make(chan error, 1)

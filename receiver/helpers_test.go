@@ -169,10 +169,25 @@ func (l *logBuffer) waitLog(t testing.TB, want ...string) string {
 	}
 }
 
+// ourPeers holds the local addresses of the connections the tests dialed.
+//
+// Tests of other packages running at the same time may connect to our
+// servers (a transport reconnecting to a port it used to own); serve drops
+// their events so that they cannot disturb ours.
+var ourPeers sync.Map
+
 // serve starts srv on a loopback port and returns its address. Cleanup
-// closes it and checks that Serve returned ErrServerClosed.
+// closes it and checks that Serve returned ErrServerClosed. Only events from
+// connections made with dial reach srv.Handler.
 func serve(t testing.TB, srv *receiver.Server) string {
 	t.Helper()
+	h := srv.Handler
+	srv.Handler = receiver.HandlerFunc(func(ctx context.Context, req *receiver.Request) (any, error) {
+		if _, ok := ourPeers.Load(req.RemoteAddr.String()); !ok {
+			return nil, errors.New("not a connection of this test")
+		}
+		return h.ServeEvent(ctx, req)
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +209,7 @@ func dial(t testing.TB, addr string) *net.TCPConn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ourPeers.Store(c.LocalAddr().String(), true)
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(testTimeout))
 	return c.(*net.TCPConn)

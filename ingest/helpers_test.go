@@ -1,0 +1,243 @@
+package ingest_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testTimeout bounds every wait in the tests.
+const testTimeout = 10 * time.Second
+
+// vector is one line of the OpenSIPS wire vectors (see
+// ../receiver/testdata/README.md).
+type vector struct {
+	Name       string  `json:"name"`
+	Event      string  `json:"event"`
+	Method     *string `json:"method"`
+	EventParam *string `json:"event_param"`
+	WireHex    string  `json:"wire_hex"`
+
+	wire []byte
+}
+
+func (v vector) method() string {
+	if v.Method != nil {
+		return *v.Method
+	}
+	return v.Event
+}
+
+func (v vector) eventParam() string {
+	if v.EventParam != nil {
+		return *v.EventParam
+	}
+	return ""
+}
+
+// rawParams cuts the params member out of the wire bytes (OpenSIPS writes it
+// last); nil when there is none.
+func (v vector) rawParams() []byte {
+	i := bytes.Index(v.wire, []byte(`"params":`))
+	if i < 0 {
+		return nil
+	}
+	return v.wire[i+len(`"params":`) : len(v.wire)-1]
+}
+
+func loadVectors(t testing.TB) []vector {
+	t.Helper()
+	f, err := os.Open("../receiver/testdata/opensips-wire.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var vs []vector
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var v vector
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("vector %q: %v", sc.Text(), err)
+		}
+		if v.wire, err = hex.DecodeString(v.WireHex); err != nil {
+			t.Fatalf("vector %s: %v", v.Name, err)
+		}
+		vs = append(vs, v)
+	}
+	if err := sc.Err(); err != nil || len(vs) == 0 {
+		t.Fatalf("vectors: %v (%d read)", err, len(vs))
+	}
+	return vs
+}
+
+// withoutID removes a leading `"id":N,` member, so that a request and a
+// notification of the same event compare equal.
+func withoutID(b []byte) []byte {
+	if !bytes.HasPrefix(b, []byte(`{"id":`)) {
+		return b
+	}
+	i := bytes.IndexByte(b, ',')
+	return append([]byte{'{'}, b[i+1:]...)
+}
+
+// sink is a subscriber: a loopback listener that records every object it
+// receives, in order, and, when reliable, answers each request with "OK".
+//
+// Tests of other packages running at the same time may connect to a sink
+// (a transport reconnecting to a port it used to own that the sink now
+// has): a connection whose first object's method is not one the sink
+// expects is closed and ignored.
+type sink struct {
+	ln       net.Listener
+	reliable bool
+	methods  map[string]bool
+
+	mu      sync.Mutex
+	objs    [][]byte
+	changed chan struct{} // closed and replaced when objs grows
+	conns   []net.Conn
+	wg      sync.WaitGroup
+}
+
+func newSink(t testing.TB, reliable bool, methods ...string) *sink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{ln: ln, reliable: reliable, methods: map[string]bool{}, changed: make(chan struct{})}
+	for _, m := range methods {
+		s.methods[m] = true
+	}
+	s.wg.Add(1)
+	go s.accept()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *sink) addr() string { return s.ln.Addr().String() }
+
+func (s *sink) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns = append(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.read(c)
+	}
+}
+
+func (s *sink) read(c net.Conn) {
+	defer s.wg.Done()
+	defer c.Close()
+	dec := jsonrpc.NewDecoder(c, 0)
+	for first := true; ; first = false {
+		b, err := dec.Next()
+		if err != nil {
+			return
+		}
+		m, err := jsonrpc.Parse(b)
+		if first && (err != nil || !s.methods[m.Method]) {
+			return // not ours
+		}
+		if s.reliable {
+			if err == nil && m.ID != nil {
+				if _, err := c.Write(jsonrpc.AppendResult(nil, m.ID, json.RawMessage(`"OK"`))); err != nil {
+					return
+				}
+			}
+		}
+		s.mu.Lock()
+		s.objs = append(s.objs, bytes.Clone(b))
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+	}
+}
+
+func (s *sink) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// wait returns the first n objects once they have arrived.
+func (s *sink) wait(t testing.TB, n int) [][]byte {
+	t.Helper()
+	deadline := time.NewTimer(testTimeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		objs, changed := s.objs, s.changed
+		s.mu.Unlock()
+		if len(objs) >= n {
+			return objs[:n]
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("sink %s: %d objects after %v, want %d", s.addr(), len(objs), testTimeout, n)
+		}
+	}
+}
+
+// count returns how many objects arrived so far.
+func (s *sink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.objs)
+}
+
+func dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(testTimeout))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// serveOn starts srv's Serve on a loopback listener and returns the address;
+// cleanup closes it.
+func serveOn(t testing.TB, serve func(net.Listener) error, closeFn func() error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- serve(ln) }()
+	t.Cleanup(func() {
+		closeFn()
+		if err := <-errc; err == nil || !errors.Is(err, errServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	})
+	return ln.Addr().String()
+}

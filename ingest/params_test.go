@@ -1,0 +1,289 @@
+package ingest_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/ingest"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+func TestDecodeParams(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want evi.Params
+	}{
+		{"absent", ``, evi.Params{}},
+		{"whitespace only", " \n", evi.Params{}},
+		{"empty object", `{}`, evi.Params{}},
+		{"empty array", ` [ ] `, evi.Params{}},
+		{"named string", `{"ip":"192.168.2.11"}`, evi.Named(evi.P("ip", evi.String("192.168.2.11")))},
+		{"named keeps order", `{"port":5060,"ip":"x","a":null}`,
+			evi.Named(evi.P("port", evi.Int(5060)), evi.P("ip", evi.String("x")), evi.P("a", evi.Null()))},
+		{"duplicate keys kept", `{"a":1,"a":2}`, evi.Named(evi.P("a", evi.Int(1)), evi.P("a", evi.Int(2)))},
+		{"unnamed mixed", `["five",3]`, evi.Unnamed(evi.String("five"), evi.Int(3))},
+		{"spaces", " { \"a\" :\t1 ,\n\"b\": [ 1 , {\"c\" : 2} ] } ",
+			evi.Named(evi.P("a", evi.Int(1)), evi.P("b", evi.RawJSON(`[1,{"c":2}]`)))},
+		{"ints", `[0,-7,9223372036854775807,-9223372036854775808]`,
+			evi.Unnamed(evi.Int(0), evi.Int(-7), evi.Int(9223372036854775807), evi.Int(-9223372036854775808))},
+		{"ints beyond int64", `[9223372036854775808,-9223372036854775809,123456789012345678901234567890]`,
+			evi.Unnamed(evi.RawJSON("9223372036854775808"), evi.RawJSON("-9223372036854775809"), evi.RawJSON("123456789012345678901234567890"))},
+		{"floats", `[1.5,-0.25,1e3,2E-2,1.0]`,
+			evi.Unnamed(evi.Float(1.5), evi.Float(-0.25), evi.Float(1000), evi.Float(0.02), evi.Float(1))},
+		{"float beyond float64", `[1e400]`, evi.Unnamed(evi.RawJSON("1e400"))},
+		{"bools", `[true,false]`, evi.Unnamed(evi.Bool(true), evi.Bool(false))},
+		{"nested compacted", `{"o":{ "x" : [ ] , "s":"a b" },"e":{}}`,
+			evi.Named(evi.P("o", evi.RawJSON(`{"x":[],"s":"a b"}`)), evi.P("e", evi.RawJSON(`{}`)))},
+		{"escapes", `{"esc":"q\"b\\n\nt\tr\r","u":"\u00e9\ud83d\ude00\/"}`,
+			evi.Named(evi.P("esc", evi.String("q\"b\\n\nt\tr\r")), evi.P("u", evi.String("é😀/")))},
+		{"nested empty name is fine", `[{"":1}]`, evi.Unnamed(evi.RawJSON(`{"":1}`))},
+		{"escaped key", `{"a\u0062":1}`, evi.Named(evi.P("ab", evi.Int(1)))},
+		{"lone surrogate", `["\ud800"]`, evi.Unnamed(evi.String("\uFFFD"))},
+		{"invalid utf-8", "[\"a\xffb\"]", evi.Unnamed(evi.String("a\uFFFDb"))},
+		{"raw utf-8", `["héllo € 😀 中"]`, evi.Unnamed(evi.String("héllo € 😀 中"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ingest.DecodeParams([]byte(tc.in))
+			if err != nil {
+				t.Fatalf("DecodeParams(%q): %v", tc.in, err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("DecodeParams(%q)\n got %v\nwant %v", tc.in, got.All(), tc.want.All())
+			}
+		})
+	}
+}
+
+func TestDecodeParamsErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`"x"`, "must be a JSON object or array"},
+		{`12`, "must be a JSON object or array"},
+		{`null`, "must be a JSON object or array"},
+		{`{`, "offset 1: unexpected end of params looking for an object key"},
+		{`{"a"}`, `offset 4: unexpected '}' after an object key`},
+		{`{"a":}`, `offset 5: unexpected '}' looking for a value`},
+		{`{"a":1,}`, `offset 7: unexpected '}' looking for an object key`},
+		{`[1 2]`, `offset 3: unexpected '2' after an array element`},
+		{`[01]`, `offset 2: unexpected '1' after an array element`},
+		{`[1.]`, `offset 3: unexpected ']' after the decimal point`},
+		{`[1e]`, `offset 3: unexpected ']' in the exponent`},
+		{`[-]`, `offset 2: unexpected ']' in a number`},
+		{`[tru]`, `in the literal true`},
+		{`["a\x"]`, `offset 4: unexpected 'x' in a string escape`},
+		{`["\u12"]`, `in a \u escape`},
+		{"[\"a\nb\"]", "control characters must be escaped"},
+		{`["abc`, "unexpected end of params in a string"},
+		{`[{"a":[}]]`, `offset 7: unexpected '}' looking for a value`},
+		{`[{"a" 1}]`, `after an object key`},
+		{`[{1:1}]`, `looking for an object key`},
+		{`{"a":1,"":2}`, `offset 7: a member has an empty name`},
+		{`[] x`, `offset 3: unexpected 'x' after the params`},
+		{`[[1,]]`, `looking for a value`},
+		{strings.Repeat("[", 10002) + strings.Repeat("]", 10002), "nested deeper than 10000"},
+	} {
+		_, err := ingest.DecodeParams([]byte(tc.in))
+		if err == nil || !errors.Is(err, ingest.ErrBadParams) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodeParams(%.40q) = %v, want ErrBadParams with %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestDecodeEventParams(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, eventParam string
+		wantName             string
+		want                 evi.Params
+	}{
+		{"object, first", `{"opensips_event":"E_X","ip":"1"}`, "opensips_event", "E_X", evi.Named(evi.P("ip", evi.String("1")))},
+		{"object, not first", `{"ip":"1","opensips_event":"E_X"}`, "opensips_event", "E_X", evi.Named(evi.P("ip", evi.String("1")))},
+		{"object, only member", `{"opensips_event":"E_X"}`, "opensips_event", "E_X", evi.Params{}},
+		{"object, twice: the first counts", `{"ev":"A","ev":"B"}`, "ev", "A", evi.Named(evi.P("ev", evi.String("B")))},
+		{"object, not a string", `{"ev":1,"ip":"1"}`, "ev", "", evi.Named(evi.P("ev", evi.Int(1)), evi.P("ip", evi.String("1")))},
+		{"object, absent", `{"ip":"1"}`, "ev", "", evi.Named(evi.P("ip", evi.String("1")))},
+		{"object, setting off", `{"ev":"E_X"}`, "", "", evi.Named(evi.P("ev", evi.String("E_X")))},
+		{"array", `["E_SCRIPT","five",3]`, "opensips_event", "E_SCRIPT", evi.Unnamed(evi.String("five"), evi.Int(3))},
+		{"array, only element", `["E_SCRIPT"]`, "opensips_event", "E_SCRIPT", evi.Params{}},
+		{"array, first not a string", `[3,"E_SCRIPT"]`, "opensips_event", "", evi.Unnamed(evi.Int(3), evi.String("E_SCRIPT"))},
+		{"array, setting off", `["E_SCRIPT"]`, "", "", evi.Unnamed(evi.String("E_SCRIPT"))},
+		{"absent", ``, "opensips_event", "", evi.Params{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, got, err := ingest.DecodeEventParams([]byte(tc.in), tc.eventParam)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name != tc.wantName || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %q %v, want %q %v", name, got.All(), tc.wantName, tc.want.All())
+			}
+		})
+	}
+}
+
+// Every OpenSIPS vector's params decode and encode back to the same bytes,
+// event_param included.
+func TestDecodeParamsRoundTripsVectors(t *testing.T) {
+	for _, v := range loadVectors(t) {
+		raw := v.rawParams()
+		ep := v.eventParam()
+		name, p, err := ingest.DecodeEventParams(raw, ep)
+		if err != nil {
+			t.Errorf("%s: %v", v.Name, err)
+			continue
+		}
+		if ep != "" && name != v.Event {
+			t.Errorf("%s: event name %q, want %q", v.Name, name, v.Event)
+		}
+		if got := jsonrpc.AppendParams(nil, p, ep, v.Event); !bytes.Equal(got, raw) {
+			t.Errorf("%s: round trip\n got %s\nwant %s", v.Name, got, raw)
+		}
+	}
+}
+
+// FuzzParams checks that DecodeParams never panics, accepts exactly the
+// JSON objects and arrays (and nothing), and that what it returns encodes
+// back with jsonrpc.AppendParams to equivalent JSON; and that
+// DecodeEventParams takes out exactly the event name member or element.
+func FuzzParams(f *testing.F) {
+	for _, v := range loadVectors(f) {
+		f.Add(v.rawParams(), v.eventParam())
+	}
+	for _, s := range []string{
+		``, `{}`, `[]`, `{"a":1,"a":2}`, `[1.5,1e400,-0,-0.0,9223372036854775808]`,
+		`{"o":{"x":[1,{"y":null}]},"t":true}`, `["\ud800\udc00","\u0000",""]`,
+		"[\"\xff\"]", "{\"a\":[\"\xff\"]}", `{"a" : [ 1 , 2 ] }`, `[01]`, `{"a":}`, `"x"`, `[[[[]]]]`,
+	} {
+		f.Add([]byte(s), "")
+	}
+	f.Add([]byte(`{"opensips_event":"E_X","ip":"1"}`), "opensips_event")
+	f.Add([]byte(`{"ev":1,"ev":"","ev":"A","ev":"B"}`), "ev")
+	f.Add([]byte(`["E_X",1]`), "opensips_event")
+
+	f.Fuzz(func(t *testing.T, raw []byte, eventParam string) {
+		q, err := ingest.DecodeParams(raw)
+		trimmed := bytes.TrimLeft(raw, " \t\r\n")
+		valid := len(trimmed) == 0 || (json.Valid(raw) && (trimmed[0] == '{' || trimmed[0] == '['))
+		if valid && len(trimmed) > 0 && trimmed[0] == '{' {
+			var m map[string]json.RawMessage
+			json.Unmarshal(raw, &m)
+			_, emptyName := m[""]
+			valid = !emptyName
+		}
+		if (err == nil) != valid {
+			t.Fatalf("DecodeParams(%q): err %v, but valid=%v", raw, err, valid)
+		}
+		if err != nil {
+			return
+		}
+		if verr := q.Validate(); verr != nil {
+			t.Fatalf("DecodeParams(%q) built invalid params: %v", raw, verr)
+		}
+		enc := jsonrpc.AppendParams(nil, q, "", "")
+		if len(enc) > 0 && !json.Valid(enc) {
+			t.Fatalf("DecodeParams(%q) encodes to invalid JSON %q", raw, enc)
+		}
+		if !reflect.DeepEqual(decodeAny(t, raw), decodeAny(t, enc)) {
+			t.Fatalf("round trip of %q gives %q", raw, enc)
+		}
+
+		name, p, err := ingest.DecodeEventParams(raw, eventParam)
+		if err != nil {
+			t.Fatalf("DecodeEventParams(%q, %q): %v, but DecodeParams accepted it", raw, eventParam, err)
+		}
+		if want := withoutEventName(q, eventParam); name != want.name || !reflect.DeepEqual(p, want.p) {
+			t.Fatalf("DecodeEventParams(%q, %q) = %q %v, want %q %v", raw, eventParam, name, p.All(), want.name, want.p.All())
+		}
+	})
+}
+
+type split struct {
+	name string
+	p    evi.Params
+}
+
+// withoutEventName is DecodeEventParams's job done on decoded params.
+func withoutEventName(q evi.Params, eventParam string) split {
+	all := q.All()
+	if eventParam == "" {
+		return split{p: q}
+	}
+	isName := func(prm evi.Param) bool {
+		return prm.Value.Kind() == evi.KindString && prm.Value.Str() != ""
+	}
+	if q.IsNamed() {
+		for i, prm := range all {
+			if prm.Name == eventParam && isName(prm) {
+				rest := append(append([]evi.Param(nil), all[:i]...), all[i+1:]...)
+				if len(rest) == 0 {
+					return split{name: prm.Value.Str()}
+				}
+				return split{prm.Value.Str(), evi.Named(rest...)}
+			}
+		}
+		return split{p: q}
+	}
+	if len(all) > 0 && isName(all[0]) {
+		var vs []evi.Value
+		for _, prm := range all[1:] {
+			vs = append(vs, prm.Value)
+		}
+		if len(vs) == 0 {
+			return split{name: all[0].Value.Str()}
+		}
+		return split{all[0].Value.Str(), evi.Unnamed(vs...)}
+	}
+	return split{p: q}
+}
+
+// decodeAny decodes a JSON text to compare it as a value: numbers as the
+// float64 they round to, or as written when out of float64's range; empty
+// containers and no params are all nil.
+func decodeAny(t *testing.T, b []byte) any {
+	t.Helper()
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("%q: %v", b, err)
+	}
+	v = normalizeNumbers(v)
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 0 {
+			return nil
+		}
+	case []any:
+		if len(x) == 0 {
+			return nil
+		}
+	}
+	return v
+}
+
+func normalizeNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if f, err := strconv.ParseFloat(string(x), 64); err == nil {
+			return f
+		}
+		return string(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalizeNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalizeNumbers(e)
+		}
+	}
+	return v
+}

@@ -1,0 +1,180 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/receiver"
+)
+
+// Error codes of the replies to requests that could not be raised. They
+// follow the codes of OpenSIPS's MI raise_event where one exists.
+const (
+	// CodeBadEventName: the event name (method or event_param value) is
+	// not a valid event name. Message "Bad event name".
+	CodeBadEventName = 400
+	// CodeNotPublished: the event is not published and the registry does
+	// not auto-publish. Message "Event not registered", as raise_event.
+	CodeNotPublished = 404
+	// CodeNoSubscribers: the event has no live subscriber. Message
+	// "Temporarily Unavailable", as raise_event.
+	CodeNoSubscribers = 480
+	// CodeNotAccepted: at least one subscriber refused the event (queue
+	// full, destination or registry closed). Message "Not Accepted"; the
+	// data member is {"accepted":N,"reason":"..."}.
+	CodeNotAccepted = 503
+)
+
+// Config configures an ingest Server. The zero Config is valid.
+type Config struct {
+	// EventParam, when set, names the params member (or, for array
+	// params, the first element) that carries the event's name, as
+	// OpenSIPS's event_param setting writes it. It is taken out of the
+	// params before the event is raised. Events without it are raised
+	// under their JSON-RPC method.
+	EventParam string
+	// MaxMessageSize is the largest JSON-RPC object accepted, in bytes; 0
+	// means jsonrpc.DefaultMaxMessageSize.
+	MaxMessageSize int
+	// MaxConns limits the connections served at once; 0 means no limit.
+	MaxConns int
+	// IdleTimeout closes connections silent for this long; 0 means never.
+	IdleTimeout time.Duration
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats counts the events an ingest Server has received and what became of
+// them. Received is the sum of the other counts.
+type Stats struct {
+	// Received counts the events read (notifications and requests).
+	Received uint64
+	// Raised counts the events accepted by every live subscriber.
+	Raised uint64
+	// NoSubscribers counts the events dropped because nobody subscribed.
+	NoSubscribers uint64
+	// Rejected counts the events not raised at all: bad params, bad or
+	// unpublished event name.
+	Rejected uint64
+	// Failed counts the events refused by at least one subscriber (queue
+	// full, destination closed) or raised after the registry closed.
+	Failed uint64
+}
+
+// Server receives events on TCP and raises each in a Registry: it is the
+// ingest side of a relay. It is a receiver.Server with the Server's
+// ServeEvent as handler.
+type Server struct {
+	reg *evi.Registry
+	cfg Config
+	log *slog.Logger
+	rs  receiver.Server
+
+	received, raised, noSubscribers, rejected, failed atomic.Uint64
+}
+
+// New returns a Server that raises the events it receives in reg. Start it
+// with Serve.
+func New(reg *evi.Registry, cfg Config) *Server {
+	s := &Server{reg: reg, cfg: cfg, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.rs = receiver.Server{
+		Handler:        s,
+		MaxMessageSize: cfg.MaxMessageSize,
+		MaxConns:       cfg.MaxConns,
+		IdleTimeout:    cfg.IdleTimeout,
+		Logger:         cfg.Logger,
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown or Close, then returns
+// receiver.ErrServerClosed. It closes ln.
+func (s *Server) Serve(ln net.Listener) error { return s.rs.Serve(ln) }
+
+// ListenAndServe listens on the TCP address addr and calls Serve.
+func (s *Server) ListenAndServe(addr string) error { return s.rs.ListenAndServe(addr) }
+
+// Shutdown stops accepting, raises the events already received in full,
+// answers them, and closes the connections; see receiver.Server.Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error { return s.rs.Shutdown(ctx) }
+
+// Close closes the listeners and connections at once.
+func (s *Server) Close() error { return s.rs.Close() }
+
+// Stats returns the counts so far.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Received:      s.received.Load(),
+		Raised:        s.raised.Load(),
+		NoSubscribers: s.noSubscribers.Load(),
+		Rejected:      s.rejected.Load(),
+		Failed:        s.failed.Load(),
+	}
+}
+
+// ServeEvent raises req in the registry: the event is the method, or the
+// EventParam value carried by the params. A request is answered once every
+// live subscriber has accepted the event for delivery (not once it is
+// delivered), with the number of subscribers as the result, or with an error
+// (see the Code constants). A notification is raised and forgotten; what
+// became of it shows in Stats.
+func (s *Server) ServeEvent(_ context.Context, req *receiver.Request) (any, error) {
+	s.received.Add(1)
+	name, params, err := DecodeEventParams(req.Params, s.cfg.EventParam)
+	if err != nil {
+		s.rejected.Add(1)
+		return s.fail(req, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "Invalid params", Data: jsonString(err.Error())})
+	}
+	if name == "" {
+		name = req.Method
+	}
+	n, err := s.reg.Raise(name, params, nil)
+	if err == nil {
+		s.raised.Add(1)
+		return n, nil
+	}
+	var je *jsonrpc.Error
+	switch {
+	case errors.Is(err, evi.ErrNoSubscribers):
+		s.noSubscribers.Add(1)
+		je = &jsonrpc.Error{Code: CodeNoSubscribers, Message: "Temporarily Unavailable"}
+	case errors.Is(err, evi.ErrNotPublished):
+		s.rejected.Add(1)
+		je = &jsonrpc.Error{Code: CodeNotPublished, Message: "Event not registered"}
+	case errors.Is(err, evi.ErrBadEventName):
+		s.rejected.Add(1)
+		je = &jsonrpc.Error{Code: CodeBadEventName, Message: "Bad event name", Data: jsonString(err.Error())}
+	default:
+		s.failed.Add(1)
+		data := `{"accepted":` + strconv.Itoa(n) + `,"reason":` + string(jsonString(err.Error())) + `}`
+		je = &jsonrpc.Error{Code: CodeNotAccepted, Message: "Not Accepted", Data: json.RawMessage(data)}
+	}
+	return s.fail(req, je)
+}
+
+// fail returns je for a request. For a notification nobody is told: it
+// returns nil, after a debug log.
+func (s *Server) fail(req *receiver.Request, je *jsonrpc.Error) (any, error) {
+	if !req.IsNotification() {
+		return nil, je
+	}
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("ingest: notification not raised", "peer", req.RemoteAddr.String(),
+			"method", req.Method, "err", je.Error())
+	}
+	return nil, nil
+}
+
+// jsonString encodes s as a JSON string.
+func jsonString(s string) json.RawMessage { return jsonrpc.AppendString(nil, s) }
