@@ -441,3 +441,33 @@ func TestLogLimiter(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestAndVirtual: events written to the ingest listener reach a
+// virtual: PARALLEL subscription's members, and ingest's counters show in
+// get_statistics.
+func TestIngestAndVirtual(t *testing.T) {
+	a, b := newReader(t, false), newReader(t, false)
+	cfg := testConfig()
+	cfg.Ingest.Listen = "127.0.0.1:0"
+	cfg.Ingest.EventParam = "opensips_event"
+	cfg.Subscriptions = []Subscription{{Event: "E_RELAY", Socket: "virtual:PARALLEL " + a.socket() + " " + b.socket() + "/m"}}
+	d, _ := start(t, cfg)
+	c, err := net.Dial("tcp", d.IngestAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, `{"jsonrpc":"2.0","method":"handle","params":{"opensips_event":"E_RELAY","ip":"10.0.0.1"}}`); err != nil {
+		t.Fatal(err)
+	}
+	a.waitUntil(t, "the relayed event", func(got string) bool {
+		return got == `{"jsonrpc":"2.0","method":"E_RELAY","params":{"ip":"10.0.0.1"}}`
+	})
+	b.waitUntil(t, "the relayed event", func(got string) bool {
+		return got == `{"jsonrpc":"2.0","method":"m","params":{"ip":"10.0.0.1"}}`
+	})
+	got := miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":[["ingest:received","ingest:raised"]],"id":1}`)
+	if want := `{"jsonrpc":"2.0","result":{"ingest:received":1,"ingest:raised":1},"id":1}`; got != want {
+		t.Errorf("get_statistics = %s, want %s", got, want)
+	}
+}

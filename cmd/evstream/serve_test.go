@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
@@ -310,14 +311,29 @@ func TestServeUsage(t *testing.T) {
 }
 
 func TestServeMIDisabledAndIngest(t *testing.T) {
-	d := startDaemon(t, "--mi-listen", "", "--ingest-listen", "127.0.0.1:0")
+	sink := newTCPSink(t)
+	cfg := writeConfig(t, "log: {format: json}\nsubscriptions:\n  - {event: E_RELAY, socket: \"tcp:"+sink.Addr()+"\"}\n")
+	d := startDaemon(t, "--config", cfg, "--mi-listen", "", "--ingest-listen", "127.0.0.1:0")
 	if d.MIURL != "" || !strings.Contains(d.Stdout.String(), "evstream: MI disabled\n") {
 		t.Errorf("MIURL %q, stdout %q; want the MI disabled", d.MIURL, d.Stdout)
 	}
-	if _, port, err := net.SplitHostPort(d.IngestAddr); err != nil || port == "0" {
-		t.Errorf("ingest address %q, want 127.0.0.1:PORT", d.IngestAddr)
+	// Relay: an event written to ingest reaches the config subscription.
+	c, err := net.Dial("tcp", d.IngestAddr)
+	if err != nil {
+		t.Fatalf("ingest address %q: %v", d.IngestAddr, err)
 	}
+	defer c.Close()
+	if _, err := c.Write([]byte(`{"jsonrpc":"2.0","method":"E_RELAY","params":[1,"a"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	sink.waitFor(t, `{"jsonrpc":"2.0","method":"E_RELAY","params":[1,"a"]}`)
 	if code := d.stop(t); code != 0 {
 		t.Errorf("exit %d; stderr:\n%s", code, d.Stderr)
+	}
+	// log.format json: every log line is a JSON object.
+	for _, line := range strings.Split(strings.TrimSpace(d.Stderr.String()), "\n") {
+		if !json.Valid([]byte(line)) || !strings.HasPrefix(line, `{"time":`) {
+			t.Errorf("log line is not JSON: %s", line)
+		}
 	}
 }
