@@ -77,11 +77,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			cfg.Log.Level = *logLevel
 		}
 	})
-	if err := cfg.Validate(); err != nil { // the flags may be wrong
-		printError(stderr, err)
-		return 1
-	}
-
+	// New validates cfg: a bad flag value is reported like a bad key.
 	logger := newLogger(cfg.Log, stderr)
 	d, err := daemon.New(cfg, logger, daemon.WithVersion(Version))
 	if err != nil {
