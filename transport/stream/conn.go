@@ -20,6 +20,9 @@ import (
 // burst of queued events goes out in writes of about this size.
 const chunkSize = 64 << 10
 
+// maxIdleItems is the largest queue array a conn keeps while idle.
+const maxIdleItems = 4096
+
 // maxReplyBatch is how many replies the reader matches under one lock.
 const maxReplyBatch = 256
 
@@ -345,8 +348,16 @@ func (c *conn) run() {
 				}
 				continue
 			}
+			// A burst long over: give its memory back.
+			trim := c.t.now()-w.lastBurst > int64(time.Second)
+			if trim && cap(c.queue) > maxIdleItems {
+				c.queue = nil
+			}
 			c.sleeping = true
 			c.mu.Unlock()
+			if trim {
+				w.trim()
+			}
 			<-c.wake
 			continue
 		}
@@ -386,7 +397,26 @@ func (c *conn) run() {
 			w.spare = full[:0]
 		}
 		c.mu.Unlock()
+		if len(w.batch) > maxIdleItems/2 {
+			w.lastBurst = c.t.now()
+		}
 		w.send()
+	}
+}
+
+// trim drops buffers grown by a burst or a huge event, before sleeping.
+func (w *writer) trim() {
+	if cap(w.spare) > maxIdleItems {
+		w.spare = nil
+	}
+	if cap(w.batch) > maxIdleItems {
+		w.batch = nil
+	}
+	if cap(w.buf) > 4*chunkSize {
+		w.buf = make([]byte, 0, chunkSize+1024)
+	}
+	if cap(w.ends) > maxIdleItems {
+		w.ends = nil
 	}
 }
 
@@ -399,6 +429,9 @@ type writer struct {
 	buf   []byte
 	ends  []int // end offset in buf of each item of a chunk, -1: skipped
 	dones []func(error)
+	// lastBurst is when a large batch was last sent; buffers are trimmed
+	// only well after it.
+	lastBurst int64
 }
 
 // connect dials the destination address, unless connects keep failing and

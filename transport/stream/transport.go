@@ -70,7 +70,8 @@ func New(cfg Config) (*Transport, error) {
 	}
 	ep := cfg.EventParam
 	t.encode = func(m *evi.Message) []byte {
-		return jsonrpc.AppendParams(nil, m.Params, ep, m.Event.Name())
+		name := m.Event.Name()
+		return jsonrpc.AppendParams(make([]byte, 0, paramsSize(m.Params, ep, name)), m.Params, ep, name)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t, nil
@@ -267,4 +268,30 @@ func (d *destination) Close() error {
 		d.c.release()
 	}
 	return nil
+}
+
+// paramsSize estimates the encoded size of params, so that encoding them
+// takes a single allocation (strings that need escapes may still grow it).
+func paramsSize(p evi.Params, eventParam, eventName string) int {
+	if p.Len() == 0 && eventParam == "" {
+		return 0
+	}
+	n := 2
+	if eventParam != "" {
+		n += len(eventParam) + len(eventName) + 6
+	}
+	list := p.All()
+	for i := range list {
+		prm := &list[i]
+		n += len(prm.Name) + 4 // quotes, colon, comma
+		switch prm.Value.Kind() {
+		case evi.KindString:
+			n += len(prm.Value.Str()) + 2
+		case evi.KindRaw:
+			n += len(prm.Value.Str())
+		default:
+			n += 24 // a number, null, true or false
+		}
+	}
+	return n
 }
