@@ -576,3 +576,67 @@ func fastReplier(_ int, c net.Conn) {
 		}
 	}
 }
+
+// hangingPort returns a loopback port whose connects hang: a socket listens
+// on it with the smallest backlog, never accepts, and the backlog is full.
+func hangingPort(t *testing.T) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "hanging")
+	t.Cleanup(func() { f.Close() })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := "127.0.0.1:" + itoa(sa.(*syscall.SockaddrInet4).Port)
+	// Fill the accept queue until a connect hangs.
+	for range 8 {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			return sa.(*syscall.SockaddrInet4).Port
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Skip("cannot make a connect hang on this system")
+	return 0
+}
+
+// TestConnectHangs: while a connect hangs, events fail at their deadline
+// and other destinations are not delayed.
+func TestConnectHangs(t *testing.T) {
+	port := hangingPort(t)
+	good := newServer(t, fastReplier)
+	const timeout = 300 * time.Millisecond
+	tr := newTransport(t, Config{ReliableMode: true, Timeout: timeout, ConnectTimeout: 5 * time.Second})
+	hung := parse(t, tr, "tcp:127.0.0.1:"+itoa(port))
+	ok := parse(t, tr, good.socket(""))
+	ev := event(t, "E_HANG")
+	ho, gd := newOutcomes(3), newOutcomes(3)
+	start := time.Now()
+	sendN(t, hung, ev, 0, 3, ho)
+	sendN(t, ok, ev, 0, 3, gd)
+	allOK(t, gd.wait(t, 3, 20*time.Second))
+	if took := time.Since(start); took >= timeout {
+		t.Errorf("the good destination took %v", took)
+	}
+	for _, r := range ho.wait(t, 3, 20*time.Second) {
+		if !isTimeout(r.err) {
+			t.Errorf("event %d: %v, want ErrTimeout", r.tag, r.err)
+		}
+		if took := r.at.Sub(start); took > timeout+time.Second {
+			t.Errorf("event %d failed after %v", r.tag, took)
+		}
+	}
+	// Close does not wait for the hanging connect.
+	start = time.Now()
+	tr.Close()
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Close took %v", took)
+	}
+}

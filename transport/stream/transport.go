@@ -237,6 +237,10 @@ func (d *destination) Match(other evi.Destination) bool {
 // Send queues m for delivery; see evi.Destination. It never blocks on the
 // network. It fails with evi.ErrQueueFull when the destination's queue is
 // full and with evi.ErrClosed after Close.
+//
+// done runs on one of the transport's goroutines, with no lock held: it may
+// call Send, but must not block, nor call the Transport's Close or
+// Shutdown (they wait for that goroutine).
 func (d *destination) Send(m *evi.Message, done func(error)) error {
 	t := d.t
 	if d.closed.Load() || t.stopping.Load() {
