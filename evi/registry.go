@@ -344,14 +344,44 @@ func (r *Registry) subscribersOf(ev *Event) []SubscriberInfo {
 		if s.Expired(now) {
 			continue
 		}
-		info := SubscriberInfo{Socket: s.Socket(), Expire: s.Expire}
-		if s.Expire > 0 {
-			info.TTL = s.Start.Add(s.Expire).Sub(now)
-		}
-		out = append(out, info)
+		out = append(out, infoOf(s, now))
 	}
 	return out
 }
+
+func infoOf(s *Subscriber, now time.Time) SubscriberInfo {
+	info := SubscriberInfo{Socket: s.Socket(), Expire: s.Expire}
+	if s.Expire > 0 {
+		info.TTL = s.Start.Add(s.Expire).Sub(now)
+	}
+	return info
+}
+
+// Subscriber returns the live subscriber of the event name whose socket
+// matches socket (by the transport's Match rules, as subscribing does). The
+// error wraps ErrNotPublished, the socket's parse error, or ErrNoSubscriber.
+func (r *Registry) Subscriber(name, socket string) (SubscriberInfo, error) {
+	ev := r.Lookup(name)
+	if ev == nil {
+		return SubscriberInfo{}, fmt.Errorf("event %q: %w", name, ErrNotPublished)
+	}
+	dest, err := r.ParseSocket(socket)
+	if err != nil {
+		return SubscriberInfo{}, err
+	}
+	defer dest.Close()
+	now := r.now()
+	for _, s := range *ev.subs.Load() {
+		if !s.Expired(now) && s.Dest.Match(dest) {
+			return infoOf(s, now), nil
+		}
+	}
+	return SubscriberInfo{}, fmt.Errorf("event %q, socket %q: %w", name, socket, ErrNoSubscriber)
+}
+
+// AutoPublish reports whether unknown events are published when they are
+// subscribed to or raised (Config.AutoPublish).
+func (r *Registry) AutoPublish() bool { return r.cfg.AutoPublish }
 
 // Raise raises the event name with params to every live subscriber. See
 // RaiseEvent.

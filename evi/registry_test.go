@@ -384,6 +384,43 @@ func TestUnsubscribe(t *testing.T) {
 	}
 }
 
+func TestSubscriberLookup(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r, ft, _ := newTestRegistry(t, evi.Config{Now: func() time.Time { return now }})
+	if _, err := r.Subscriber("E_NONE", "fake:a"); !errors.Is(err, evi.ErrNotPublished) {
+		t.Fatalf("unpublished: %v, want ErrNotPublished", err)
+	}
+	r.Publish("E_X")
+	must(t, r.Subscribe("E_X", "fake:a", 10*time.Second))
+	must(t, r.Subscribe("E_X", "fake:b", 0))
+	now = now.Add(4 * time.Second)
+	got, err := r.Subscriber("E_X", "fake:a")
+	if err != nil || got != (evi.SubscriberInfo{Socket: "fake:a", Expire: 10 * time.Second, TTL: 6 * time.Second}) {
+		t.Fatalf("Subscriber(a) = %+v, %v", got, err)
+	}
+	if got, err := r.Subscriber("E_X", "fake:b"); err != nil || got != (evi.SubscriberInfo{Socket: "fake:b"}) {
+		t.Fatalf("Subscriber(b) = %+v, %v", got, err)
+	}
+	if _, err := r.Subscriber("E_X", "fake:c"); !errors.Is(err, evi.ErrNoSubscriber) || !strings.Contains(err.Error(), "fake:c") {
+		t.Fatalf("unknown socket: %v, want ErrNoSubscriber naming fake:c", err)
+	}
+	if _, err := r.Subscriber("E_X", "nope"); !errors.Is(err, evi.ErrBadSocket) {
+		t.Fatalf("bad socket: %v, want ErrBadSocket", err)
+	}
+	now = now.Add(6 * time.Second) // a has expired: never listed
+	if _, err := r.Subscriber("E_X", "fake:a"); !errors.Is(err, evi.ErrNoSubscriber) {
+		t.Fatalf("expired: %v, want ErrNoSubscriber", err)
+	}
+	// The destinations parsed only to look subscribers up are closed.
+	closed := 0
+	for _, d := range ft.allDests() {
+		closed += d.closeCount()
+	}
+	if closed != 4 {
+		t.Errorf("%d lookup destinations closed, want 4", closed)
+	}
+}
+
 func TestSubscribersUnpublished(t *testing.T) {
 	r, _, _ := newTestRegistry(t, evi.Config{AutoPublish: true})
 	if _, err := r.Subscribers("E_NONE"); !errors.Is(err, evi.ErrNotPublished) {

@@ -3,7 +3,6 @@ package mi
 import (
 	"encoding/json"
 	"errors"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -198,23 +197,18 @@ func (h *Handler) subscribersList(a *args) (json.RawMessage, *jsonrpc.Error) {
 	if jerr != nil {
 		return nil, jerr
 	}
-	d, err := h.reg.ParseSocket(socket)
-	if err != nil {
+	sub, err := h.reg.Subscriber(name, socket)
+	switch {
+	case errors.Is(err, evi.ErrNoSubscriber):
+		return nil, mierr(CodeNotFound, MsgNoSubscriber)
+	case err != nil:
 		h.log.Warn("mi: subscribers_list: bad socket", "event", name, "socket", socket, "err", err)
 		return nil, mierr(CodeBadParam, MsgBadParameterValue)
-	}
-	// Sockets match when their printed forms are equal: the printed form
-	// holds exactly what matching compares (transport, host, port, method).
-	printed := d.String()
-	d.Close()
-	i := slices.IndexFunc(subs, func(s evi.SubscriberInfo) bool { return s.Socket == printed })
-	if i < 0 {
-		return nil, mierr(CodeNotFound, MsgNoSubscriber)
 	}
 	b := []byte(`{"Event":`)
 	b = appendEventHead(b, ev)
 	b = append(b, `,"Subscriber":`...)
-	b = appendSubscriber(b, subs[i])
+	b = appendSubscriber(b, sub)
 	return append(b, "}}"...), nil
 }
 
@@ -230,6 +224,9 @@ func (h *Handler) raiseEvent(a *args) (json.RawMessage, *jsonrpc.Error) {
 		if subs, _ := h.reg.Subscribers(name); len(subs) == 0 {
 			return nil, mierr(CodeNoSubscribers, MsgTempUnavailable)
 		}
+	} else if !h.reg.AutoPublish() {
+		// As OpenSIPS: an unknown event is reported before bad params.
+		return nil, mierr(CodeNotFound, MsgEventNotRegistered)
 	}
 	params, err := parseEventParams(a.raw("params"))
 	if err == nil {

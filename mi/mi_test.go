@@ -444,6 +444,8 @@ func TestRaiseEventErrors(t *testing.T) {
 	s := newSink(t)
 	e.call(t, req("raise_event", `["E_NONE"]`), notRegistered)
 	e.call(t, req("raise_event", `["bad name"]`), notRegistered)
+	// As OpenSIPS: an unknown event is reported before bad params.
+	e.call(t, req("raise_event", `["E_NONE",5]`), notRegistered)
 	e.call(t, req("event_publish", `["E_X"]`), ok)
 	e.call(t, req("raise_event", `["E_X"]`), tempUnavail)
 	e.call(t, req("raise_event", `["E_X",5]`), tempUnavail) // OpenSIPS checks subscribers first
