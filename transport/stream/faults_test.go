@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -286,7 +288,8 @@ func replyAtOnceConn(n int, c net.Conn) {
 func TestQueueOverflow(t *testing.T) {
 	rec := newRecorder(t)
 	const size = 10
-	tr := newTransport(t, Config{QueueSize: size})
+	var logs lockedBuffer
+	tr := newTransport(t, Config{QueueSize: size, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	d := parse(t, tr, rec.socket(""))
 	ev := event(t, "E_FULL")
 	hold, held := make(chan struct{}), make(chan struct{})
@@ -301,9 +304,65 @@ func TestQueueOverflow(t *testing.T) {
 	if st := tr.Stats(); st.Overflows != 1 || st.Sent != size+1 || st.Addresses[0].Queued != size {
 		t.Errorf("stats %+v", st)
 	}
+	for i := range 1000 {
+		if err := d.Send(seqMsg(ev, 100+i), nil); !errors.Is(err, evi.ErrQueueFull) {
+			t.Fatalf("Send on a full queue: %v", err)
+		}
+	}
+	if st := tr.Stats(); st.Overflows != 1001 {
+		t.Errorf("%d overflows counted, want 1001", st.Overflows)
+	}
+	if n := strings.Count(logs.String(), "queue full"); n != 1 {
+		t.Errorf("%d log lines for 1001 overflows within a second, want 1 (rate-limited):\n%s", n, logs.String())
+	}
 	close(hold)
 	allOK(t, o.wait(t, size, 20*time.Second))
 	o.none(t, 20*time.Millisecond)
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use, for logs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestShutdownDrainsReliable: Shutdown waits for the replies to everything
+// accepted.
+func TestShutdownDrainsReliable(t *testing.T) {
+	const n = 3000
+	srv := newServer(t, fastReplier)
+	tr, err := New(Config{ReliableMode: true, Timeout: 20 * time.Second, MaxInFlight: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := tr.Parse(srv.socket(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOutcomes(n)
+	sendN(t, d, event(t, "E_DRAIN"), 0, n, o)
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if len(o.ch) != n {
+		t.Fatalf("%d outcomes when Shutdown returned, want %d", len(o.ch), n)
+	}
+	allOK(t, o.wait(t, n, time.Second))
+	if st := tr.Stats(); st.Delivered != n || st.Pending != 0 {
+		t.Errorf("stats %+v", st)
+	}
 }
 
 // TestShutdownDrains: Shutdown waits until a slow but reading receiver has
