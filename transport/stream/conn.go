@@ -20,6 +20,9 @@ import (
 // burst of queued events goes out in writes of about this size.
 const chunkSize = 64 << 10
 
+// writeGrace is the least time a write is given before it is deemed stuck.
+const writeGrace = 10 * time.Millisecond
+
 // maxIdleItems is the largest queue array a conn keeps while idle.
 const maxIdleItems = 4096
 
@@ -507,10 +510,10 @@ func (w *writer) send() {
 	c, t := w.c, w.c.t
 	reliable := t.cfg.ReliableMode
 	framing := t.cfg.Framing
-	now := t.now()
 	batch := w.batch
 	for i := 0; i < len(batch); {
 		start := i
+		now := t.now()
 		buf := w.buf[:0]
 		ends := w.ends[:0]
 		minDL := int64(math.MaxInt64)
@@ -535,9 +538,12 @@ func (w *writer) send() {
 		var n int
 		var err error
 		if len(buf) > 0 {
-			// A write that cannot finish before the earliest deadline of
-			// the chunk breaks the connection: the peer does not read.
-			w.nc.SetWriteDeadline(t.epoch.Add(time.Duration(minDL)))
+			// A write that cannot finish by the earliest deadline of the
+			// chunk (with a little grace, so that a deadline reached while
+			// encoding does not break a healthy connection) means that
+			// the peer does not read: the connection is closed.
+			dl := max(minDL, t.now()+int64(writeGrace))
+			w.nc.SetWriteDeadline(t.epoch.Add(time.Duration(dl)))
 			n, err = w.nc.Write(buf)
 			c.ctr.writes.Add(1)
 			c.ctr.bytesWritten.Add(uint64(n))
