@@ -1,0 +1,249 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+// counts are the raise side's tallies, shared by the workers.
+type counts struct {
+	raised      atomic.Uint64 // events accepted by the daemon
+	raiseErrors atomic.Uint64 // events the daemon refused
+	rejected    atomic.Uint64 // deliveries refused at raise (api path)
+}
+
+// raiser raises events for the workers. raise is called by worker w only
+// (so per-worker state needs no lock) with the sequence numbers [from, to).
+type raiser interface {
+	raise(w int, from, to int64) error
+	// finish waits until the answers to everything raised are in (ingest
+	// requests), at most until ctx is done.
+	finish(ctx context.Context)
+	close()
+}
+
+// appendStamp appends the bench's params object {"s":seq,"t":now}.
+func appendStamp(b []byte, seq int64) []byte {
+	b = append(b, `{"s":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
+	return append(b, '}')
+}
+
+// apiRaiser raises through evi.Registry.RaiseEvent in this process.
+type apiRaiser struct {
+	reg  *evi.Registry
+	ev   *evi.Event
+	subs int
+	c    *counts
+}
+
+func (a *apiRaiser) raise(_ int, from, to int64) error {
+	var raised, errs, rejected uint64
+	for seq := from; seq < to; seq++ {
+		params := evi.Named(
+			evi.P("s", evi.Int(seq)),
+			evi.P("t", evi.Int(time.Now().UnixNano())),
+		)
+		n, err := a.reg.RaiseEvent(a.ev, params, nil)
+		if n > 0 {
+			raised++
+		} else {
+			errs++
+		}
+		if err != nil {
+			rejected += uint64(a.subs - n)
+			if errors.Is(err, evi.ErrClosed) {
+				return err
+			}
+		}
+	}
+	a.c.raised.Add(raised)
+	a.c.raiseErrors.Add(errs)
+	a.c.rejected.Add(rejected)
+	return nil
+}
+
+func (a *apiRaiser) finish(context.Context) {}
+func (a *apiRaiser) close()                 {}
+
+// miRaiser raises with MI raise_event, one HTTP request per event, one
+// keep-alive connection per worker.
+type miRaiser struct {
+	mi    *miClient
+	event string
+	c     *counts
+	ctx   context.Context
+	bufs  [][]byte
+}
+
+func newMIRaiser(ctx context.Context, url, event string, workers int, c *counts) *miRaiser {
+	return &miRaiser{mi: newMIClient(url, workers), event: event, c: c, ctx: ctx, bufs: make([][]byte, workers)}
+}
+
+var miOK = []byte(`"result":"OK"`)
+
+func (m *miRaiser) raise(w int, from, to int64) error {
+	for seq := from; seq < to; seq++ {
+		// The params go as a string holding a JSON object, as OpenSIPS's
+		// raise_event takes them (evstream also takes the object itself).
+		b := append(m.bufs[w][:0], `{"jsonrpc":"2.0","method":"raise_event","params":{"event":`...)
+		b = jsonrpc.AppendString(b, m.event)
+		b = append(b, `,"params":"`...)
+		stamp := appendStamp(nil, seq)
+		b = append(b, bytes.ReplaceAll(stamp, []byte(`"`), []byte(`\"`))...)
+		b = append(b, `"},"id":`...)
+		b = strconv.AppendInt(b, seq+1, 10)
+		b = append(b, '}')
+		m.bufs[w] = b
+		out, err := m.mi.post(m.ctx, b)
+		switch {
+		case err != nil && m.ctx.Err() != nil:
+			return nil // stopping
+		case err != nil:
+			return fmt.Errorf("mi raise_event at %s: %w", m.mi.url, err)
+		case bytes.Contains(out, miOK):
+			m.c.raised.Add(1)
+		default:
+			m.c.raiseErrors.Add(1)
+		}
+	}
+	return nil
+}
+
+func (m *miRaiser) finish(context.Context) {}
+func (m *miRaiser) close()                 { m.mi.close() }
+
+// maxIngestInFlight bounds the requests written and not yet answered on
+// one ingest connection (reliable mode).
+const maxIngestInFlight = 4096
+
+// ingestRaiser writes events to a daemon's ingest listener as OpenSIPS
+// does: JSON-RPC objects back to back, notifications (notification mode)
+// or requests answered by the daemon (reliable mode), one connection per
+// worker, each batch in one write.
+type ingestRaiser struct {
+	event    string
+	reliable bool
+	c        *counts
+	conns    []*ingestConn
+	wg       sync.WaitGroup
+}
+
+type ingestConn struct {
+	nc       net.Conn
+	buf      []byte
+	written  atomic.Int64 // requests written
+	answered atomic.Int64 // replies read
+	rerr     atomic.Pointer[error]
+}
+
+func newIngestRaiser(addr, event string, reliable bool, workers int, c *counts) (*ingestRaiser, error) {
+	r := &ingestRaiser{event: event, reliable: reliable, c: c}
+	for range workers {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			r.close()
+			return nil, fmt.Errorf("ingest %s: %w", addr, err)
+		}
+		ic := &ingestConn{nc: nc}
+		r.conns = append(r.conns, ic)
+		if reliable {
+			r.wg.Go(func() { r.readReplies(ic) })
+		}
+	}
+	return r, nil
+}
+
+func (r *ingestRaiser) raise(w int, from, to int64) error {
+	ic := r.conns[w]
+	if r.reliable {
+		// Wait for room in the window of requests awaiting a reply.
+		for ic.written.Load()-ic.answered.Load()+(to-from) > maxIngestInFlight {
+			if e := ic.rerr.Load(); e != nil {
+				return *e
+			}
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	b := ic.buf[:0]
+	for seq := from; seq < to; seq++ {
+		if r.reliable {
+			b = append(b, `{"id":`...)
+			b = strconv.AppendInt(b, seq+1, 10)
+			b = append(b, `,"jsonrpc":"2.0","method":`...)
+		} else {
+			b = append(b, `{"jsonrpc":"2.0","method":`...)
+		}
+		b = jsonrpc.AppendString(b, r.event)
+		b = append(b, `,"params":`...)
+		b = appendStamp(b, seq)
+		b = append(b, '}')
+	}
+	ic.buf = b
+	if r.reliable {
+		ic.written.Add(to - from)
+	}
+	if _, err := ic.nc.Write(b); err != nil {
+		return fmt.Errorf("ingest %s: write: %w", ic.nc.RemoteAddr(), err)
+	}
+	if !r.reliable {
+		r.c.raised.Add(uint64(to - from))
+	}
+	return nil
+}
+
+// readReplies counts the daemon's answers to the requests of ic.
+func (r *ingestRaiser) readReplies(ic *ingestConn) {
+	dec := jsonrpc.NewDecoder(ic.nc, 0)
+	for {
+		b, err := dec.Next()
+		if err != nil {
+			ic.rerr.Store(&err)
+			return
+		}
+		resp, err := jsonrpc.ParseResponse(b)
+		if err == nil && resp.Error == nil {
+			r.c.raised.Add(1)
+		} else {
+			r.c.raiseErrors.Add(1)
+		}
+		ic.answered.Add(1)
+	}
+}
+
+// finish waits for the replies to every request written (reliable mode).
+func (r *ingestRaiser) finish(ctx context.Context) {
+	if !r.reliable {
+		return
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for _, ic := range r.conns {
+		for ic.answered.Load() < ic.written.Load() && ic.rerr.Load() == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}
+}
+
+func (r *ingestRaiser) close() {
+	for _, ic := range r.conns {
+		ic.nc.Close()
+	}
+	r.wg.Wait()
+}

@@ -1,0 +1,226 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+)
+
+// errShort reports that the buffer ends before the JSON object does: read
+// more and scan again from the same place.
+var errShort = errors.New("loadgen: incomplete JSON object")
+
+// ErrBadStream is wrapped by the errors of a sink that received bytes that
+// are not a stream of JSON objects.
+var ErrBadStream = errors.New("bad event stream")
+
+// wireEvent is what a sink takes from one JSON-RPC object: the raw id
+// (nil for a notification) and the bench's params "s" (sequence number)
+// and "t" (raise time, unix nanoseconds), when present as integers.
+type wireEvent struct {
+	id     []byte
+	seq    int64
+	t      int64
+	hasSeq bool
+	hasT   bool
+}
+
+// scanEvent reads the JSON object at the start of b (leading whitespace is
+// skipped) in one pass, without allocating, and returns what a sink needs
+// from it and the number of bytes it used. It returns errShort when b ends
+// before the object does. It checks the structure (strings, nesting,
+// separators) but not every detail of the JSON grammar: the sender under
+// test is trusted to produce valid JSON, and its conformance is tested
+// elsewhere; this is a counting reader, built to cost little per event.
+func scanEvent(b []byte) (ev wireEvent, n int, err error) {
+	i := skipWS(b, 0)
+	if i == len(b) {
+		return ev, 0, errShort
+	}
+	if b[i] != '{' {
+		return ev, 0, fmt.Errorf("offset %d: %w: want '{', got %q", i, ErrBadStream, b[i])
+	}
+	i, err = members(b, i+1, func(key []byte, vs, ve int) {
+		switch string(key) {
+		case "id":
+			ev.id = b[vs:ve]
+		case "params":
+			if b[vs] == '{' {
+				// Errors were caught by the first pass over the value.
+				members(b[:ve], vs+1, func(k []byte, ps, pe int) {
+					switch string(k) {
+					case "s":
+						ev.seq, ev.hasSeq = atoi(b[ps:pe])
+					case "t":
+						ev.t, ev.hasT = atoi(b[ps:pe])
+					}
+				})
+			}
+		}
+	})
+	if err != nil {
+		return wireEvent{}, 0, err
+	}
+	return ev, i, nil
+}
+
+// members scans the members of the object whose '{' is just before b[i],
+// calling f with each key (its raw bytes, unescaped keys are compared as
+// written) and the bounds of its value, and returns the offset after the
+// closing '}'.
+func members(b []byte, i int, f func(key []byte, vs, ve int)) (int, error) {
+	i = skipWS(b, i)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(b) {
+			return 0, errShort
+		}
+		if b[i] != '"' {
+			return 0, fmt.Errorf("offset %d: %w: want a member name, got %q", i, ErrBadStream, b[i])
+		}
+		ke, err := skipString(b, i)
+		if err != nil {
+			return 0, err
+		}
+		key := b[i+1 : ke-1]
+		i = skipWS(b, ke)
+		if i >= len(b) {
+			return 0, errShort
+		}
+		if b[i] != ':' {
+			return 0, fmt.Errorf("offset %d: %w: want ':', got %q", i, ErrBadStream, b[i])
+		}
+		vs := skipWS(b, i+1)
+		ve, err := skipValue(b, vs)
+		if err != nil {
+			return 0, err
+		}
+		f(key, vs, ve)
+		i = skipWS(b, ve)
+		if i >= len(b) {
+			return 0, errShort
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return 0, fmt.Errorf("offset %d: %w: want ',' or '}', got %q", i, ErrBadStream, b[i])
+		}
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// skipString returns the offset after the string starting at b[i] ('"').
+func skipString(b []byte, i int) (int, error) {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			return i + 1, nil
+		case '\\':
+			i++
+		}
+	}
+	return 0, errShort
+}
+
+// skipValue returns the offset after the JSON value starting at b[i].
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errShort
+	}
+	switch c := b[i]; {
+	case c == '"':
+		return skipString(b, i)
+	case c == '{' || c == '[':
+		return skipContainer(b, i)
+	case c == '-' || c >= '0' && c <= '9' || c == 't' || c == 'f' || c == 'n':
+		// A number or a literal: up to the next delimiter.
+		j := i + 1
+		for j < len(b) {
+			switch b[j] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return j, nil
+			case '{', '[', '"', ':':
+				return 0, fmt.Errorf("offset %d: %w: %q inside a number or literal", j, ErrBadStream, b[j])
+			}
+			j++
+		}
+		return 0, errShort
+	}
+	return 0, fmt.Errorf("offset %d: %w: %q cannot start a value", i, ErrBadStream, b[i])
+}
+
+// skipContainer returns the offset after the object or array starting at
+// b[i], counting nesting (iteratively: no depth limit, no recursion).
+func skipContainer(b []byte, i int) (int, error) {
+	var stack [64]byte // expected closers, deeper levels only counted
+	depth := 0
+	for ; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '"':
+			e, err := skipString(b, i)
+			if err != nil {
+				return 0, err
+			}
+			i = e - 1
+		case '{', '[':
+			closer := byte('}')
+			if c == '[' {
+				closer = ']'
+			}
+			if depth < len(stack) {
+				stack[depth] = closer
+			}
+			depth++
+		case '}', ']':
+			depth--
+			if depth < 0 || depth < len(stack) && stack[depth] != c {
+				return 0, fmt.Errorf("offset %d: %w: unbalanced %q", i, ErrBadStream, c)
+			}
+			if depth == 0 {
+				return i + 1, nil
+			}
+		}
+	}
+	return 0, errShort
+}
+
+// atoi parses a JSON integer that fits an int64.
+func atoi(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if v > (1<<63-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}

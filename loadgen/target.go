@@ -1,0 +1,312 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/evstream/evstream/daemon"
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/transport/stream"
+)
+
+// SenderStats are the daemon's own counters for one scenario (the change
+// over the scenario), as its transport and ingest count them.
+type SenderStats struct {
+	// Sent counts the deliveries the tcp transport accepted.
+	Sent uint64 `json:"sent"`
+	// Delivered counts deliveries written (notification mode) or
+	// confirmed (reliable mode).
+	Delivered uint64 `json:"delivered"`
+	// Failed counts accepted deliveries that failed (timeouts included).
+	Failed uint64 `json:"failed"`
+	// Timeouts counts the failures past the deadline.
+	Timeouts uint64 `json:"timeouts"`
+	// Overflows counts deliveries refused because a queue was full.
+	Overflows uint64 `json:"overflows"`
+	// Writes counts write system calls on subscriber connections.
+	Writes uint64 `json:"writes"`
+	// BytesWritten counts the bytes written to subscriber connections.
+	BytesWritten uint64 `json:"bytes_written"`
+	// IngestReceived, IngestRaised and IngestFailed are the ingest
+	// listener's counts (ingest path only): events read, raised to every
+	// subscriber, and refused by a subscriber or not raised at all.
+	IngestReceived uint64 `json:"ingest_received,omitempty"`
+	IngestRaised   uint64 `json:"ingest_raised,omitempty"`
+	IngestFailed   uint64 `json:"ingest_failed,omitempty"`
+}
+
+func (s SenderStats) sub(o SenderStats) SenderStats {
+	return SenderStats{
+		Sent:           s.Sent - o.Sent,
+		Delivered:      s.Delivered - o.Delivered,
+		Failed:         s.Failed - o.Failed,
+		Timeouts:       s.Timeouts - o.Timeouts,
+		Overflows:      s.Overflows - o.Overflows,
+		Writes:         s.Writes - o.Writes,
+		BytesWritten:   s.BytesWritten - o.BytesWritten,
+		IngestReceived: s.IngestReceived - o.IngestReceived,
+		IngestRaised:   s.IngestRaised - o.IngestRaised,
+		IngestFailed:   s.IngestFailed - o.IngestFailed,
+	}
+}
+
+// target is the daemon under test: where subscriptions are made and
+// counters read.
+type target interface {
+	subscribe(ctx context.Context, event, socket string) error
+	unsubscribe(ctx context.Context, event, socket string) error
+	// stats returns the sender's counters; ok is false when the daemon
+	// does not expose them (a daemon that is not evstream).
+	stats(ctx context.Context) (s SenderStats, ok bool)
+	miURL() string
+	ingestAddr() string
+	close(ctx context.Context) error
+}
+
+// apiTarget is a registry and tcp transport in this process: the Go API.
+type apiTarget struct {
+	reg *evi.Registry
+	tcp *stream.Transport
+}
+
+func newAPITarget(reliable bool) (*apiTarget, error) {
+	tcp, err := stream.New(stream.Config{ReliableMode: reliable})
+	if err != nil {
+		return nil, err
+	}
+	reg := evi.NewRegistry(evi.Config{AutoPublish: true})
+	if err := reg.Register(tcp); err != nil {
+		reg.Close()
+		tcp.Close()
+		return nil, err
+	}
+	return &apiTarget{reg: reg, tcp: tcp}, nil
+}
+
+func (t *apiTarget) subscribe(_ context.Context, event, socket string) error {
+	return t.reg.Subscribe(event, socket, 0)
+}
+
+func (t *apiTarget) unsubscribe(_ context.Context, event, socket string) error {
+	return t.reg.Unsubscribe(event, socket)
+}
+
+func (t *apiTarget) stats(context.Context) (SenderStats, bool) {
+	s := t.tcp.Stats()
+	return SenderStats{
+		Sent: s.Sent, Delivered: s.Delivered, Failed: s.Failed, Timeouts: s.Timeouts,
+		Overflows: s.Overflows, Writes: s.Writes, BytesWritten: s.BytesWritten,
+	}, true
+}
+
+func (t *apiTarget) miURL() string      { return "" }
+func (t *apiTarget) ingestAddr() string { return "" }
+
+func (t *apiTarget) close(ctx context.Context) error {
+	err := t.reg.Shutdown(ctx)
+	var se *stream.ShutdownError
+	if errors.As(err, &se) {
+		return nil // what was left failed; the results already say so
+	}
+	return err
+}
+
+// daemonTarget is a whole daemon (MI over HTTP, ingest) in this process,
+// listening on loopback ports.
+type daemonTarget struct {
+	d  *daemon.Daemon
+	mi *miClient
+}
+
+func newDaemonTarget(reliable, ingest bool) (*daemonTarget, error) {
+	cfg := daemon.DefaultConfig()
+	cfg.MI.Listen = "127.0.0.1:0"
+	if ingest {
+		cfg.Ingest.Listen = "127.0.0.1:0"
+	}
+	cfg.EventStream.ReliableMode = reliable
+	d, err := daemon.New(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Start(); err != nil {
+		return nil, err
+	}
+	return &daemonTarget{d: d, mi: newMIClient("http://"+d.MIAddr().String()+daemon.MIPath, 0)}, nil
+}
+
+func (t *daemonTarget) subscribe(_ context.Context, event, socket string) error {
+	return t.d.Registry().Subscribe(event, socket, 0)
+}
+
+func (t *daemonTarget) unsubscribe(_ context.Context, event, socket string) error {
+	return t.d.Registry().Unsubscribe(event, socket)
+}
+
+func (t *daemonTarget) stats(ctx context.Context) (SenderStats, bool) {
+	return t.mi.stats(ctx)
+}
+
+func (t *daemonTarget) miURL() string { return t.mi.url }
+
+func (t *daemonTarget) ingestAddr() string {
+	if a := t.d.IngestAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+func (t *daemonTarget) close(ctx context.Context) error {
+	t.mi.close()
+	err := t.d.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil // what was left failed; the results already say so
+	}
+	return err
+}
+
+// remoteTarget is a daemon running elsewhere, driven through its MI (and
+// its ingest listener, when given).
+type remoteTarget struct {
+	mi     *miClient
+	ingest string
+}
+
+// remoteExpire is the expire of the subscriptions made on a remote daemon:
+// they are removed at the end of the scenario, and expire by themselves
+// if the bench dies first.
+const remoteExpire = 600
+
+func (t *remoteTarget) subscribe(ctx context.Context, event, socket string) error {
+	_, err := t.mi.call(ctx, "event_subscribe", []any{event, socket, remoteExpire})
+	return err
+}
+
+func (t *remoteTarget) unsubscribe(ctx context.Context, event, socket string) error {
+	_, err := t.mi.call(ctx, "event_subscribe", []any{event, socket, 0})
+	return err
+}
+
+func (t *remoteTarget) stats(ctx context.Context) (SenderStats, bool) { return t.mi.stats(ctx) }
+func (t *remoteTarget) miURL() string                                 { return t.mi.url }
+func (t *remoteTarget) ingestAddr() string                            { return t.ingest }
+func (t *remoteTarget) close(context.Context) error {
+	t.mi.close()
+	return nil
+}
+
+// miClient calls an MI over HTTP with keep-alive connections.
+type miClient struct {
+	url string
+	hc  *http.Client
+	tr  *http.Transport
+}
+
+// newMIClient returns a client keeping up to conns idle connections (0: 2).
+func newMIClient(url string, conns int) *miClient {
+	if conns <= 0 {
+		conns = 2
+	}
+	tr := &http.Transport{
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	return &miClient{url: url, tr: tr, hc: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+}
+
+func (c *miClient) close() { c.tr.CloseIdleConnections() }
+
+// MIError is a JSON-RPC error answered by an MI.
+type MIError struct {
+	Method  string
+	Code    int64
+	Message string
+}
+
+func (e *MIError) Error() string {
+	return fmt.Sprintf("mi %s: error %d: %s", e.Method, e.Code, e.Message)
+}
+
+// call posts one JSON-RPC request and returns its result.
+func (c *miClient) call(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params, "id": 1})
+	if err != nil {
+		return nil, fmt.Errorf("mi %s: %w", method, err)
+	}
+	out, err := c.post(ctx, body)
+	if err != nil {
+		return nil, fmt.Errorf("mi %s at %s: %w", method, c.url, err)
+	}
+	var resp struct {
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Code    int64  `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return nil, fmt.Errorf("mi %s at %s: bad response %.200q: %w", method, c.url, out, err)
+	}
+	if resp.Error != nil {
+		return nil, &MIError{Method: method, Code: resp.Error.Code, Message: resp.Error.Message}
+	}
+	return resp.Result, nil
+}
+
+// post sends body and returns the response body (HTTP 200 only).
+func (c *miClient) post(ctx context.Context, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d: %.200q", resp.StatusCode, out)
+	}
+	return out, nil
+}
+
+// stats reads evstream's get_statistics; ok is false when the MI does not
+// have it (or it lacks the tcp group).
+func (c *miClient) stats(ctx context.Context) (SenderStats, bool) {
+	res, err := c.call(ctx, "get_statistics", []any{[]string{"tcp:", "ingest:"}})
+	if err != nil {
+		return SenderStats{}, false
+	}
+	var m map[string]json.Number
+	if err := json.Unmarshal(res, &m); err != nil {
+		return SenderStats{}, false
+	}
+	if _, ok := m["tcp:sent"]; !ok {
+		return SenderStats{}, false
+	}
+	u := func(k string) uint64 {
+		v, _ := strconv.ParseUint(string(m[k]), 10, 64)
+		return v
+	}
+	return SenderStats{
+		Sent: u("tcp:sent"), Delivered: u("tcp:delivered"), Failed: u("tcp:failed"),
+		Timeouts: u("tcp:timeouts"), Overflows: u("tcp:overflows"), Writes: u("tcp:writes"),
+		BytesWritten:   u("tcp:bytes_written"),
+		IngestReceived: u("ingest:received"), IngestRaised: u("ingest:raised"),
+		IngestFailed: u("ingest:failed") + u("ingest:rejected") + u("ingest:no_subscribers"),
+	}, true
+}
