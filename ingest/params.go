@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -60,7 +61,12 @@ func DecodeEventParams(raw []byte, eventParam string) (name string, p evi.Params
 type paramDecoder struct {
 	b []byte
 	i int
+	s string // b as a string, made on first need: strings without escapes are cut from it
 }
+
+// listBuf is how many params are collected on the stack before the list is
+// copied, exactly sized, to the heap.
+const listBuf = 16
 
 func (d *paramDecoder) skipSpace() {
 	for d.i < len(d.b) {
@@ -111,43 +117,9 @@ func (d *paramDecoder) params(eventParam string) (string, evi.Params, error) {
 	return name, p, nil
 }
 
-// count returns how many members or elements the container at d.i
-// probably has (its top-level commas plus one), to size the list once. It
-// does not validate.
-func (d *paramDecoder) count() int {
-	n, depth, inStr := 1, 0, false
-	for i := d.i; i < len(d.b); i++ {
-		c := d.b[i]
-		if inStr {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				return n
-			}
-		case ',':
-			if depth == 1 {
-				n++
-			}
-		}
-	}
-	return n
-}
-
 func (d *paramDecoder) object(eventParam string) (string, evi.Params, error) {
-	list := make([]evi.Param, 0, d.count())
+	var buf [listBuf]evi.Param
+	list := buf[:0]
 	var name string
 	found := eventParam == ""
 	d.i++ // '{'
@@ -196,7 +168,7 @@ func (d *paramDecoder) object(eventParam string) (string, evi.Params, error) {
 				if len(list) == 0 {
 					return name, evi.Params{}, nil
 				}
-				return name, evi.Named(list...), nil
+				return name, evi.Named(slices.Clone(list)...), nil
 			}
 		}
 		return "", evi.Params{}, d.unexpected("after an object member")
@@ -204,7 +176,8 @@ func (d *paramDecoder) object(eventParam string) (string, evi.Params, error) {
 }
 
 func (d *paramDecoder) array(eventParam string) (string, evi.Params, error) {
-	list := make([]evi.Value, 0, d.count())
+	var buf [listBuf]evi.Value
+	list := buf[:0]
 	var name string
 	found := eventParam == ""
 	d.i++ // '['
@@ -385,7 +358,10 @@ func (d *paramDecoder) str() (string, error) {
 		return "", err
 	}
 	if simple {
-		return string(d.b[start+1 : d.i-1]), nil
+		if d.s == "" {
+			d.s = string(d.b) // one allocation for all the strings
+		}
+		return d.s[start+1 : d.i-1], nil
 	}
 	var s string
 	if err := json.Unmarshal(d.b[start:d.i], &s); err != nil { // validated: cannot fail

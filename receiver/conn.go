@@ -40,6 +40,10 @@ type conn struct {
 
 	shuttingDown atomic.Bool
 
+	// readAt is when the last read returned: the time an event completed
+	// by it was received. Reader-owned.
+	readAt time.Time
+
 	// Reader-owned scratch buffers: the encoded result, the whole reply.
 	result, rbuf []byte
 
@@ -82,7 +86,9 @@ func (c *conn) Read(p []byte) (int, error) {
 	if c.shuttingDown.Load() {
 		return 0, errShuttingDown
 	}
-	return c.rwc.Read(p)
+	n, err := c.rwc.Read(p)
+	c.readAt = time.Now()
+	return n, err
 }
 
 // serve reads the stream and dispatches the events in order until the
@@ -155,7 +161,7 @@ func (c *conn) dispatch(raw []byte) {
 		Params:     msg.Params,
 		ID:         msg.ID,
 		RemoteAddr: c.rwc.RemoteAddr(),
-		Received:   time.Now(),
+		Received:   c.readAt,
 	}
 	result, herr := c.call(req)
 	if req.ID == nil {

@@ -28,7 +28,8 @@ type Request struct {
 	ID json.RawMessage
 	// RemoteAddr is the address of the peer that sent the event.
 	RemoteAddr net.Addr
-	// Received is when the event was read from the connection.
+	// Received is when the last bytes of the event were read from the
+	// connection.
 	Received time.Time
 }
 

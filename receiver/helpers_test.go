@@ -188,6 +188,12 @@ func serve(t testing.TB, srv *receiver.Server) string {
 		}
 		return h.ServeEvent(ctx, req)
 	})
+	return serveUnfiltered(t, srv)
+}
+
+// serveUnfiltered is serve without the filter, for benchmarks.
+func serveUnfiltered(t testing.TB, srv *receiver.Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
