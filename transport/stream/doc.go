@@ -16,7 +16,7 @@
 //
 // or, in reliable mode, a request whose reply confirms delivery:
 //
-//	{"id":1025,"jsonrpc":"2.0","method":"E_PIKE_BLOCKED","params":{"ip":"192.168.2.11"}}
+//	{"id":1,"jsonrpc":"2.0","method":"E_PIKE_BLOCKED","params":{"ip":"192.168.2.11"}}
 //
 // Objects follow each other with no delimiter, or a newline with
 // Config.Framing. The params of a raised event are encoded once, however
@@ -49,7 +49,13 @@
 // capped exponential backoff and events sent meanwhile fail at once with
 // the last connect error.
 //
-// Replies with an id that matches nothing, or a null or non-numeric id, are
-// logged and ignored; data that is not JSON, or a reply larger than
-// Config.MaxReplySize, closes the connection. Stats counts all of it.
+// Request ids are positive integers below 2^31, unique among the requests
+// pending on a connection. Replies may come in any order. Replies with an id
+// that matches nothing, or a null or non-numeric id, are logged and
+// ignored; data that is not JSON, or a reply larger than
+// Config.MaxReplySize, closes the connection. Stats counts all of it, per
+// address too.
+//
+// Close fails everything pending with evi.ErrClosed; Shutdown first waits,
+// until its context ends, for what was accepted to be delivered.
 package stream
