@@ -29,8 +29,9 @@
 //
 // or with an error when it could not be: 480 Temporarily Unavailable (no
 // subscriber), 404 Event not registered (auto-publish off), 400 Bad event
-// name, -32602 Invalid params, 503 Not Accepted (a subscriber's queue is
-// full, or a destination is closed; data {"accepted":N,"reason":"..."}).
+// name, -32602 Invalid params (an object member with an empty name), 503
+// Not Accepted (a subscriber's queue is full, or a destination is closed;
+// data {"accepted":N,"reason":"..."}).
 // OpenSIPS then counts the event as failed, and event_virtual can fail over.
 // Notifications are raised and forgotten; Stats counts every outcome.
 package ingest

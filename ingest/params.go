@@ -66,7 +66,7 @@ type paramDecoder struct {
 
 // listBuf is how many params are collected on the stack before the list is
 // copied, exactly sized, to the heap.
-const listBuf = 16
+const listBuf = 8
 
 func (d *paramDecoder) skipSpace() {
 	for d.i < len(d.b) {

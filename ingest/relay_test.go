@@ -389,3 +389,16 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("connection still open after Shutdown (read %d bytes)", n)
 	}
 }
+
+// A member with an empty name cannot be a named param: the request is
+// answered with Invalid params.
+func TestRelayEmptyParamName(t *testing.T) {
+	reg := newRegistry(t, true, stream.Config{})
+	r := newRelay(t, reg, ingest.Config{})
+	c := dial(t, r.addr)
+	c.Write([]byte(`{"id":1,"jsonrpc":"2.0","method":"E_INGEST_X","params":{"a":1,"":2}}`))
+	b, err := jsonrpc.NewDecoder(c, 0).Next()
+	if want := `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"bad params: offset 7: a member has an empty name (a named param needs a name)"},"id":1}`; err != nil || string(b) != want {
+		t.Errorf("reply %s, %v; want %s", b, err, want)
+	}
+}

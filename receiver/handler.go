@@ -14,9 +14,10 @@ import (
 // Request is one event received on a connection: a JSON-RPC notification, or
 // a request (reliable mode) that the Server answers with the handler's result.
 //
-// Params and ID point into the connection's read buffer: they are valid only
-// until ServeEvent returns. A handler that keeps them longer must copy them,
-// for example with Clone.
+// Params and ID may point into the connection's read buffer: they are valid
+// only until ServeEvent returns (returning them as the result is fine: it is
+// encoded before the next event is read). A handler that keeps them longer
+// must copy them, for example with Clone.
 type Request struct {
 	// Method is the JSON-RPC method: the event's name, or the method the
 	// subscriber's socket asked for (tcp:host:port/method).
