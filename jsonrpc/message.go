@@ -205,6 +205,10 @@ type Response struct {
 	// one that is not a well-formed error object is returned as well as it
 	// can be read (Message "malformed error member", the raw value in Data).
 	Error *Error
+	// HasMethod reports that the object has a "method" member: it is a
+	// request or notification from the peer, not a reply, and must not
+	// confirm anything.
+	HasMethod bool
 }
 
 // ParseResponse reads a reply to a request: its integer id and its error
@@ -243,6 +247,8 @@ func ParseResponse(b []byte) (Response, error) {
 			r.ID, r.HasID = parseInt(val)
 		case strEq(key, "error"):
 			errVal = val
+		case strEq(key, "method"):
+			r.HasMethod = true
 		}
 	}
 	if i := skipSpace(b, it.i); i < len(b) {

@@ -157,6 +157,7 @@ func TestParseResponse(t *testing.T) {
 		id    int64
 		hasID bool
 		err   *Error // expected Error member
+		hasM  bool   // expected HasMethod
 	}{
 		{name: "opensips", in: `{"jsonrpc":"2.0","result":8,"id":915243442}`, id: 915243442, hasID: true},
 		{name: "id-first", in: `{"id":7,"jsonrpc":"2.0","result":"OK"}`, id: 7, hasID: true},
@@ -190,6 +191,10 @@ func TestParseResponse(t *testing.T) {
 			err: &Error{Message: "malformed error member", Data: json.RawMessage(`"boom"`)}},
 		{name: "error-empty-object", in: `{"error":{},"id":6}`, id: 6, hasID: true, err: &Error{}},
 		{name: "error-null-id", in: `{"error":{"code":-32700,"message":"Parse error"},"id":null}`, err: &Error{Code: -32700, Message: "Parse error"}},
+		// A request from the peer is not a reply, whatever its id.
+		{name: "peer-request", in: `{"id":3,"jsonrpc":"2.0","method":"ping"}`, id: 3, hasID: true, hasM: true},
+		{name: "peer-notification", in: `{"jsonrpc":"2.0","method":"ping","params":[1]}`, hasM: true},
+		{name: "method-nested-only", in: `{"result":{"method":"x"},"id":9}`, id: 9, hasID: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,6 +205,9 @@ func TestParseResponse(t *testing.T) {
 			}
 			if r.ID != tc.id || r.HasID != tc.hasID {
 				t.Errorf("ID %d, HasID %v; want %d, %v", r.ID, r.HasID, tc.id, tc.hasID)
+			}
+			if r.HasMethod != tc.hasM {
+				t.Errorf("HasMethod %v, want %v", r.HasMethod, tc.hasM)
 			}
 			for i := range in {
 				in[i] = 'X' // the Response must not share memory with its input

@@ -684,6 +684,11 @@ func (c *conn) readReplies(nc net.Conn) error {
 			c.logReply("reply is not a JSON-RPC response, ignored", "err", err)
 			continue
 		}
+		if resp.HasMethod {
+			c.ctr.badReplies.Add(1)
+			c.logReply("peer sent a request or notification, not a reply; ignored", "message", truncate(b))
+			continue
+		}
 		if !resp.HasID {
 			c.ctr.unknownReplies.Add(1)
 			c.logReply("reply without a numeric id, ignored", "reply", truncate(b))

@@ -172,7 +172,9 @@ func TestReliableIgnoredReplies(t *testing.T) {
 				`{"jsonrpc":"2.0","result":1,"id":null}` +
 				` {"jsonrpc":"2.0","result":1,"id":"7"}` +
 				`{"jsonrpc":"2.0","result":1}` +
-				`{"jsonrpc":"2.0","result":1,"id":` + strconv.FormatInt(*r.ID+1<<40, 10) + `}`))
+				`{"jsonrpc":"2.0","result":1,"id":` + strconv.FormatInt(*r.ID+1<<40, 10) + `}` +
+				// A request from the peer with our id is not a reply.
+				`{"jsonrpc":"2.0","method":"ping","id":` + strconv.FormatInt(*r.ID, 10) + `}`))
 			c.Write(replyOK(*r.ID))
 		}
 	})
@@ -187,6 +189,9 @@ func TestReliableIgnoredReplies(t *testing.T) {
 	}
 	if st.UnknownReplies != 5*n {
 		t.Errorf("UnknownReplies = %d, want %d", st.UnknownReplies, 5*n)
+	}
+	if st.BadReplies != n {
+		t.Errorf("BadReplies = %d, want %d (the peer's requests)", st.BadReplies, n)
 	}
 	// A late reply to an already confirmed id is unknown too.
 }
