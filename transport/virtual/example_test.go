@@ -97,7 +97,12 @@ func Example_failover() {
 	if _, err := reg.Raise("E_PIKE_BLOCKED", params, func(o evi.Outcome) { outcome <- o }); err != nil {
 		panic(err)
 	}
-	fmt.Println("backup received:", <-received)
+	select {
+	case msg := <-received:
+		fmt.Println("backup received:", msg)
+	case <-time.After(5 * time.Second):
+		fmt.Println("backup received nothing")
+	}
 	select {
 	case o := <-outcome:
 		fmt.Println("outcome error:", o.Err)

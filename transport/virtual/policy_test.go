@@ -276,7 +276,7 @@ func TestParallelHeld(t *testing.T) {
 	if err := d.Send(e.msg(), func(err error) { out <- err }); err != nil {
 		t.Fatal(err)
 	}
-	h1, h2 := <-e.fake.held, <-e.fake.held
+	h1, h2 := recv(t, e.fake.held), recv(t, e.fake.held)
 	go h2.done(nil)
 	select {
 	case err := <-out:
@@ -284,7 +284,7 @@ func TestParallelHeld(t *testing.T) {
 	default:
 	}
 	go h1.done(errFake)
-	if err := <-out; !errors.Is(err, errFake) {
+	if err := recv(t, out); !errors.Is(err, errFake) {
 		t.Fatalf("outcome %v, want the held member's failure", err)
 	}
 }
@@ -419,7 +419,7 @@ func TestFailoverSequential(t *testing.T) {
 	if err := d.Send(m, func(err error) { out <- err }); err != nil {
 		t.Fatal(err)
 	}
-	h := <-e.fake.held
+	h := recv(t, e.fake.held)
 	if h.name != "a" || h.m != m {
 		t.Fatalf("first attempt went to %s (same message: %v)", h.name, h.m == m)
 	}
@@ -427,12 +427,12 @@ func TestFailoverSequential(t *testing.T) {
 		t.Fatalf("backup tried %d times while the primary is pending", n)
 	}
 	go h.done(evi.ErrTimeout)
-	h = <-e.fake.held
+	h = recv(t, e.fake.held)
 	if h.name != "b" || h.m == m || h.m.Event != m.Event || h.m.Raised.Before(m.Raised) {
 		t.Fatalf("second attempt: member %s, new message %v, raised %v (first %v)", h.name, h.m != m, h.m.Raised, m.Raised)
 	}
 	go h.done(nil)
-	if err := <-out; err != nil {
+	if err := recv(t, out); err != nil {
 		t.Fatalf("outcome %v", err)
 	}
 }
@@ -656,5 +656,18 @@ func TestFailoverLogs(t *testing.T) {
 	}
 	if got := rec.all(); !slices.Equal(got, want) {
 		t.Errorf("logs %q\nwant %q", got, want)
+	}
+}
+
+// recv receives from ch, bounded by waitFor.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitFor):
+		t.Fatalf("nothing received within %v", waitFor)
+		var zero T
+		return zero
 	}
 }

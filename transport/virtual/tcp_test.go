@@ -37,14 +37,15 @@ const (
 // written to it (back to back) and reports each event's sequence number
 // (its one unnamed param).
 type receiver struct {
-	ln    net.Listener
-	mode  atomic.Int32
-	got   chan int
-	count atomic.Int64
+	ln   net.Listener
+	mode atomic.Int32
+	got  chan int
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
+	stop  chan struct{} // closed by close: a full got never blocks it
+	once  sync.Once
 }
 
 func newReceiver(t *testing.T, mode replyMode) *receiver {
@@ -53,7 +54,7 @@ func newReceiver(t *testing.T, mode replyMode) *receiver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{ln: ln, got: make(chan int, 4096), conns: map[net.Conn]struct{}{}}
+	r := &receiver{ln: ln, got: make(chan int, 4096), conns: map[net.Conn]struct{}{}, stop: make(chan struct{})}
 	r.mode.Store(int32(mode))
 	r.wg.Go(r.accept)
 	t.Cleanup(r.close)
@@ -101,8 +102,11 @@ func (r *receiver) serve(c net.Conn) {
 		if len(m.Params) != 1 {
 			panic(fmt.Sprintf("receiver: unexpected params %v", m.Params))
 		}
-		r.count.Add(1)
-		r.got <- m.Params[0]
+		select {
+		case r.got <- m.Params[0]:
+		case <-r.stop:
+			return
+		}
 		if m.ID == nil {
 			continue
 		}
@@ -124,6 +128,7 @@ func (r *receiver) serve(c net.Conn) {
 }
 
 func (r *receiver) close() {
+	r.once.Do(func() { close(r.stop) })
 	r.ln.Close()
 	r.mu.Lock()
 	for c := range r.conns {
@@ -400,7 +405,7 @@ func TestTCPFailoverRecovery(t *testing.T) {
 		if err != nil {
 			t.Skipf("cannot listen again on %s: %v", psock, err)
 		}
-		prim := &receiver{ln: ln, got: make(chan int, 4096), conns: map[net.Conn]struct{}{}}
+		prim := &receiver{ln: ln, got: make(chan int, 4096), conns: map[net.Conn]struct{}{}, stop: make(chan struct{})}
 		prim.wg.Go(prim.accept)
 		t.Cleanup(prim.close)
 
