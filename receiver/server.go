@@ -64,9 +64,8 @@ type Server struct {
 
 	initOnce sync.Once
 	log      *slog.Logger
-	ctx      context.Context // parent of every connection's context
+	ctx      context.Context // parent of every connection's context; cancelled by Close
 	cancel   context.CancelFunc
-	done     chan struct{} // closed by Close
 
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
@@ -74,7 +73,6 @@ type Server struct {
 	shutdown   atomic.Bool   // set by Shutdown and Close, under mu
 	drained    chan struct{} // closed once shut down with no connection left
 	isDrained  bool
-	closeOnce  sync.Once
 	serveCount sync.WaitGroup // Serve loops running
 }
 
@@ -85,7 +83,6 @@ func (s *Server) init() {
 			s.log = slog.New(slog.DiscardHandler)
 		}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
-		s.done = make(chan struct{})
 		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*conn]struct{})
 		s.drained = make(chan struct{})
@@ -149,7 +146,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
-			case <-s.done:
+			case <-s.ctx.Done():
 				t.Stop()
 				return ErrServerClosed
 			}
@@ -279,7 +276,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.init()
 	s.beginShutdown()
-	s.closeOnce.Do(func() { close(s.done) })
 	err := s.closeListeners()
 	s.cancel()
 	for _, c := range s.connList() {
