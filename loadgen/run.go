@@ -648,4 +648,3 @@ func sleepUntil(ctx context.Context, t time.Time) {
 	case <-tm.C:
 	}
 }
-

@@ -1,8 +1,10 @@
 package loadgen
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // errShort reports that the buffer ends before the JSON object does: read
@@ -39,77 +41,110 @@ func scanEvent(b []byte) (ev wireEvent, n int, err error) {
 	if b[i] != '{' {
 		return ev, 0, fmt.Errorf("offset %d: %w: want '{', got %q", i, ErrBadStream, b[i])
 	}
-	i, err = members(b, i+1, func(key []byte, vs, ve int) {
-		switch string(key) {
-		case "id":
-			ev.id = b[vs:ve]
-		case "params":
-			if b[vs] == '{' {
-				// Errors were caught by the first pass over the value.
-				members(b[:ve], vs+1, func(k []byte, ps, pe int) {
-					switch string(k) {
-					case "s":
-						ev.seq, ev.hasSeq = atoi(b[ps:pe])
-					case "t":
-						ev.t, ev.hasT = atoi(b[ps:pe])
-					}
-				})
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return ev, i + 1, nil
+	}
+	for {
+		key, vs, err := memberName(b, i)
+		if err != nil {
+			return wireEvent{}, 0, err
+		}
+		var ve int
+		if string(key) == "params" && b[vs] == '{' {
+			ve, err = scanParams(b, vs, &ev)
+		} else {
+			ve, err = skipValue(b, vs)
+			if err == nil && string(key) == "id" {
+				ev.id = b[vs:ve]
 			}
 		}
-	})
-	if err != nil {
-		return wireEvent{}, 0, err
+		if err != nil {
+			return wireEvent{}, 0, err
+		}
+		var done bool
+		if i, done, err = afterMember(b, ve); err != nil {
+			return wireEvent{}, 0, err
+		} else if done {
+			return ev, i, nil
+		}
 	}
-	return ev, i, nil
 }
 
-// members scans the members of the object whose '{' is just before b[i],
-// calling f with each key (its raw bytes, unescaped keys are compared as
-// written) and the bounds of its value, and returns the offset after the
-// closing '}'.
-func members(b []byte, i int, f func(key []byte, vs, ve int)) (int, error) {
-	i = skipWS(b, i)
+// scanParams reads the params object starting at b[i] ('{'), setting the
+// stamps of ev, and returns the offset after it.
+func scanParams(b []byte, i int, ev *wireEvent) (int, error) {
+	i = skipWS(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, nil
 	}
 	for {
-		if i >= len(b) {
-			return 0, errShort
-		}
-		if b[i] != '"' {
-			return 0, fmt.Errorf("offset %d: %w: want a member name, got %q", i, ErrBadStream, b[i])
-		}
-		ke, err := skipString(b, i)
+		key, vs, err := memberName(b, i)
 		if err != nil {
 			return 0, err
 		}
-		key := b[i+1 : ke-1]
-		i = skipWS(b, ke)
-		if i >= len(b) {
-			return 0, errShort
-		}
-		if b[i] != ':' {
-			return 0, fmt.Errorf("offset %d: %w: want ':', got %q", i, ErrBadStream, b[i])
-		}
-		vs := skipWS(b, i+1)
 		ve, err := skipValue(b, vs)
 		if err != nil {
 			return 0, err
 		}
-		f(key, vs, ve)
-		i = skipWS(b, ve)
-		if i >= len(b) {
-			return 0, errShort
+		if len(key) == 1 {
+			switch key[0] {
+			case 's':
+				ev.seq, ev.hasSeq = atoi(b[vs:ve])
+			case 't':
+				ev.t, ev.hasT = atoi(b[vs:ve])
+			}
 		}
-		switch b[i] {
-		case ',':
-			i = skipWS(b, i+1)
-		case '}':
-			return i + 1, nil
-		default:
-			return 0, fmt.Errorf("offset %d: %w: want ',' or '}', got %q", i, ErrBadStream, b[i])
+		var done bool
+		if i, done, err = afterMember(b, ve); err != nil || done {
+			return i, err
 		}
 	}
+}
+
+// memberName reads `"name" :` at b[i] and returns the name as written and
+// the offset of the value (whitespace skipped).
+func memberName(b []byte, i int) (key []byte, vs int, err error) {
+	if i >= len(b) {
+		return nil, 0, errShort
+	}
+	if b[i] != '"' {
+		return nil, 0, fmt.Errorf("offset %d: %w: want a member name, got %q", i, ErrBadStream, b[i])
+	}
+	ke, err := skipString(b, i)
+	if err != nil {
+		return nil, 0, err
+	}
+	key = b[i+1 : ke-1]
+	i = skipWS(b, ke)
+	if i >= len(b) {
+		return nil, 0, errShort
+	}
+	if b[i] != ':' {
+		return nil, 0, fmt.Errorf("offset %d: %w: want ':', got %q", i, ErrBadStream, b[i])
+	}
+	vs = skipWS(b, i+1)
+	if vs >= len(b) {
+		return nil, 0, errShort
+	}
+	return key, vs, nil
+}
+
+// afterMember reads the ',' or '}' after a member value ending at b[i]:
+// it returns the offset of the next member, or done and the offset after
+// the '}'.
+func afterMember(b []byte, i int) (next int, done bool, err error) {
+	i = skipWS(b, i)
+	if i >= len(b) {
+		return 0, false, errShort
+	}
+	switch b[i] {
+	case ',':
+		return skipWS(b, i+1), false, nil
+	case '}':
+		return i + 1, true, nil
+	}
+	return 0, false, fmt.Errorf("offset %d: %w: want ',' or '}', got %q", i, ErrBadStream, b[i])
 }
 
 func skipWS(b []byte, i int) int {
@@ -126,13 +161,32 @@ func skipWS(b []byte, i int) int {
 
 // skipString returns the offset after the string starting at b[i] ('"').
 func skipString(b []byte, i int) (int, error) {
-	for i++; i < len(b); i++ {
+	// Names and most values are short: a plain loop beats IndexByte.
+	for end := min(i+16, len(b)); i+1 < end; {
+		i++
 		switch b[i] {
 		case '"':
 			return i + 1, nil
 		case '\\':
 			i++
 		}
+	}
+	for i++; i < len(b); {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return 0, errShort
+		}
+		j := i + q
+		// The quote ends the string unless an odd number of backslashes
+		// precede it.
+		bs := 0
+		for k := j - 1; k >= i && b[k] == '\\'; k-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return j + 1, nil
+		}
+		i = j + 1
 	}
 	return 0, errShort
 }
@@ -208,19 +262,20 @@ func atoi(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 19 {
 		return 0, false
 	}
-	var v int64
+	var v uint64 // 19 digits fit a uint64
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		d := int64(c - '0')
-		if v > (1<<63-1-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
+		v = v*10 + uint64(c-'0')
 	}
-	if neg {
-		v = -v
+	switch {
+	case v <= math.MaxInt64 && neg:
+		return -int64(v), true
+	case v <= math.MaxInt64:
+		return int64(v), true
+	case neg && v == math.MaxInt64+1:
+		return math.MinInt64, true
 	}
-	return v, true
+	return 0, false
 }

@@ -395,14 +395,7 @@ func (c *sinkConn) writeLoop() {
 func (c *sinkConn) serveEvent(_ context.Context, req *receiver.Request) (any, error) {
 	var ev wireEvent
 	if len(req.Params) > 0 && req.Params[0] == '{' {
-		members(req.Params, 1, func(k []byte, vs, ve int) {
-			switch string(k) {
-			case "s":
-				ev.seq, ev.hasSeq = atoi(req.Params[vs:ve])
-			case "t":
-				ev.t, ev.hasT = atoi(req.Params[vs:ve])
-			}
-		})
+		scanParams(req.Params, 0, &ev) // a bad object leaves the event unstamped
 	}
 	now := req.Received.UnixNano()
 	c.mu.Lock()

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/evstream/evstream/loadgen"
+)
+
+func init() {
+	register("bench", command{
+		summary: "load-test a daemon end to end (throughput, latency, loss)",
+		run:     runBench,
+	})
+}
+
+// benchFlags are the parsed flags of `evstream bench`.
+type benchFlags struct {
+	paths       []loadgen.Path
+	modes       []loadgen.Mode
+	subs        []int
+	atLeastOnce bool
+	duration    time.Duration
+	count       int64
+	rate        float64
+	workers     int
+	window      int
+	drain       time.Duration
+	receiver    string
+	url         string
+	ingest      string
+	jsonFile    string
+	quiet       bool
+	cpuProfile  string
+	memProfile  string
+}
+
+// runBench is `evstream bench`. It runs every combination of --path,
+// --mode and --subs as one bounded scenario, shows a progress line on a
+// terminal, prints a summary table and optionally writes JSON. Exit code: 0
+// when every scenario is OK, 1 when one failed or could not run, 2 on bad
+// usage.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f benchFlags
+	path := fs.String("path", "all", "how events are raised: api (Go API in process), mi (raise_event over HTTP), ingest (relay over TCP), all, or a comma list")
+	mode := fs.String("mode", "all", "event_stream mode: notify, reliable, or all")
+	subs := fs.String("subs", "1,10,100", "subscriber counts, comma separated (one scenario each)")
+	fs.BoolVar(&f.atLeastOnce, "at-least-once", false, "reliable mode only: check that every subscriber received every event at least once (the run fails on loss)")
+	fs.DurationVar(&f.duration, "duration", 5*time.Second, "raising time per scenario (0: no time bound, --count must be set)")
+	fs.Int64Var(&f.count, "count", 0, "most events raised per scenario (0: no count bound)")
+	fs.Float64Var(&f.rate, "rate", 0, "raise rate in events/s over all workers (0: as fast as possible); use a fixed rate like 10000 for latency")
+	fs.IntVar(&f.workers, "workers", 0, fmt.Sprintf("raising goroutines (api), MI clients (mi) or ingest connections (ingest); 0: GOMAXPROCS, %d, %d", loadgen.DefaultMIWorkers, loadgen.DefaultIngestWorkers))
+	fs.IntVar(&f.window, "window", 0, fmt.Sprintf("most deliveries in flight per subscriber (0: %d)", loadgen.DefaultWindow))
+	fs.DurationVar(&f.drain, "drain", loadgen.DefaultDrain, "after raising, how long to wait for the deliveries")
+	fs.StringVar(&f.receiver, "receiver", string(loadgen.ReceiverLean), "subscriber reader: lean (counting reader) or server (receiver.Server)")
+	fs.StringVar(&f.url, "url", "", "MI `URL` of a running daemon to drive (default: start one in this process)")
+	fs.StringVar(&f.ingest, "ingest", "", "ingest `address` of the running daemon (with --url and --path ingest)")
+	fs.StringVar(&f.jsonFile, "json", "", "write the results as JSON to `file` (see docs/BENCH.md)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress line")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile to `file` at the end")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: evstream bench [--path P] [--mode M] [--subs 1,10,100] [--duration D] [--count N] [--rate R] [--json FILE] [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "evstream bench: "+format+"\n", a...)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if f.paths, err = parsePaths(*path); err != nil {
+		return usageErr("%v", err)
+	}
+	if f.modes, err = parseModes(*mode, f.atLeastOnce); err != nil {
+		return usageErr("%v", err)
+	}
+	if f.subs, err = parseSubs(*subs); err != nil {
+		return usageErr("%v", err)
+	}
+	if f.url != "" && len(f.modes) > 1 {
+		return usageErr("with --url, --mode must be the running daemon's mode (notify or reliable)")
+	}
+	scenarios := f.scenarios()
+	for _, sc := range scenarios {
+		if err := sc.Validate(); err != nil {
+			return usageErr("%s: %v", sc.Name(), err)
+		}
+	}
+
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "evstream bench: %v\n", err)
+			return 1
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			fmt.Fprintf(stderr, "evstream bench: cpu profile: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	report := &loadgen.Report{
+		Schema:          loadgen.ReportSchema,
+		EvstreamVersion: Version,
+		Date:            time.Now().UTC().Format(time.RFC3339),
+		Command:         append([]string{"evstream", "bench"}, args...),
+		Machine:         loadgen.DescribeMachine(),
+		Settings:        map[string]string{},
+		OK:              true,
+	}
+	fs.VisitAll(func(fl *flag.Flag) { report.Settings[fl.Name] = fl.Value.String() })
+
+	live := !f.quiet && isTerminal(stdout)
+	code := 0
+	for _, sc := range scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		if live {
+			sc.Progress = func(p loadgen.Progress) { fmt.Fprint(stdout, progressLine(p)) }
+		}
+		res, err := loadgen.Run(ctx, sc)
+		if live {
+			fmt.Fprint(stdout, "\r\033[K")
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "evstream bench: %v\n", err)
+			report.OK = false
+			code = 1
+			continue
+		}
+		report.Scenarios = append(report.Scenarios, res)
+		if !res.OK {
+			fmt.Fprintf(stderr, "evstream bench: %s: %s\n", res.Name, res.Error)
+			report.OK = false
+			code = 1
+		}
+	}
+	printTable(stdout, report.Scenarios)
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "evstream bench: interrupted")
+		report.OK = false
+		code = 1
+	}
+
+	if f.memProfile != "" {
+		if err := writeHeapProfile(f.memProfile); err != nil {
+			fmt.Fprintf(stderr, "evstream bench: %v\n", err)
+			code = 1
+		}
+	}
+	if f.jsonFile != "" {
+		if err := writeJSON(f.jsonFile, report); err != nil {
+			fmt.Fprintf(stderr, "evstream bench: %v\n", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// scenarios returns every combination of the flags, path-major.
+func (f *benchFlags) scenarios() []loadgen.Scenario {
+	var out []loadgen.Scenario
+	for _, p := range f.paths {
+		for _, m := range f.modes {
+			for _, n := range f.subs {
+				out = append(out, loadgen.Scenario{
+					Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce,
+					Duration: f.duration, Count: f.count, Rate: f.rate,
+					Workers: f.workers, Window: f.window, Drain: f.drain,
+					Receiver: loadgen.ReceiverKind(f.receiver),
+					URL:      f.url, IngestAddr: f.ingest,
+				})
+			}
+		}
+	}
+	return out
+}
+
+func parsePaths(s string) ([]loadgen.Path, error) {
+	if s == "all" {
+		return []loadgen.Path{loadgen.PathAPI, loadgen.PathMI, loadgen.PathIngest}, nil
+	}
+	var out []loadgen.Path
+	for _, p := range strings.Split(s, ",") {
+		switch p := loadgen.Path(strings.TrimSpace(p)); p {
+		case loadgen.PathAPI, loadgen.PathMI, loadgen.PathIngest:
+			out = append(out, p)
+		default:
+			return nil, fmt.Errorf("--path %q: want api, mi, ingest or all", p)
+		}
+	}
+	return out, nil
+}
+
+func parseModes(s string, atLeastOnce bool) ([]loadgen.Mode, error) {
+	switch s {
+	case "all":
+		if atLeastOnce {
+			return []loadgen.Mode{loadgen.ModeReliable}, nil
+		}
+		return []loadgen.Mode{loadgen.ModeNotify, loadgen.ModeReliable}, nil
+	case string(loadgen.ModeNotify):
+		if atLeastOnce {
+			return nil, errors.New("--at-least-once needs --mode reliable (notifications are never confirmed)")
+		}
+		return []loadgen.Mode{loadgen.ModeNotify}, nil
+	case string(loadgen.ModeReliable):
+		return []loadgen.Mode{loadgen.ModeReliable}, nil
+	}
+	return nil, fmt.Errorf("--mode %q: want notify, reliable or all", s)
+}
+
+func parseSubs(s string) ([]int, error) {
+	var out []int
+	for _, part := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 || n > 10000 {
+			return nil, fmt.Errorf("--subs %q: want subscriber counts from 1 to 10000, comma separated", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressLine is the line redrawn on a terminal while a scenario runs.
+func progressLine(p loadgen.Progress) string {
+	rate := 0.0
+	if s := p.Elapsed.Seconds(); s > 0 {
+		rate = float64(p.Delivered) / s
+	}
+	return fmt.Sprintf("\r\033[K%-22s %-5s %6.1fs  raised %s  delivered %s/%s  %s deliveries/s",
+		p.Scenario, p.Phase, p.Elapsed.Seconds(), count(p.Raised), count(p.Delivered), count(p.Expected), count(uint64(rate)))
+}
+
+// count prints n with a k/M suffix.
+func count(n uint64) string {
+	switch {
+	case n >= 10_000_000:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + "M"
+	case n >= 1_000_000:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 2, 64) + "M"
+	case n >= 10_000:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', 1, 64) + "k"
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// printTable prints the summary table of the results.
+func printTable(w io.Writer, results []*loadgen.Result) {
+	if len(results) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\traised\tdelivered\tfailed\tlost\tevents/s\tdeliveries/s\tp50\tp90\tp99\tp999\tmax\tok\t")
+	for _, r := range results {
+		l := r.Latency
+		ok := "ok"
+		if !r.OK {
+			ok = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			r.Name, r.Raised, r.Delivered, r.Failed, r.Lost,
+			count(uint64(r.EventsPerSec)), count(uint64(r.DeliveriesPerSec)),
+			loadgen.FormatNanos(l.P50), loadgen.FormatNanos(l.P90), loadgen.FormatNanos(l.P99),
+			loadgen.FormatNanos(l.P999), loadgen.FormatNanos(l.Max), ok)
+	}
+	tw.Flush()
+}
+
+func writeJSON(path string, report *loadgen.Report) error {
+	b, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the report: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return nil
+}
