@@ -123,7 +123,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 		Statistics: d.statistics,
 	})
 	if cfg.Ingest.Listen != "" {
-		d.ingest = ingest.New(d.reg, ingest.Config{EventParam: cfg.Ingest.EventParam, Logger: logger})
+		d.ingest = ingest.New(d.reg, ingest.Config{EventParam: cfg.Ingest.EventParam, Logger: logger, Report: d.reportOutcome})
 	}
 	return d, nil
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -400,5 +403,52 @@ func TestRelayEmptyParamName(t *testing.T) {
 	b, err := jsonrpc.NewDecoder(c, 0).Next()
 	if want := `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"bad params: offset 7: a member has an empty name (a named param needs a name)"},"id":1}`; err != nil || string(b) != want {
 		t.Errorf("reply %s, %v; want %s", b, err, want)
+	}
+}
+
+// TestRelayReport: Config.Report receives every relayed event's outcome per
+// subscriber, failures included (here a subscriber that never replies).
+func TestRelayReport(t *testing.T) {
+	reg := newRegistry(t, true, stream.Config{ReliableMode: true, Timeout: 100 * time.Millisecond})
+	outcomes := make(chan evi.Outcome, 4)
+	r := newRelay(t, reg, ingest.Config{Report: func(o evi.Outcome) { outcomes <- o }})
+	good := newSink(t, true, "E_REPORT")
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	go func() { // accepts and reads, never replies
+		c, err := mute.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(io.Discard, c)
+	}()
+	for _, sock := range []string{"tcp:" + good.addr(), "tcp:" + mute.Addr().String()} {
+		if err := reg.Subscribe("E_REPORT", sock, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := dial(t, r.addr)
+	c.Write(jsonrpc.AppendNotification(nil, "E_REPORT", []byte(`{"n":1}`)))
+	got := map[string]error{}
+	for range 2 {
+		select {
+		case o := <-outcomes:
+			if o.Event.Name() != "E_REPORT" {
+				t.Errorf("outcome for %q", o.Event.Name())
+			}
+			got[o.Socket] = o.Err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("outcomes so far %v, want 2", got)
+		}
+	}
+	if err, ok := got["tcp:"+good.addr()]; !ok || err != nil {
+		t.Errorf("good subscriber: %v (reported %v), want success", err, ok)
+	}
+	if err := got["tcp:"+mute.Addr().String()]; !errors.Is(err, evi.ErrTimeout) {
+		t.Errorf("mute subscriber: %v, want ErrTimeout", err)
 	}
 }

@@ -50,6 +50,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Report, when set, receives the delivery outcome of every relayed
+	// event for every subscriber (see evi.Registry.RaiseEvent); it must
+	// not block. The daemon logs failures with it.
+	Report func(evi.Outcome)
 }
 
 // Stats counts the events an ingest Server has received and what became of
@@ -139,7 +143,7 @@ func (s *Server) ServeEvent(_ context.Context, req *receiver.Request) (any, erro
 	if name == "" {
 		name = req.Method
 	}
-	n, err := s.reg.Raise(name, params, nil)
+	n, err := s.reg.Raise(name, params, s.cfg.Report)
 	if err == nil {
 		s.raised.Add(1)
 		return n, nil
