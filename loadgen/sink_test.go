@@ -153,4 +153,3 @@ func TestSeqSetUnion(t *testing.T) {
 		t.Fatalf("union: overlap %d n %d, want 2 and 6", overlap, a.n)
 	}
 }
-
