@@ -187,6 +187,11 @@ type tcpEnv struct {
 func newTCPEnv(t *testing.T, scfg stream.Config, vcfg Config) *tcpEnv {
 	t.Helper()
 	e := &tcpEnv{reg: evi.NewRegistry(evi.Config{AutoPublish: true}), clock: newClock()}
+	if scfg.Timeout == 0 {
+		// Generous: these tests must not fail on a loaded machine; the
+		// timeout tests set their own.
+		scfg.Timeout = waitFor
+	}
 	if scfg.BackoffMin == 0 {
 		scfg.BackoffMin = 5 * time.Millisecond
 		scfg.BackoffMax = 20 * time.Millisecond
@@ -259,9 +264,11 @@ func wantEvent(t *testing.T, r *receiver, seq int) {
 	}
 }
 
-func wantNothing(t *testing.T, r *receiver) {
+// wantNothing checks that r received no event so far, but those allowed.
+func wantNothing(t *testing.T, r *receiver, allowed ...int) {
 	t.Helper()
-	if got := r.drain(); len(got) > 0 {
+	got := slices.DeleteFunc(r.drain(), func(n int) bool { return slices.Contains(allowed, n) })
+	if len(got) > 0 {
 		t.Fatalf("%s received events %v, want none", r.socket(), got)
 	}
 }
@@ -270,33 +277,34 @@ func TestTCPFailover(t *testing.T) {
 	tests := []struct {
 		name     string
 		reliable bool
+		timeout  time.Duration
 		primary  func(t *testing.T) (socket string, r *receiver)
 		wantErr  error // what the primary's failure wraps, checked when both fail
 	}{
-		{"connection refused/notification", false,
+		{"connection refused/notification", false, 0,
 			func(t *testing.T) (string, *receiver) { return deadSocket(t), nil }, nil},
-		{"connection refused/reliable", true,
+		{"connection refused/reliable", true, 0,
 			func(t *testing.T) (string, *receiver) { return deadSocket(t), nil }, nil},
-		{"peer closes at once/reliable", true,
+		{"peer closes at once/reliable", true, 0,
 			func(t *testing.T) (string, *receiver) { r := newReceiver(t, closeAtOnce); return r.socket(), nil }, nil},
-		{"error reply/reliable", true,
+		{"error reply/reliable", true, 0,
 			func(t *testing.T) (string, *receiver) { r := newReceiver(t, replyError); return r.socket(), r },
 			&jsonrpc.Error{}},
-		{"no reply/reliable", true,
+		{"no reply/reliable", true, 500 * time.Millisecond,
 			func(t *testing.T) (string, *receiver) { r := newReceiver(t, replySilent); return r.socket(), r },
 			evi.ErrTimeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newTCPEnv(t, stream.Config{ReliableMode: tc.reliable, Timeout: 200 * time.Millisecond}, Config{})
+			e := newTCPEnv(t, stream.Config{ReliableMode: tc.reliable, Timeout: tc.timeout}, Config{})
 			psock, prim := tc.primary(t)
 			backup := newReceiver(t, replyOK)
 			e.subscribe(t, "virtual:FAILOVER "+psock+" "+backup.socket())
 
-			seq := e.deliver(t)
-			wantEvent(t, backup, seq)
-			if prim != nil {
-				wantEvent(t, prim, seq) // it got it, and failed it
+			first := e.deliver(t)
+			wantEvent(t, backup, first)
+			if prim != nil && tc.timeout == 0 {
+				wantEvent(t, prim, first) // it got it, and failed it
 			}
 			// The primary is now skipped: later events go straight to the
 			// backup (the primary would have been tried first).
@@ -305,7 +313,10 @@ func TestTCPFailover(t *testing.T) {
 				wantEvent(t, backup, seq)
 			}
 			if prim != nil {
-				wantNothing(t, prim)
+				// A silent primary may or may not have got the first event
+				// before it timed out (the tcp transport fails events still
+				// queued at their deadline), and may read it late.
+				wantNothing(t, prim, first)
 			}
 
 			// When the backup fails too, the outcome names both.
@@ -315,7 +326,10 @@ func TestTCPFailover(t *testing.T) {
 				backup.close()
 			}
 			deadline := time.Now().Add(waitFor)
-			var o evi.Outcome
+			var (
+				seq int
+				o   evi.Outcome
+			)
 			for {
 				e.clock.advance(DefaultFailoverTimeout) // the primary first again
 				seq, o = e.raise(t)
@@ -355,10 +369,10 @@ func TestTCPFailoverBothSilent(t *testing.T) {
 	a, b := newReceiver(t, replySilent), newReceiver(t, replySilent)
 	e.subscribe(t, "virtual:FAILOVER "+a.socket()+" "+b.socket())
 	start := time.Now()
-	seq, o := e.raise(t)
+	_, o := e.raise(t)
 	took := time.Since(start)
-	wantEvent(t, a, seq)
-	wantEvent(t, b, seq)
+	// Whether a and b read the event before their timeouts depends on the
+	// machine's load: not checked.
 	var ve *Error
 	if !errors.As(o.Err, &ve) || len(ve.Failed) != 2 || !errors.Is(ve.Failed[0], evi.ErrTimeout) || !errors.Is(ve.Failed[1], evi.ErrTimeout) {
 		t.Fatalf("outcome %v, want two timeouts", o.Err)
