@@ -335,7 +335,7 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 	}
 	defer teardown()
 	for range sc.Subscribers {
-		s, err := NewSink(SinkConfig{Kind: sc.Receiver, Verify: sc.AtLeastOnce})
+		s, err := NewSink(SinkConfig{Kind: sc.Receiver, Verify: sc.AtLeastOnce, Method: sc.Event})
 		if err != nil {
 			return nil, fmt.Errorf("loadgen: %s: %w", sc.Name(), err)
 		}

@@ -71,6 +71,93 @@ func scanEvent(b []byte) (ev wireEvent, n int, err error) {
 	}
 }
 
+// fastScanner reads the objects evstream writes for one event name in
+// a few nanoseconds: it checks that they are exactly
+//
+//	{"jsonrpc":"2.0","method":"M","params":{"s":S,"t":T}}
+//	{"id":N,"jsonrpc":"2.0","method":"M","params":{"s":S,"t":T}}
+//
+// and falls back to scanEvent for anything else (other key orders,
+// spacing, event_param, unknown methods).
+type fastScanner struct {
+	body []byte // `"jsonrpc":"2.0","method":"M","params":{"s":`
+}
+
+func newFastScanner(method string) *fastScanner {
+	if method == "" {
+		return &fastScanner{}
+	}
+	b := append([]byte(`"jsonrpc":"2.0","method":`), jsonString(method)...)
+	return &fastScanner{body: append(b, `,"params":{"s":`...)}
+}
+
+// jsonString quotes a method name (event names have no bytes to escape
+// but quotes and backslashes, which ValidateEventName allows).
+func jsonString(s string) []byte {
+	b := []byte{'"'}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
+
+// scan is scanEvent, fast for the expected shape.
+func (f *fastScanner) scan(b []byte) (wireEvent, int, error) {
+	if ev, n, ok := f.fast(b); ok {
+		return ev, n, nil
+	}
+	return scanEvent(b)
+}
+
+func (f *fastScanner) fast(b []byte) (ev wireEvent, n int, ok bool) {
+	if len(f.body) == 0 || len(b) < 2 || b[0] != '{' {
+		return ev, 0, false
+	}
+	i := 1
+	if b[1] == '"' && len(b) > 6 && string(b[1:6]) == `"id":` {
+		j := digitsEnd(b, 6)
+		if j == 6 || j >= len(b) || b[j] != ',' {
+			return ev, 0, false
+		}
+		ev.id = b[6:j]
+		i = j + 1
+	}
+	if len(b)-i < len(f.body) || string(b[i:i+len(f.body)]) != string(f.body) {
+		return wireEvent{}, 0, false
+	}
+	i += len(f.body)
+	j := digitsEnd(b, i)
+	if j >= len(b) || b[j] != ',' {
+		return wireEvent{}, 0, false
+	}
+	ev.seq, ev.hasSeq = atoi(b[i:j])
+	if len(b)-j < 5 || string(b[j:j+5]) != `,"t":` {
+		return wireEvent{}, 0, false
+	}
+	i = j + 5
+	j = digitsEnd(b, i)
+	if len(b)-j < 2 || b[j] != '}' || b[j+1] != '}' {
+		return wireEvent{}, 0, false
+	}
+	ev.t, ev.hasT = atoi(b[i:j])
+	if !ev.hasSeq || !ev.hasT {
+		return wireEvent{}, 0, false
+	}
+	return ev, j + 2, true
+}
+
+// digitsEnd returns the offset of the first byte at or after i that is
+// not part of an integer ('-' or a digit).
+func digitsEnd(b []byte, i int) int {
+	for i < len(b) && (b[i] >= '0' && b[i] <= '9' || b[i] == '-') {
+		i++
+	}
+	return i
+}
+
 // scanParams reads the params object starting at b[i] ('{'), setting the
 // stamps of ev, and returns the offset after it.
 func scanParams(b []byte, i int, ev *wireEvent) (int, error) {

@@ -106,8 +106,18 @@ func FuzzScanEvent(f *testing.F) {
 	f.Add([]byte(`{"a":"\"\\"}`))
 	f.Add([]byte(`{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`))
 	f.Add([]byte(`{"params":{"s":1,"t":2}`))
+	f.Add([]byte(`{"jsonrpc":"2.0","method":"E","params":{"s":1,"t":2}}`))
+	f.Add([]byte(`{"id":7,"jsonrpc":"2.0","method":"E","params":{"s":-1,"t":2}}{`))
+	fs := newFastScanner("E")
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, n, err := scanEvent(b)
+		// The fast path agrees with the general scanner whenever it
+		// accepts an object.
+		if fev, fn, ok := fs.fast(b); ok {
+			if err != nil || fn != n || string(fev.id) != string(ev.id) || fev.seq != ev.seq || fev.t != ev.t || !ev.hasSeq || !ev.hasT {
+				t.Fatalf("fast path %+v, %d; general %+v, %d, %v", fev, fn, ev, n, err)
+			}
+		}
 		if err != nil {
 			if n != 0 {
 				t.Fatalf("error %v with n = %d", err, n)
@@ -138,13 +148,64 @@ func FuzzScanEvent(f *testing.F) {
 	})
 }
 
-func BenchmarkScanEvent(b *testing.B) {
-	msg := []byte(`{"id":915243442,"jsonrpc":"2.0","method":"E_BENCH","params":{"s":123456,"t":1700000000123456789}}`)
-	b.SetBytes(int64(len(msg)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := scanEvent(msg); err != nil {
-			b.Fatal(err)
+func TestFastScanner(t *testing.T) {
+	fs := newFastScanner("E_BENCH")
+	tests := []struct {
+		in   string
+		fast bool
+	}{
+		{`{"jsonrpc":"2.0","method":"E_BENCH","params":{"s":1,"t":1700000000000000000}}`, true},
+		{`{"id":915243442,"jsonrpc":"2.0","method":"E_BENCH","params":{"s":0,"t":5}}`, true},
+		{`{"id":1,"jsonrpc":"2.0","method":"E_BENCH","params":{"s":0,"t":5}}{"jsonrpc"`, true},
+		{`{"jsonrpc":"2.0","method":"OTHER","params":{"s":1,"t":2}}`, false},
+		{`{"jsonrpc":"2.0","method":"E_BENCH","params":{"s":1,"t":2,"x":3}}`, false},
+		{`{"jsonrpc":"2.0","method":"E_BENCH","params":{"s":1-2,"t":2}}`, false},
+		{`{"id":"a","jsonrpc":"2.0","method":"E_BENCH","params":{"s":1,"t":2}}`, false},
+		{`{"jsonrpc":"2.0","method":"E_BENCH","params":{"s":1,"t":2}`, false},
+		{`{"jsonrpc":"2.0","method":"E_BENCH","params":{"s":1,"t":2`, false},
+		{` {"jsonrpc":"2.0","method":"E_BENCH","params":{"s":1,"t":2}}`, false},
+	}
+	for _, tc := range tests {
+		fev, fn, ok := fs.fast([]byte(tc.in))
+		if ok != tc.fast {
+			t.Errorf("fast(%q) ok = %v, want %v", tc.in, ok, tc.fast)
+		}
+		ev, n, err := fs.scan([]byte(tc.in))
+		gev, gn, gerr := scanEvent([]byte(tc.in))
+		if n != gn || (err == nil) != (gerr == nil) || ev.seq != gev.seq || ev.t != gev.t || string(ev.id) != string(gev.id) {
+			t.Errorf("scan(%q) = %+v %d %v; scanEvent = %+v %d %v", tc.in, ev, n, err, gev, gn, gerr)
+		}
+		if ok && (fn != n || fev.seq != ev.seq) {
+			t.Errorf("fast(%q) = %+v %d, want %+v %d", tc.in, fev, fn, ev, n)
 		}
 	}
+	if _, _, ok := newFastScanner("").fast([]byte(tests[0].in)); ok {
+		t.Error("a scanner without a method took the fast path")
+	}
+	if got := string(jsonString(`a"b\c`)); got != `"a\"b\\c"` {
+		t.Errorf("jsonString = %s", got)
+	}
+}
+
+func BenchmarkScanEvent(b *testing.B) {
+	msg := []byte(`{"id":915243442,"jsonrpc":"2.0","method":"E_BENCH","params":{"s":123456,"t":1700000000123456789}}`)
+	b.Run("general", func(b *testing.B) {
+		b.SetBytes(int64(len(msg)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := scanEvent(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fast", func(b *testing.B) {
+		fs := newFastScanner("E_BENCH")
+		b.SetBytes(int64(len(msg)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := fs.scan(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
