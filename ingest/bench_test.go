@@ -9,7 +9,6 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/ingest"
-	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/transport/stream"
 )
 
@@ -92,20 +91,5 @@ func BenchmarkRelay(b *testing.B) {
 	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
 	if st := srv.Stats(); st.Raised != uint64(b.N) {
 		b.Errorf("stats %+v, want %d raised", st, b.N)
-	}
-}
-
-var _ = jsonrpc.DefaultMaxMessageSize
-
-// BenchmarkDecodeParams measures the JSON to evi.Params conversion of a
-// typical event's params.
-func BenchmarkDecodeParams(b *testing.B) {
-	raw := []byte(`{"ip":"192.168.2.11","port":5060,"reason":"flood"}`)
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ingest.DecodeParams(raw); err != nil {
-			b.Fatal(err)
-		}
 	}
 }

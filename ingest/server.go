@@ -135,7 +135,7 @@ func (s *Server) Stats() Stats {
 // became of it shows in Stats.
 func (s *Server) ServeEvent(_ context.Context, req *receiver.Request) (any, error) {
 	s.received.Add(1)
-	name, params, err := DecodeEventParams(req.Params, s.cfg.EventParam)
+	name, params, err := jsonrpc.DecodeEventParams(req.Params, s.cfg.EventParam)
 	if err != nil {
 		s.rejected.Add(1)
 		return s.fail(req, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "Invalid params", Data: jsonString(err.Error())})

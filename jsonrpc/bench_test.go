@@ -151,3 +151,16 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeParams measures the JSON to evi.Params conversion of a
+// typical event's params.
+func BenchmarkDecodeParams(b *testing.B) {
+	raw := []byte(`{"ip":"192.168.2.11","port":5060,"reason":"flood"}`)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeParams(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -84,3 +84,32 @@ func ExampleParseFraming() {
 	// newline "{}\n" <nil>
 	// jsonrpc: unknown framing "crlf" (want "none" or "newline")
 }
+
+// JSON params become evi.Params in order, with the kinds OpenSIPS uses for
+// integers, strings and null, and raw JSON for nested values.
+func ExampleDecodeParams() {
+	p, err := jsonrpc.DecodeParams([]byte(`{"ip":"192.168.2.11","port":5060,"user":null,"blocked":true,"tags":[ "a", "b" ]}`))
+	if err != nil {
+		panic(err)
+	}
+	for _, prm := range p.All() {
+		fmt.Println(prm.Name, prm.Value.Kind(), prm.Value)
+	}
+	// Output:
+	// ip string "192.168.2.11"
+	// port int 5060
+	// user null null
+	// blocked bool true
+	// tags raw ["a","b"]
+}
+
+// With OpenSIPS's event_param, the event's name travels in the params; it
+// is taken out of them.
+func ExampleDecodeEventParams() {
+	name, p, err := jsonrpc.DecodeEventParams([]byte(`["E_PIKE_BLOCKED","192.168.2.11"]`), "opensips_event")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(name, p.All()[0].Value)
+	// Output: E_PIKE_BLOCKED "192.168.2.11"
+}

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
@@ -192,83 +190,15 @@ func unnamedParams(raw []byte) (evi.Params, error) {
 	return evi.Unnamed(vals...), nil
 }
 
-// namedParams decodes a JSON object keeping its keys in order.
+// namedParams decodes a JSON object into named params, keeping its keys in
+// order and its values' kinds (jsonrpc.DecodeParams); {} is no params.
 func namedParams(b []byte) (evi.Params, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	if b = bytes.TrimSpace(b); len(b) == 0 || b[0] != '{' {
 		return evi.Params{}, fmt.Errorf("%w: not a JSON object", errBadParams)
 	}
-	var ps []evi.Param
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return evi.Params{}, fmt.Errorf("%w: %v", errBadParams, err)
-		}
-		name := tok.(string) // object keys are strings
-		if name == "" {
-			return evi.Params{}, fmt.Errorf("%w: a param has an empty name", errBadParams)
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return evi.Params{}, fmt.Errorf("%w: param %q: %v", errBadParams, name, err)
-		}
-		val, err := jsonValue(v)
-		if err != nil {
-			return evi.Params{}, fmt.Errorf("%w: param %q: %v", errBadParams, name, err)
-		}
-		ps = append(ps, evi.P(name, val))
-	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
+	p, err := jsonrpc.DecodeParams(b)
+	if err != nil {
 		return evi.Params{}, fmt.Errorf("%w: %v", errBadParams, err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return evi.Params{}, fmt.Errorf("%w: data after the object", errBadParams)
-	}
-	if len(ps) == 0 {
-		return evi.Params{}, nil
-	}
-	return evi.Named(ps...), nil
-}
-
-// jsonValue converts one JSON value (valid) to an evi.Value.
-func jsonValue(v json.RawMessage) (evi.Value, error) {
-	switch v[0] {
-	case '"':
-		var s string
-		err := json.Unmarshal(v, &s)
-		return evi.String(s), err
-	case 't':
-		return evi.Bool(true), nil
-	case 'f':
-		return evi.Bool(false), nil
-	case 'n':
-		return evi.Null(), nil
-	case '{', '[':
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, v); err != nil {
-			return evi.Value{}, err
-		}
-		b := buf.Bytes()
-		if !utf8.Valid(b) {
-			b = bytes.ToValidUTF8(b, []byte("\uFFFD"))
-		}
-		return evi.RawJSON(string(b)), nil
-	}
-	return numberValue(string(v)), nil
-}
-
-// numberValue converts a JSON number: an integer that fits an int64 stays
-// an integer; a fraction or exponent becomes a float; a number neither can
-// hold exactly (a huge integer, 1e400) is kept as written.
-func numberValue(text string) evi.Value {
-	if i, err := strconv.ParseInt(text, 10, 64); err == nil {
-		return evi.Int(i)
-	}
-	if strings.ContainsAny(text, ".eE") {
-		if f, err := strconv.ParseFloat(text, 64); err == nil {
-			return evi.Float(f)
-		}
-	}
-	return evi.RawJSON(text)
+	return p, nil
 }

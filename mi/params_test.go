@@ -35,7 +35,9 @@ func TestParseExpire(t *testing.T) {
 	}
 }
 
-func TestNumberValue(t *testing.T) {
+// TestNamedNumbers: raise_event's named numbers keep their kind (what
+// OpenSIPS truncates or stringifies).
+func TestNamedNumbers(t *testing.T) {
 	cases := []struct {
 		in   string
 		want evi.Value
@@ -46,8 +48,13 @@ func TestNumberValue(t *testing.T) {
 		{"1e400", evi.RawJSON("1e400")},
 	}
 	for _, c := range cases {
-		if got := numberValue(c.in); got != c.want {
-			t.Errorf("numberValue(%s) = %v (%v), want %v (%v)", c.in, got, got.Kind(), c.want, c.want.Kind())
+		p, err := parseEventParams(json.RawMessage(`{"n":` + c.in + `}`))
+		if err != nil || p.Len() != 1 {
+			t.Errorf("parseEventParams({\"n\":%s}) = %v, %v", c.in, p.All(), err)
+			continue
+		}
+		if got := p.At(0).Value; got != c.want {
+			t.Errorf("{\"n\":%s} = %v (%v), want %v (%v)", c.in, got, got.Kind(), c.want, c.want.Kind())
 		}
 	}
 }

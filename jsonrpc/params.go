@@ -1,4 +1,4 @@
-package ingest
+package jsonrpc
 
 import (
 	"bytes"
@@ -16,11 +16,8 @@ import (
 // DecodeEventParams: the params are not a valid JSON object or array.
 var ErrBadParams = errors.New("bad params")
 
-// maxDepth is the deepest nesting accepted inside params, as encoding/json.
-const maxDepth = 10000
-
 // DecodeParams converts the raw JSON params of a JSON-RPC event into
-// evi.Params that encode back (with jsonrpc.AppendParams) to the same JSON,
+// evi.Params that encode back (with AppendParams) to the same JSON,
 // byte for byte when it came from OpenSIPS:
 //
 //   - an object becomes named params, an array unnamed params, in order
@@ -258,8 +255,6 @@ func (d *paramDecoder) literal(lit string) error {
 	return nil
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
 // scanNumber validates the JSON number at d.i, moves past it and tells
 // whether it is an integer (no fraction, no exponent).
 func (d *paramDecoder) scanNumber() (integer bool, err error) {
@@ -323,31 +318,6 @@ func (d *paramDecoder) number() (evi.Value, error) {
 		return evi.RawJSON(string(lit)), nil
 	}
 	return evi.Float(f), nil
-}
-
-// parseInt parses a validated JSON integer literal that fits an int64.
-func parseInt(b []byte) (int64, bool) {
-	neg := b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	if len(b) > 19 {
-		return 0, false
-	}
-	var u uint64
-	for _, c := range b {
-		u = u*10 + uint64(c-'0') // 19 digits cannot overflow a uint64
-	}
-	if neg {
-		if u > 1<<63 {
-			return 0, false
-		}
-		return -int64(u), true
-	}
-	if u > 1<<63-1 {
-		return 0, false
-	}
-	return int64(u), true
 }
 
 // str decodes the JSON string at d.i (at its opening quote).
@@ -422,10 +392,6 @@ func (d *paramDecoder) scanString() (simple bool, err error) {
 			i++
 		}
 	}
-}
-
-func isHex(c byte) bool {
-	return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
 // skipValue validates the value at d.i and moves past it.

@@ -1,16 +1,17 @@
-package ingest_test
+package jsonrpc_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/evstream/evstream/evi"
-	"github.com/evstream/evstream/ingest"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -50,7 +51,7 @@ func TestDecodeParams(t *testing.T) {
 		{"raw utf-8", `["héllo € 😀 中"]`, evi.Unnamed(evi.String("héllo € 😀 中"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ingest.DecodeParams([]byte(tc.in))
+			got, err := jsonrpc.DecodeParams([]byte(tc.in))
 			if err != nil {
 				t.Fatalf("DecodeParams(%q): %v", tc.in, err)
 			}
@@ -88,8 +89,8 @@ func TestDecodeParamsErrors(t *testing.T) {
 		{`[[1,]]`, `looking for a value`},
 		{strings.Repeat("[", 10002) + strings.Repeat("]", 10002), "nested deeper than 10000"},
 	} {
-		_, err := ingest.DecodeParams([]byte(tc.in))
-		if err == nil || !errors.Is(err, ingest.ErrBadParams) || !strings.Contains(err.Error(), tc.want) {
+		_, err := jsonrpc.DecodeParams([]byte(tc.in))
+		if err == nil || !errors.Is(err, jsonrpc.ErrBadParams) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("DecodeParams(%.40q) = %v, want ErrBadParams with %q", tc.in, err, tc.want)
 		}
 	}
@@ -115,7 +116,7 @@ func TestDecodeEventParams(t *testing.T) {
 		{"absent", ``, "opensips_event", "", evi.Params{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			name, got, err := ingest.DecodeEventParams([]byte(tc.in), tc.eventParam)
+			name, got, err := jsonrpc.DecodeEventParams([]byte(tc.in), tc.eventParam)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,10 +130,9 @@ func TestDecodeEventParams(t *testing.T) {
 // Every OpenSIPS vector's params decode and encode back to the same bytes,
 // event_param included.
 func TestDecodeParamsRoundTripsVectors(t *testing.T) {
-	for _, v := range loadVectors(t) {
-		raw := v.rawParams()
-		ep := v.eventParam()
-		name, p, err := ingest.DecodeEventParams(raw, ep)
+	for _, v := range paramVectors(t) {
+		raw, ep := v.params, v.eventParam
+		name, p, err := jsonrpc.DecodeEventParams(raw, ep)
 		if err != nil {
 			t.Errorf("%s: %v", v.Name, err)
 			continue
@@ -146,13 +146,58 @@ func TestDecodeParamsRoundTripsVectors(t *testing.T) {
 	}
 }
 
+// paramVector is what the params round trip needs of one line of
+// testdata/opensips-wire.jsonl: the params OpenSIPS wrote, raw.
+type paramVector struct {
+	Name, Event string
+	eventParam  string
+	params      []byte
+}
+
+func paramVectors(t testing.TB) []paramVector {
+	t.Helper()
+	data, err := os.ReadFile("testdata/opensips-wire.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []paramVector
+	for line := range bytes.Lines(data) {
+		var v struct {
+			Name       string  `json:"name"`
+			Event      string  `json:"event"`
+			EventParam *string `json:"event_param"`
+			WireHex    string  `json:"wire_hex"`
+		}
+		if err := json.Unmarshal(line, &v); err != nil {
+			t.Fatal(err)
+		}
+		wire, err := hex.DecodeString(v.WireHex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := jsonrpc.Parse(wire)
+		if err != nil {
+			t.Fatalf("%s: %v", v.Name, err)
+		}
+		pv := paramVector{Name: v.Name, Event: v.Event, params: m.Params}
+		if v.EventParam != nil {
+			pv.eventParam = *v.EventParam
+		}
+		out = append(out, pv)
+	}
+	if len(out) == 0 {
+		t.Fatal("no vectors")
+	}
+	return out
+}
+
 // FuzzParams checks that DecodeParams never panics, accepts exactly the
 // JSON objects and arrays (and nothing), and that what it returns encodes
 // back with jsonrpc.AppendParams to equivalent JSON; and that
 // DecodeEventParams takes out exactly the event name member or element.
 func FuzzParams(f *testing.F) {
-	for _, v := range loadVectors(f) {
-		f.Add(v.rawParams(), v.eventParam())
+	for _, v := range paramVectors(f) {
+		f.Add(v.params, v.eventParam)
 	}
 	for _, s := range []string{
 		``, `{}`, `[]`, `{"a":1,"a":2}`, `[1.5,1e400,-0,-0.0,9223372036854775808]`,
@@ -166,7 +211,7 @@ func FuzzParams(f *testing.F) {
 	f.Add([]byte(`["E_X",1]`), "opensips_event")
 
 	f.Fuzz(func(t *testing.T, raw []byte, eventParam string) {
-		q, err := ingest.DecodeParams(raw)
+		q, err := jsonrpc.DecodeParams(raw)
 		trimmed := bytes.TrimLeft(raw, " \t\r\n")
 		valid := len(trimmed) == 0 || (json.Valid(raw) && (trimmed[0] == '{' || trimmed[0] == '['))
 		if valid && len(trimmed) > 0 && trimmed[0] == '{' {
@@ -192,7 +237,7 @@ func FuzzParams(f *testing.F) {
 			t.Fatalf("round trip of %q gives %q", raw, enc)
 		}
 
-		name, p, err := ingest.DecodeEventParams(raw, eventParam)
+		name, p, err := jsonrpc.DecodeEventParams(raw, eventParam)
 		if err != nil {
 			t.Fatalf("DecodeEventParams(%q, %q): %v, but DecodeParams accepted it", raw, eventParam, err)
 		}
