@@ -48,6 +48,12 @@ const (
 	// subscriber: the bench raises "as fast as possible" without
 	// overflowing the daemon's queues (stream.DefaultQueueSize is 65536).
 	DefaultWindow = 16384
+	// DefaultTotalWindow bounds the default window over all subscribers
+	// together, so that the time a delivery waits in the queues stays far
+	// below the daemon's default 1 s timeout even with many subscribers:
+	// the default per-subscriber window is min(DefaultWindow,
+	// DefaultTotalWindow/subscribers).
+	DefaultTotalWindow = 1 << 18
 	// DefaultMIWorkers is the number of concurrent MI clients.
 	DefaultMIWorkers = 8
 	// DefaultIngestWorkers is the number of ingest connections, one like
@@ -89,7 +95,7 @@ type Scenario struct {
 	// DefaultIngestWorkers.
 	Workers int
 	// Window bounds the deliveries in flight per subscriber; 0 means
-	// DefaultWindow.
+	// min(DefaultWindow, DefaultTotalWindow/Subscribers).
 	Window int
 	// Drain bounds the wait for deliveries after raising; 0 means
 	// DefaultDrain.
@@ -172,7 +178,7 @@ func (sc Scenario) withDefaults() Scenario {
 		}
 	}
 	if sc.Window == 0 {
-		sc.Window = DefaultWindow
+		sc.Window = max(min(DefaultWindow, DefaultTotalWindow/sc.Subscribers), 64)
 	}
 	if sc.Drain == 0 {
 		sc.Drain = DefaultDrain
@@ -603,6 +609,10 @@ func (r *run) finishSinks(res *Result) {
 	}
 	if res.AtLeastOnce && res.Lost > 0 && res.Error == "" {
 		res.Error = fmt.Sprintf("at-least-once: %d deliveries lost", res.Lost)
+		if s := res.Sender; s != nil {
+			res.Error += fmt.Sprintf(" (the daemon reported %d failed, %d of them timeouts, %d refused: queue full)",
+				s.Failed, s.Timeouts, s.Overflows)
+		}
 	}
 	if res.Raised == 0 && res.Error == "" {
 		res.Error = "no event was raised"

@@ -63,7 +63,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Int64Var(&f.count, "count", 0, "most events raised per scenario (0: no count bound)")
 	fs.Float64Var(&f.rate, "rate", 0, "raise rate in events/s over all workers (0: as fast as possible); use a fixed rate like 10000 for latency")
 	fs.IntVar(&f.workers, "workers", 0, fmt.Sprintf("raising goroutines (api), MI clients (mi) or ingest connections (ingest); 0: GOMAXPROCS, %d, %d", loadgen.DefaultMIWorkers, loadgen.DefaultIngestWorkers))
-	fs.IntVar(&f.window, "window", 0, fmt.Sprintf("most deliveries in flight per subscriber (0: %d)", loadgen.DefaultWindow))
+	fs.IntVar(&f.window, "window", 0, fmt.Sprintf("most deliveries in flight per subscriber (0: min(%d, %d/subscribers))", loadgen.DefaultWindow, loadgen.DefaultTotalWindow))
 	fs.DurationVar(&f.drain, "drain", loadgen.DefaultDrain, "after raising, how long to wait for the deliveries")
 	fs.StringVar(&f.receiver, "receiver", string(loadgen.ReceiverLean), "subscriber reader: lean (counting reader) or server (receiver.Server)")
 	fs.StringVar(&f.url, "url", "", "MI `URL` of a running daemon to drive (default: start one in this process)")
