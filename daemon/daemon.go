@@ -308,11 +308,13 @@ func (d *Daemon) logDrain(before, after stream.Stats) {
 	delivered := after.Delivered - before.Delivered
 	failed := after.Failed - before.Failed
 	if failed == 0 && after.Pending == 0 {
-		d.log.Info("shutdown: every queued event was sent", "queued", before.Pending, "delivered", delivered)
+		d.log.Info("shutdown: every queued event was sent", "queued_at_shutdown", before.Pending,
+			"delivered_while_draining", delivered, "delivered_total", after.Delivered)
 		return
 	}
-	d.log.Warn("shutdown: events could not be sent", "queued", before.Pending, "delivered", delivered,
-		"failed", failed, "timeouts", after.Timeouts-before.Timeouts, "still_pending", after.Pending)
+	d.log.Warn("shutdown: events could not be sent", "queued_at_shutdown", before.Pending,
+		"delivered_while_draining", delivered, "failed_while_draining", failed,
+		"timeouts", after.Timeouts-before.Timeouts, "still_pending", after.Pending)
 }
 
 // reportOutcome receives the outcome of every delivery of an event raised

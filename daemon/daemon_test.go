@@ -384,7 +384,7 @@ func TestShutdownDeadline(t *testing.T) {
 	if !errors.As(err, &se) || se.Failed == 0 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown = %v, want a *stream.ShutdownError with failures", err)
 	}
-	if l := logs.String(); !strings.Contains(l, "shutdown: events could not be sent") || !strings.Contains(l, "failed=") {
+	if l := logs.String(); !strings.Contains(l, "shutdown: events could not be sent") || !strings.Contains(l, "failed_while_draining=") {
 		t.Errorf("no log of the events not sent:\n%s", l)
 	}
 }
