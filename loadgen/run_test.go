@@ -2,6 +2,8 @@ package loadgen
 
 import (
 	"context"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -58,5 +60,89 @@ func TestRunEndToEnd(t *testing.T) {
 				t.Errorf("sender stats %+v, want %d delivered", res.Sender, res.Expected)
 			}
 		})
+	}
+}
+
+func TestScenarioValidate(t *testing.T) {
+	ok := Scenario{Path: PathAPI, Mode: ModeNotify, Count: 1}
+	tests := []struct {
+		name string
+		edit func(*Scenario)
+		want string
+	}{
+		{"valid", func(*Scenario) {}, ""},
+		{"bad path", func(s *Scenario) { s.Path = "smtp" }, "path"},
+		{"bad mode", func(s *Scenario) { s.Mode = "fast" }, "mode"},
+		{"no bound", func(s *Scenario) { s.Count = 0 }, "duration or a count"},
+		{"negative rate", func(s *Scenario) { s.Rate = -1 }, "negative"},
+		{"negative subscribers", func(s *Scenario) { s.Subscribers = -1 }, "negative"},
+		{"at-least-once needs reliable", func(s *Scenario) { s.AtLeastOnce = true }, "reliable"},
+		{"api at a URL", func(s *Scenario) { s.URL = "http://127.0.0.1:1/mi" }, "cannot drive"},
+		{"ingest at a URL without address", func(s *Scenario) { s.Path, s.URL = PathIngest, "http://127.0.0.1:1/mi" }, "ingest address"},
+		{"bad receiver", func(s *Scenario) { s.Receiver = "fast" }, "receiver"},
+		{"bad event", func(s *Scenario) { s.Event = "E X" }, "event name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := ok
+			tc.edit(&sc)
+			err := sc.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate = %v, want an error about %q", err, tc.want)
+			}
+			if _, rerr := Run(context.Background(), sc); rerr == nil {
+				t.Fatal("Run accepted an invalid scenario")
+			}
+		})
+	}
+}
+
+// TestRunStopsByItself checks the bounds: a duration-bounded scenario at a
+// fixed rate ends on time with about the right count, and a cancelled
+// context ends a long one at once.
+func TestRunStopsByItself(t *testing.T) {
+	start := time.Now()
+	var progress atomic.Int64
+	res, err := Run(context.Background(), Scenario{
+		Path: PathAPI, Mode: ModeNotify, Duration: 300 * time.Millisecond, Rate: 2000,
+		Progress: func(p Progress) {
+			if p.Scenario == "api/notify/1sub" && p.Raised > 0 {
+				progress.Add(1)
+			}
+		},
+		ProgressInterval: 20 * time.Millisecond,
+	})
+	if err != nil || !res.OK {
+		t.Fatalf("Run: %v %+v", err, res)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a 300 ms scenario took %v", took)
+	}
+	// 2000/s for 0.3 s: 600 events; the pacing may be late, never early.
+	if res.Raised < 100 || res.Raised > 700 {
+		t.Errorf("raised %d at 2000/s for 300 ms", res.Raised)
+	}
+	if progress.Load() == 0 {
+		t.Error("Progress was never called")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	res, err = Run(ctx, Scenario{Path: PathAPI, Mode: ModeNotify, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("a cancelled scenario took %v", took)
+	}
+	if res.Raised == 0 {
+		t.Error("nothing raised before the cancel")
 	}
 }
