@@ -175,8 +175,9 @@ func (t *daemonTarget) close(ctx context.Context) error {
 // remoteTarget is a daemon running elsewhere, driven through its MI (and
 // its ingest listener, when given).
 type remoteTarget struct {
-	mi     *miClient
-	ingest string
+	mi        *miClient
+	ingest    string
+	published bool
 }
 
 // remoteExpire is the expire of the subscriptions made on a remote daemon:
@@ -185,6 +186,13 @@ type remoteTarget struct {
 const remoteExpire = 600
 
 func (t *remoteTarget) subscribe(ctx context.Context, event, socket string) error {
+	if !t.published {
+		// An evstream daemon with auto_publish off needs the event
+		// published first; an MI without event_publish (OpenSIPS, where
+		// modules publish their events) answers an error, ignored.
+		t.mi.call(ctx, "event_publish", []any{event})
+		t.published = true
+	}
 	_, err := t.mi.call(ctx, "event_subscribe", []any{event, socket, remoteExpire})
 	return err
 }

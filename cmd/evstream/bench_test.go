@@ -136,7 +136,8 @@ func TestBenchUsage(t *testing.T) {
 // serve` through --url (and --ingest): it subscribes its sinks over the MI,
 // raises, and unsubscribes them at the end.
 func TestBenchDrivesRunningDaemon(t *testing.T) {
-	d := startDaemon(t, "--ingest-listen", "127.0.0.1:0")
+	// auto_publish off: the bench publishes its event with event_publish.
+	d := startDaemon(t, "--ingest-listen", "127.0.0.1:0", "--config", writeConfig(t, "auto_publish: false\n"))
 	file := filepath.Join(t.TempDir(), "bench.json")
 	code, stdout, stderr := runToEnd(t, "bench", "--url", d.MIURL, "--ingest", d.IngestAddr,
 		"--path", "mi,ingest", "--mode", "notify", "--subs", "2", "--count", "300", "--duration", "8s", "--json", file)
