@@ -1,12 +1,3 @@
-// Command evstream is the evstream daemon and its tools.
-//
-//	evstream serve [--config FILE] [--mi-listen ADDR]   run the daemon
-//	evstream mi [--url URL] CMD [ARGS...]               call a running daemon's MI
-//	evstream listen [ADDR]                              print events received over TCP
-//	evstream bench [FLAGS]                              load-test a daemon end to end
-//	evstream version                                    print the version
-//
-// Each subcommand lives in its own file and registers itself in init.
 package main
 
 import (
