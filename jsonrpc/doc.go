@@ -35,7 +35,11 @@
 // reports garbage as a *SyntaxError carrying the stream offset.
 //
 // Parse turns one object into a Message (request, notification or
-// response) and checks it against the JSON-RPC 2.0 specification.
+// response) and checks it against the JSON-RPC 2.0 specification, in one
+// validating pass. A Parser does the same for a connection's reader, on
+// the objects a Decoder returns: it does not validate them again or copy
+// them, and reuses its Message and the last method name, so that it does
+// not allocate for a stream of the same event.
 // ParseResponse is the allocation-free fast path a sender in reliable mode
 // uses for every reply: it extracts only the integer id and the error
 // member. AppendResult and AppendError write replies in OpenSIPS's key order;

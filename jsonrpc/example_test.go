@@ -113,3 +113,27 @@ func ExampleDecodeEventParams() {
 	fmt.Println(name, p.All()[0].Value)
 	// Output: E_PIKE_BLOCKED "192.168.2.11"
 }
+
+func ExampleParser() {
+	// A connection's reader: the Decoder validates each object, the Parser
+	// reads it in place.
+	dec := jsonrpc.NewDecoder(strings.NewReader(
+		`{"jsonrpc":"2.0","method":"E_PIKE_BLOCKED","params":{"ip":"192.168.2.11"}}`+
+			`{"jsonrpc":"2.0","method":"E_PIKE_BLOCKED","params":{"ip":"192.168.2.12"},"id":2}`), 0)
+	var p jsonrpc.Parser
+	for {
+		raw, err := dec.Next()
+		if err != nil {
+			break // io.EOF
+		}
+		m, err := p.Parse(raw) // valid until the next Next and Parse
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Printf("%s %s id=%s\n", m.Method, m.Params, m.ID)
+	}
+	// Output:
+	// E_PIKE_BLOCKED {"ip":"192.168.2.11"} id=
+	// E_PIKE_BLOCKED {"ip":"192.168.2.12"} id=2
+}

@@ -51,56 +51,125 @@ func (m *Message) IntID() (int64, bool) { return parseInt(m.ID) }
 // valid, so an error reply can echo it). CodeOf maps both to the JSON-RPC
 // error code to reply with.
 func Parse(b []byte) (*Message, error) {
-	start := skipSpace(b, 0)
-	end, serr := checkValue(b, start, 0)
-	if serr == nil {
-		if i := skipSpace(b, end); i < len(b) {
-			serr = syntaxErr(b, i, "after the top-level value")
-		}
-	}
+	m := &Message{}
+	obj, serr, problem := parseInto(m, b, false, "")
 	if serr != nil {
 		return nil, fmt.Errorf("jsonrpc: parsing message: %w", serr)
 	}
-	if b[start] != '{' {
-		return nil, invalid("not a JSON object: %s", excerpt(b[start:end]))
+	if obj == nil { // not an object
+		return nil, problem
 	}
 	// One copy holds every raw member.
-	cp := bytes.Clone(b[start:end])
-	m := &Message{}
+	cp := bytes.Clone(obj)
+	m.ID, m.Params, m.Result = rebase(cp, obj, m.ID), rebase(cp, obj, m.Params), rebase(cp, obj, m.Result)
+	if problem != nil {
+		return m, problem
+	}
+	return m, nil
+}
+
+// A Parser parses the JSON-RPC messages of one stream, as a connection's
+// reader goroutine reads them with a Decoder. It is Parse without the work
+// that the Decoder has already done or that the reader does not need:
+//
+//   - it does not validate the JSON again: the object must be valid JSON,
+//     as Decoder.Next returns it (on other input it does not panic, but the
+//     result is unspecified);
+//   - it does not copy the object: the Message's raw members point into b;
+//   - it reuses its Message, and the last method name when the next message
+//     has the same one, so that a stream of the same event allocates nothing.
+//
+// On valid JSON it returns what Parse returns, errors included. The
+// Message it returns is valid until the next call to Parse and while b is
+// unchanged. The zero Parser is ready to use; it is not safe for
+// concurrent use.
+type Parser struct {
+	msg    Message
+	method string // the last method name
+}
+
+// Parse parses the JSON-RPC message b, one valid JSON object; see Parser.
+func (p *Parser) Parse(b []byte) (*Message, error) {
+	p.msg = Message{}
+	obj, serr, problem := parseInto(&p.msg, b, true, p.method)
+	if serr != nil {
+		return nil, fmt.Errorf("jsonrpc: parsing message: %w", serr)
+	}
+	if obj == nil {
+		return nil, problem
+	}
+	if p.msg.Method != "" {
+		p.method = p.msg.Method
+	}
+	if problem != nil {
+		return &p.msg, problem
+	}
+	return &p.msg, nil
+}
+
+// rebase returns the slice of cp, a copy of obj, that stands where v stands
+// in obj; nil for nil.
+func rebase(cp, obj, v []byte) []byte {
+	if v == nil {
+		return nil
+	}
+	off := cap(obj) - cap(v) // v is a sub-slice of obj
+	return cp[off : off+len(v) : off+len(v)]
+}
+
+// parseInto parses the message b into m in a single pass over its members.
+// It returns the object (b without the whitespace around it), or nil with
+// an ErrInvalidMessage problem when b is valid JSON but not an object; the
+// raw members of m point into b. serr reports malformed JSON, in which case
+// the rest is meaningless; else problem is the first reason why the
+// object is not a valid message, found after reading every member. When
+// trusted, b is known to be valid JSON and is not validated again. last is
+// a method name to reuse when the message has the same one.
+func parseInto(m *Message, b []byte, trusted bool, last string) (obj []byte, serr *SyntaxError, problem error) {
+	start := skipSpace(b, 0)
+	if start >= len(b) || b[start] != '{' {
+		end, serr := checkValue(b, start, 0)
+		if serr == nil {
+			if i := skipSpace(b, end); i < len(b) {
+				serr = syntaxErr(b, i, "after the top-level value")
+			}
+		}
+		if serr != nil {
+			return nil, serr, nil
+		}
+		return nil, nil, invalid("not a JSON object: %s", excerpt(b[start:end]))
+	}
 	var hasMethod bool
 	var errVal []byte
-	var problem error // the first problem found; every member is still read
-	note := func(format string, args ...any) {
-		if problem == nil {
-			problem = invalid(format, args...)
-		}
-	}
-	it := members{b: cp}
+	it := members{b: b, i: start, trusted: trusted}
 	for {
-		key, val, ok, _ := it.next() // cp is valid JSON
+		key, val, ok, serr := it.next()
+		if serr != nil {
+			return nil, serr, nil
+		}
 		if !ok {
 			break
 		}
 		switch {
 		case strEq(key, "jsonrpc"):
 			if !strEq(val, "2.0") {
-				note(`"jsonrpc" is %s, want "2.0"`, excerpt(val))
+				note(&problem, `"jsonrpc" is %s, want "2.0"`, val)
 			}
 		case strEq(key, "method"):
 			if val[0] != '"' {
-				note(`"method" is %s, want a string`, excerpt(val))
+				note(&problem, `"method" is %s, want a string`, val)
 				continue
 			}
-			m.Method, hasMethod = unquote(val), true
+			m.Method, hasMethod = unquoteReuse(val, last), true
 		case strEq(key, "params"):
 			if val[0] != '{' && val[0] != '[' {
-				note(`"params" is %s, want an object or an array`, excerpt(val))
+				note(&problem, `"params" is %s, want an object or an array`, val)
 				continue
 			}
 			m.Params = val
 		case strEq(key, "id"):
 			if c := val[0]; c == '{' || c == '[' || c == 't' || c == 'f' {
-				note(`"id" is %s, want a number, a string or null`, excerpt(val))
+				note(&problem, `"id" is %s, want a number, a string or null`, val)
 				continue
 			}
 			m.ID = val
@@ -110,28 +179,36 @@ func Parse(b []byte) (*Message, error) {
 			errVal = val
 		}
 	}
+	if i := skipSpace(b, it.i); i < len(b) {
+		return nil, syntaxErr(b, i, "after the top-level value"), nil
+	}
 	if errVal != nil && !bytes.Equal(errVal, []byte("null")) {
 		e, ok := parseError(errVal)
 		if !ok {
-			note(`"error" is %s, want an object with an integer "code" and a string "message"`, excerpt(errVal))
+			note(&problem, `"error" is %s, want an object with an integer "code" and a string "message"`, errVal)
 		}
 		m.Error = e
 	}
 	switch {
 	case problem != nil:
 	case hasMethod && m.Method == "":
-		note(`"method" is empty`)
+		problem = invalid(`"method" is empty`)
 	case hasMethod && (m.Result != nil || m.Error != nil):
-		note(`a request has "method" and also "result" or "error"`)
+		problem = invalid(`a request has "method" and also "result" or "error"`)
 	case !hasMethod && m.Result != nil && m.Error != nil:
-		note(`a response has both "result" and "error"`)
+		problem = invalid(`a response has both "result" and "error"`)
 	case !hasMethod && m.Result == nil && m.Error == nil:
-		note(`neither "method", "result" nor "error"`)
+		problem = invalid(`neither "method", "result" nor "error"`)
 	}
-	if problem != nil {
-		return m, problem
+	return b[start:it.i], nil, problem
+}
+
+// note sets *problem to an ErrInvalidMessage error about the raw value val,
+// unless a problem was noted before: the first one counts.
+func note(problem *error, format string, val []byte) {
+	if *problem == nil {
+		*problem = invalid(format, excerpt(val))
 	}
-	return m, nil
 }
 
 func invalid(format string, args ...any) error {
@@ -145,6 +222,18 @@ func excerpt(b []byte) string {
 		return string(b[:n]) + "..."
 	}
 	return string(b)
+}
+
+// unquoteReuse is unquote that returns last, without allocating, when raw
+// is last quoted without escapes.
+func unquoteReuse(raw []byte, last string) string {
+	if len(raw) < 2 { // only from a trusted walk over invalid JSON
+		return ""
+	}
+	if s := raw[1 : len(raw)-1]; last != "" && string(s) == last && bytes.IndexByte(s, '\\') < 0 {
+		return last
+	}
+	return unquote(raw)
 }
 
 // unquote decodes a raw JSON string (validated).

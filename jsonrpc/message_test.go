@@ -7,49 +7,83 @@ import (
 	"testing"
 )
 
+var parseTests = []struct {
+	name     string
+	in       string
+	want     Message
+	kind     string // "request", "notification", "response"
+	intID    int64
+	hasIntID bool
+}{
+	{name: "notification", in: `{"jsonrpc":"2.0","method":"E_SCRIPT","params":{"ip":"192.168.2.11"}}`,
+		want: Message{Method: "E_SCRIPT", Params: json.RawMessage(`{"ip":"192.168.2.11"}`)}, kind: "notification"},
+	{name: "request", in: `{"id":915243442,"jsonrpc":"2.0","method":"E_SCRIPT","params":["a",1]}`,
+		want: Message{ID: json.RawMessage(`915243442`), Method: "E_SCRIPT", Params: json.RawMessage(`["a",1]`)},
+		kind: "request", intID: 915243442, hasIntID: true},
+	{name: "no-params", in: `{"jsonrpc":"2.0","method":"E_X"}`, want: Message{Method: "E_X"}, kind: "notification"},
+	{name: "no-jsonrpc-member", in: `{"method":"E_X","id":1}`, want: Message{Method: "E_X", ID: json.RawMessage(`1`)},
+		kind: "request", intID: 1, hasIntID: true},
+	{name: "out-of-order-whitespace", in: " \n{ \"params\" : [ ] , \"method\" : \"m\\u0041\" , \"id\" : \"abc\" , \"jsonrpc\" : \"2.0\" }\n ",
+		want: Message{ID: json.RawMessage(`"abc"`), Method: "mA", Params: json.RawMessage(`[ ]`)}, kind: "request"},
+	{name: "null-id", in: `{"jsonrpc":"2.0","method":"m","id":null}`, want: Message{ID: json.RawMessage(`null`), Method: "m"}, kind: "request"},
+	{name: "float-id", in: `{"jsonrpc":"2.0","method":"m","id":1.5}`, want: Message{ID: json.RawMessage(`1.5`), Method: "m"}, kind: "request"},
+	{name: "negative-id", in: `{"jsonrpc":"2.0","method":"m","id":-3}`, want: Message{ID: json.RawMessage(`-3`), Method: "m"},
+		kind: "request", intID: -3, hasIntID: true},
+	{name: "huge-id", in: `{"jsonrpc":"2.0","method":"m","id":99999999999999999999}`,
+		want: Message{ID: json.RawMessage(`99999999999999999999`), Method: "m"}, kind: "request"},
+	{name: "escaped-keys", in: `{"\u006aSONrpc":"x","jsonrp\u0063":"2\u002e0","m\u0065thod":"m"}`, want: Message{Method: "m"}, kind: "notification"},
+	{name: "unknown-nested", in: `{"x":{"method":"no","a":[{"id":5},"}\"{"]},"jsonrpc":"2.0","method":"m","y":[[[]]]}`,
+		want: Message{Method: "m"}, kind: "notification"},
+	{name: "duplicate-last-wins", in: `{"method":"a","method":"b"}`, want: Message{Method: "b"}, kind: "notification"},
+	{name: "result", in: `{"jsonrpc":"2.0","result":8,"id":915243442}`,
+		want: Message{ID: json.RawMessage(`915243442`), Result: json.RawMessage(`8`)}, kind: "response", intID: 915243442, hasIntID: true},
+	{name: "result-null", in: `{"jsonrpc":"2.0","result":null,"id":1}`,
+		want: Message{ID: json.RawMessage(`1`), Result: json.RawMessage(`null`)}, kind: "response", intID: 1, hasIntID: true},
+	{name: "result-with-null-error", in: `{"jsonrpc":"2.0","result":{"a":[1]},"error":null,"id":"x"}`,
+		want: Message{ID: json.RawMessage(`"x"`), Result: json.RawMessage(`{"a":[1]}`)}, kind: "response"},
+	{name: "error", in: `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"Negative expire value"},"id":1}`,
+		want: Message{ID: json.RawMessage(`1`), Error: &Error{Code: -32602, Message: "Invalid params", Data: json.RawMessage(`"Negative expire value"`)}},
+		kind: "response", intID: 1, hasIntID: true},
+	{name: "error-null-id", in: `{"id":null,"error":{"message":"Parse error","code":-32700,"extra":{}},"jsonrpc":"2.0"}`,
+		want: Message{ID: json.RawMessage(`null`), Error: &Error{Code: -32700, Message: "Parse error"}}, kind: "response"},
+	{name: "error-escaped-message", in: `{"error":{"code":1,"message":"a\"\u00e9\n"},"id":2}`,
+		want: Message{ID: json.RawMessage(`2`), Error: &Error{Code: 1, Message: "a\"é\n"}}, kind: "response", intID: 2, hasIntID: true},
+}
+
+var parseErrorTests = []struct {
+	name   string
+	in     string
+	code   int64  // CodeOf the error
+	substr string // in the error message
+	id     string // the ID of the partial message, "" when none
+}{
+	{"empty", ``, CodeParseError, "end of input", ""},
+	{"garbage", `hello`, CodeParseError, "unexpected 'h'", ""},
+	{"truncated", `{"method":"m"`, CodeParseError, "end of input", ""},
+	{"trailing", `{"method":"m"} {}`, CodeParseError, "after the top-level value", ""},
+	{"bad-escape", `{"method":"\q"}`, CodeParseError, "escape", ""},
+	{"array", `[{"method":"m"}]`, CodeInvalidRequest, "not a JSON object", ""},
+	{"string", `"x"`, CodeInvalidRequest, "not a JSON object", ""},
+	{"wrong-version", `{"jsonrpc":"1.0","method":"m","id":4}`, CodeInvalidRequest, `"jsonrpc" is "1.0"`, "4"},
+	{"version-number", `{"jsonrpc":2.0,"method":"m"}`, CodeInvalidRequest, `"jsonrpc" is 2.0`, ""},
+	{"method-number", `{"jsonrpc":"2.0","method":1,"id":"a"}`, CodeInvalidRequest, `"method" is 1`, `"a"`},
+	{"method-empty", `{"jsonrpc":"2.0","method":"","id":1}`, CodeInvalidRequest, `"method" is empty`, "1"},
+	{"params-string", `{"jsonrpc":"2.0","method":"m","params":"x"}`, CodeInvalidRequest, `"params" is "x"`, ""},
+	{"id-object", `{"jsonrpc":"2.0","method":"m","id":{}}`, CodeInvalidRequest, `"id" is {}`, ""},
+	{"id-bool", `{"jsonrpc":"2.0","method":"m","id":true}`, CodeInvalidRequest, `"id" is true`, ""},
+	{"method-and-result", `{"jsonrpc":"2.0","method":"m","result":1,"id":1}`, CodeInvalidRequest, `"method" and also`, "1"},
+	{"result-and-error", `{"jsonrpc":"2.0","result":1,"error":{"code":1,"message":"x"},"id":1}`, CodeInvalidRequest, `both "result" and "error"`, "1"},
+	{"neither", `{"jsonrpc":"2.0","id":1}`, CodeInvalidRequest, `neither`, "1"},
+	{"empty-object", `{}`, CodeInvalidRequest, `neither`, ""},
+	{"error-string", `{"jsonrpc":"2.0","error":"boom","id":1}`, CodeInvalidRequest, `"error" is "boom"`, "1"},
+	{"error-no-code", `{"jsonrpc":"2.0","error":{"message":"x"},"id":1}`, CodeInvalidRequest, `"error" is`, "1"},
+	{"error-float-code", `{"jsonrpc":"2.0","error":{"code":1.5,"message":"x"},"id":1}`, CodeInvalidRequest, `"error" is`, "1"},
+	{"error-message-number", `{"jsonrpc":"2.0","error":{"code":1,"message":2},"id":1}`, CodeInvalidRequest, `"error" is`, "1"},
+	{"long-value-shortened", `{"jsonrpc":"` + strings.Repeat("v", 100) + `","method":"m"}`, CodeInvalidRequest, `vvvv..., want`, ""},
+}
+
 func TestParse(t *testing.T) {
-	tests := []struct {
-		name     string
-		in       string
-		want     Message
-		kind     string // "request", "notification", "response"
-		intID    int64
-		hasIntID bool
-	}{
-		{name: "notification", in: `{"jsonrpc":"2.0","method":"E_SCRIPT","params":{"ip":"192.168.2.11"}}`,
-			want: Message{Method: "E_SCRIPT", Params: json.RawMessage(`{"ip":"192.168.2.11"}`)}, kind: "notification"},
-		{name: "request", in: `{"id":915243442,"jsonrpc":"2.0","method":"E_SCRIPT","params":["a",1]}`,
-			want: Message{ID: json.RawMessage(`915243442`), Method: "E_SCRIPT", Params: json.RawMessage(`["a",1]`)},
-			kind: "request", intID: 915243442, hasIntID: true},
-		{name: "no-params", in: `{"jsonrpc":"2.0","method":"E_X"}`, want: Message{Method: "E_X"}, kind: "notification"},
-		{name: "no-jsonrpc-member", in: `{"method":"E_X","id":1}`, want: Message{Method: "E_X", ID: json.RawMessage(`1`)},
-			kind: "request", intID: 1, hasIntID: true},
-		{name: "out-of-order-whitespace", in: " \n{ \"params\" : [ ] , \"method\" : \"m\\u0041\" , \"id\" : \"abc\" , \"jsonrpc\" : \"2.0\" }\n ",
-			want: Message{ID: json.RawMessage(`"abc"`), Method: "mA", Params: json.RawMessage(`[ ]`)}, kind: "request"},
-		{name: "null-id", in: `{"jsonrpc":"2.0","method":"m","id":null}`, want: Message{ID: json.RawMessage(`null`), Method: "m"}, kind: "request"},
-		{name: "float-id", in: `{"jsonrpc":"2.0","method":"m","id":1.5}`, want: Message{ID: json.RawMessage(`1.5`), Method: "m"}, kind: "request"},
-		{name: "negative-id", in: `{"jsonrpc":"2.0","method":"m","id":-3}`, want: Message{ID: json.RawMessage(`-3`), Method: "m"},
-			kind: "request", intID: -3, hasIntID: true},
-		{name: "huge-id", in: `{"jsonrpc":"2.0","method":"m","id":99999999999999999999}`,
-			want: Message{ID: json.RawMessage(`99999999999999999999`), Method: "m"}, kind: "request"},
-		{name: "escaped-keys", in: `{"\u006aSONrpc":"x","jsonrp\u0063":"2\u002e0","m\u0065thod":"m"}`, want: Message{Method: "m"}, kind: "notification"},
-		{name: "unknown-nested", in: `{"x":{"method":"no","a":[{"id":5},"}\"{"]},"jsonrpc":"2.0","method":"m","y":[[[]]]}`,
-			want: Message{Method: "m"}, kind: "notification"},
-		{name: "duplicate-last-wins", in: `{"method":"a","method":"b"}`, want: Message{Method: "b"}, kind: "notification"},
-		{name: "result", in: `{"jsonrpc":"2.0","result":8,"id":915243442}`,
-			want: Message{ID: json.RawMessage(`915243442`), Result: json.RawMessage(`8`)}, kind: "response", intID: 915243442, hasIntID: true},
-		{name: "result-null", in: `{"jsonrpc":"2.0","result":null,"id":1}`,
-			want: Message{ID: json.RawMessage(`1`), Result: json.RawMessage(`null`)}, kind: "response", intID: 1, hasIntID: true},
-		{name: "result-with-null-error", in: `{"jsonrpc":"2.0","result":{"a":[1]},"error":null,"id":"x"}`,
-			want: Message{ID: json.RawMessage(`"x"`), Result: json.RawMessage(`{"a":[1]}`)}, kind: "response"},
-		{name: "error", in: `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"Negative expire value"},"id":1}`,
-			want: Message{ID: json.RawMessage(`1`), Error: &Error{Code: -32602, Message: "Invalid params", Data: json.RawMessage(`"Negative expire value"`)}},
-			kind: "response", intID: 1, hasIntID: true},
-		{name: "error-null-id", in: `{"id":null,"error":{"message":"Parse error","code":-32700,"extra":{}},"jsonrpc":"2.0"}`,
-			want: Message{ID: json.RawMessage(`null`), Error: &Error{Code: -32700, Message: "Parse error"}}, kind: "response"},
-		{name: "error-escaped-message", in: `{"error":{"code":1,"message":"a\"\u00e9\n"},"id":2}`,
-			want: Message{ID: json.RawMessage(`2`), Error: &Error{Code: 1, Message: "a\"é\n"}}, kind: "response", intID: 2, hasIntID: true},
-	}
+	tests := parseTests
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := []byte(tc.in)
@@ -91,37 +125,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		in     string
-		code   int64  // CodeOf the error
-		substr string // in the error message
-		id     string // the ID of the partial message, "" when none
-	}{
-		{"empty", ``, CodeParseError, "end of input", ""},
-		{"garbage", `hello`, CodeParseError, "unexpected 'h'", ""},
-		{"truncated", `{"method":"m"`, CodeParseError, "end of input", ""},
-		{"trailing", `{"method":"m"} {}`, CodeParseError, "after the top-level value", ""},
-		{"bad-escape", `{"method":"\q"}`, CodeParseError, "escape", ""},
-		{"array", `[{"method":"m"}]`, CodeInvalidRequest, "not a JSON object", ""},
-		{"string", `"x"`, CodeInvalidRequest, "not a JSON object", ""},
-		{"wrong-version", `{"jsonrpc":"1.0","method":"m","id":4}`, CodeInvalidRequest, `"jsonrpc" is "1.0"`, "4"},
-		{"version-number", `{"jsonrpc":2.0,"method":"m"}`, CodeInvalidRequest, `"jsonrpc" is 2.0`, ""},
-		{"method-number", `{"jsonrpc":"2.0","method":1,"id":"a"}`, CodeInvalidRequest, `"method" is 1`, `"a"`},
-		{"method-empty", `{"jsonrpc":"2.0","method":"","id":1}`, CodeInvalidRequest, `"method" is empty`, "1"},
-		{"params-string", `{"jsonrpc":"2.0","method":"m","params":"x"}`, CodeInvalidRequest, `"params" is "x"`, ""},
-		{"id-object", `{"jsonrpc":"2.0","method":"m","id":{}}`, CodeInvalidRequest, `"id" is {}`, ""},
-		{"id-bool", `{"jsonrpc":"2.0","method":"m","id":true}`, CodeInvalidRequest, `"id" is true`, ""},
-		{"method-and-result", `{"jsonrpc":"2.0","method":"m","result":1,"id":1}`, CodeInvalidRequest, `"method" and also`, "1"},
-		{"result-and-error", `{"jsonrpc":"2.0","result":1,"error":{"code":1,"message":"x"},"id":1}`, CodeInvalidRequest, `both "result" and "error"`, "1"},
-		{"neither", `{"jsonrpc":"2.0","id":1}`, CodeInvalidRequest, `neither`, "1"},
-		{"empty-object", `{}`, CodeInvalidRequest, `neither`, ""},
-		{"error-string", `{"jsonrpc":"2.0","error":"boom","id":1}`, CodeInvalidRequest, `"error" is "boom"`, "1"},
-		{"error-no-code", `{"jsonrpc":"2.0","error":{"message":"x"},"id":1}`, CodeInvalidRequest, `"error" is`, "1"},
-		{"error-float-code", `{"jsonrpc":"2.0","error":{"code":1.5,"message":"x"},"id":1}`, CodeInvalidRequest, `"error" is`, "1"},
-		{"error-message-number", `{"jsonrpc":"2.0","error":{"code":1,"message":2},"id":1}`, CodeInvalidRequest, `"error" is`, "1"},
-		{"long-value-shortened", `{"jsonrpc":"` + strings.Repeat("v", 100) + `","method":"m"}`, CodeInvalidRequest, `vvvv..., want`, ""},
-	}
+	tests := parseErrorTests
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Parse([]byte(tc.in))

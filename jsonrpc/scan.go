@@ -215,11 +215,13 @@ func checkLiteral(b []byte, i int, lit string) (int, *SyntaxError) {
 }
 
 // members iterates over the members of a JSON object, validating as it
-// goes. Start it with i at the '{'.
+// goes unless trusted (b is known to be valid JSON). Start it with i at the
+// '{'.
 type members struct {
-	b     []byte
-	i     int
-	begun bool
+	b       []byte
+	i       int
+	begun   bool
+	trusted bool
 }
 
 // next returns the next member's raw key (quotes included) and raw value.
@@ -248,7 +250,9 @@ func (m *members) next() (key, val []byte, ok bool, err *SyntaxError) {
 		return nil, nil, false, syntaxErr(b, i, "looking for the beginning of an object key string")
 	}
 	ks := i
-	if i, err = checkString(b, i); err != nil {
+	if m.trusted {
+		i = skipValidString(b, i)
+	} else if i, err = checkString(b, i); err != nil {
 		return nil, nil, false, err
 	}
 	key = b[ks:i]
@@ -258,11 +262,84 @@ func (m *members) next() (key, val []byte, ok bool, err *SyntaxError) {
 	}
 	i = skipSpace(b, i+1)
 	vs := i
-	if i, err = checkValue(b, i, 1); err != nil {
+	if m.trusted {
+		if i = skipValidValue(b, i); i == vs {
+			return nil, nil, false, syntaxErr(b, i, "looking for the beginning of a value")
+		}
+	} else if i, err = checkValue(b, i, 1); err != nil {
 		return nil, nil, false, err
 	}
 	m.i = i
 	return key, b[vs:i], true, nil
+}
+
+// skipValidValue returns the index just past the value that starts at b[i],
+// which must be valid JSON: it only follows strings and nesting. On invalid
+// JSON it returns some index up to len(b), without panicking.
+func skipValidValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipValidString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			for i < len(b) && !structural[b[i]] {
+				i++
+			}
+			if i >= len(b) {
+				break
+			}
+			switch b[i] {
+			case '"':
+				i = skipValidString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			default: // '}', ']'
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default: // a number or a literal
+		for i < len(b) && !endOfScalar[b[i]] {
+			i++
+		}
+		return i
+	}
+}
+
+// endOfScalar[c] is true for the bytes that can follow a number or a
+// literal in valid JSON.
+var endOfScalar = func() (t [256]bool) {
+	for _, c := range []byte(",}] \t\n\r") {
+		t[c] = true
+	}
+	return t
+}()
+
+// skipValidString returns the index just past the string that starts at
+// b[i] == '"', which must be valid JSON; at most len(b).
+func skipValidString(b []byte, i int) int {
+	i++
+	for i < len(b) {
+		for i < len(b) && !stringStop[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
+		if b[i] == '"' {
+			return i + 1
+		}
+		i += 2 // an escape: its first character cannot end the string
+	}
+	return min(i, len(b))
 }
 
 // strEq reports whether the raw JSON string raw (quotes included, already

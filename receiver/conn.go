@@ -47,6 +47,10 @@ type conn struct {
 	// Reader-owned scratch buffers: the encoded result, the whole reply.
 	result, rbuf []byte
 
+	// parser parses the objects the decoder returns (already validated, and
+	// kept unchanged until the handler returns). Reader-owned.
+	parser jsonrpc.Parser
+
 	mu    sync.Mutex
 	space sync.Cond     // signalled when out drains or the writer fails
 	out   []byte        // encoded replies waiting for the writer
@@ -143,9 +147,11 @@ func (c *conn) readFailed(err error, dec *jsonrpc.Decoder) {
 	}
 }
 
-// dispatch handles one complete JSON object.
+// dispatch handles one complete JSON object, as the decoder returned it:
+// valid JSON, unchanged until the next read, so the Request can point into
+// it (Request documents that Params and ID are valid only during ServeEvent).
 func (c *conn) dispatch(raw []byte) {
-	msg, err := jsonrpc.Parse(raw)
+	msg, err := c.parser.Parse(raw)
 	if err != nil {
 		c.invalid(raw, msg, err)
 		return
