@@ -198,6 +198,7 @@ func (d *Daemon) Start() error {
 		d.httpSrv = &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second, // a body dripped slowly cannot hold a handler
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 		}
