@@ -1,0 +1,18 @@
+// Package testnet holds the loopback-network helpers that the tests of
+// several evstream packages used to repeat: a TCP sink that records what
+// subscribers are sent, a bounded poll, a dial with a deadline and a
+// goroutine-safe buffer for logs.
+//
+// It is test support only: import it from _test.go files, never from
+// production code. Every helper takes a testing.TB, fails the test (rather
+// than returning an error) when something goes wrong, and releases what it
+// opened through t.Cleanup.
+//
+// Nothing here sleeps to synchronize. A Sink wakes its waiters on a channel
+// closed whenever bytes arrive; PollUntil polls state that can only be seen
+// by asking, every millisecond, bounded by the caller's timeout. Timeouts
+// are always the caller's: each package keeps its own testTimeout, so moving
+// a helper here changes no test's deadline.
+//
+// Only loopback addresses are used: sinks listen on 127.0.0.1:0.
+package testnet

@@ -1,0 +1,230 @@
+package testnet
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Sink is a loopback TCP receiver: it accepts any number of connections on
+// 127.0.0.1 and records every byte received, across connections, in the
+// order each connection delivers them. It never writes.
+//
+// A Sink is closed at the end of the test that made it: the listener and
+// every accepted connection are closed and its goroutines waited for.
+type Sink struct {
+	ln      net.Listener
+	timeout time.Duration
+	release chan struct{} // closed when reading may start
+
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // closed and replaced whenever buf grows or a conn ends
+	conns   []net.Conn
+	wg      sync.WaitGroup
+}
+
+// NewSink listens on 127.0.0.1:0 and reads from every connection at once.
+// timeout bounds each of its waits (WaitUntil, WaitFor).
+func NewSink(t testing.TB, timeout time.Duration) *Sink {
+	t.Helper()
+	s := newSink(t, timeout)
+	close(s.release)
+	return s
+}
+
+// NewPausedSink is NewSink for a receiver that does not read: connections
+// are accepted but nothing is read from them until Resume, so that the
+// sender's socket buffers fill up.
+func NewPausedSink(t testing.TB, timeout time.Duration) *Sink {
+	t.Helper()
+	return newSink(t, timeout)
+}
+
+func newSink(t testing.TB, timeout time.Duration) *Sink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Sink{ln: ln, timeout: timeout, release: make(chan struct{}), changed: make(chan struct{})}
+	s.wg.Add(1)
+	go s.accept()
+	t.Cleanup(s.close)
+	return s
+}
+
+// Addr returns "127.0.0.1:PORT".
+func (s *Sink) Addr() string { return s.ln.Addr().String() }
+
+// Socket returns the evstream socket of the sink, "tcp:127.0.0.1:PORT".
+func (s *Sink) Socket() string { return "tcp:" + s.Addr() }
+
+// Resume lets a paused sink start reading; it may be called more than once
+// and does nothing on a sink that was not paused.
+func (s *Sink) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.release:
+	default:
+		close(s.release)
+	}
+}
+
+func (s *Sink) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns = append(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.read(c)
+	}
+}
+
+func (s *Sink) read(c net.Conn) {
+	defer s.wg.Done()
+	<-s.release
+	b := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(b)
+		s.mu.Lock()
+		s.buf.Write(b[:n])
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *Sink) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.Resume()
+	s.wg.Wait()
+}
+
+// Received returns every byte received so far.
+func (s *Sink) Received() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// WaitUntil waits until cond(every byte received so far) is true, calling
+// it again each time bytes arrive. It fails the test after the sink's
+// timeout, naming what (what was awaited) and showing what was received.
+func (s *Sink) WaitUntil(t testing.TB, what string, cond func(got string) bool) {
+	t.Helper()
+	deadline := time.NewTimer(s.timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		got, changed := s.buf.String(), s.changed
+		s.mu.Unlock()
+		if cond(got) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("sink %s: %s not seen within %v; received %d bytes: %s", s.Addr(), what, s.timeout, len(got), clip(got))
+		}
+	}
+}
+
+// WaitFor waits until exactly want has been received. It fails the test as
+// soon as the bytes received stop being a prefix of want, or after the
+// sink's timeout.
+func (s *Sink) WaitFor(t testing.TB, want string) {
+	t.Helper()
+	s.WaitUntil(t, fmt.Sprintf("exactly %q", want), func(got string) bool {
+		if !strings.HasPrefix(want, got) {
+			t.Fatalf("sink %s: received %q\nwant %q", s.Addr(), got, want)
+		}
+		return got == want
+	})
+}
+
+// clip quotes s, cut after its first 2000 bytes: enough to see what went
+// wrong without flooding the log with megabytes of payload.
+func clip(s string) string {
+	const max = 2000
+	if len(s) <= max {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q... (%d more bytes)", s[:max], len(s)-max)
+}
+
+// PollUntil calls cond every millisecond until it returns true, for state
+// that can only be seen by asking (a counter, an MI listing, a log). It fails
+// the test, naming what, when cond is still false after timeout.
+func PollUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true within %v", what, timeout)
+		}
+		<-tick.C
+	}
+}
+
+// Dial connects to addr over TCP, giving up after timeout, and sets the
+// connection's read and write deadline to timeout from now so that no test
+// blocks forever on it. The connection is closed at the end of the test.
+func Dial(t testing.TB, addr string, timeout time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(timeout))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Buffer is a bytes.Buffer safe for concurrent writers and readers, for
+// collecting logs or a subprocess's output. The zero value is ready to use.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p; it never fails.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Logger returns a logger writing every record, debug included, to b in
+// slog's text format.
+func (b *Buffer) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
