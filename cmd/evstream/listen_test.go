@@ -6,13 +6,13 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"net"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -24,7 +24,7 @@ func startListen(t *testing.T, args ...string) (*daemonProc, string) {
 	t.Helper()
 	d := runEvstream(t, append([]string{"listen", "127.0.0.1:0"}, args...)...)
 	var addr string
-	pollUntil(t, "evstream listen prints its address", func() bool {
+	testnet.PollUntil(t, testTimeout, "evstream listen prints its address", func() bool {
 		select {
 		case <-d.exited:
 			t.Fatalf("evstream listen exited with code %d; stderr:\n%s", d.exitCode, d.Stderr.String())
@@ -39,17 +39,6 @@ func startListen(t *testing.T, args ...string) (*daemonProc, string) {
 		return false
 	})
 	return d, addr
-}
-
-func dialListen(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(testTimeout))
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // nextReply reads one reply from the stream.
@@ -96,7 +85,7 @@ func checkLines(t *testing.T, stdout string, want ...string) {
 // request with "OK", and exits 0.
 func TestListenCount(t *testing.T) {
 	d, addr := startListen(t, "--count", "2")
-	c := dialListen(t, addr)
+	c := testnet.Dial(t, addr, testTimeout)
 	peer := c.LocalAddr().String()
 	// OpenSIPS's bytes, the second one split and spread with whitespace.
 	c.Write([]byte(`{"jsonrpc":"2.0","method":"E_PIKE_BLOCKED","params":{"ip":"192.168.2.11"}}` + "\n" + `{"id":915243442,"jsonrpc":"2.0",`))
@@ -127,7 +116,7 @@ func TestListenReplies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, addr := startListen(t, append(tc.args, "--count", "1")...)
-			c := dialListen(t, addr)
+			c := testnet.Dial(t, addr, testTimeout)
 			c.Write([]byte(`{"id":"a","jsonrpc":"2.0","method":"E_X"}`))
 			if got := nextReply(t, jsonrpc.NewDecoder(c, 0)); got != tc.want {
 				t.Errorf("reply %s, want %s", got, tc.want)
@@ -144,7 +133,7 @@ func TestListenReplies(t *testing.T) {
 func TestListenDelay(t *testing.T) {
 	const delay = 300 * time.Millisecond
 	d, addr := startListen(t, "--delay", delay.String(), "--count", "1")
-	c := dialListen(t, addr)
+	c := testnet.Dial(t, addr, testTimeout)
 	start := time.Now()
 	c.Write([]byte(`{"id":1,"jsonrpc":"2.0","method":"E_X"}`))
 	select {
@@ -174,7 +163,7 @@ func TestListenSignal(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			d, addr := startListen(t)
-			c := dialListen(t, addr)
+			c := testnet.Dial(t, addr, testTimeout)
 			c.Write([]byte(`{"jsonrpc":"2.0","method":"E_X","params":{"n":1}}{"id":2,"jsonrpc":"2.0","method":"E_X"}`))
 			nextReply(t, jsonrpc.NewDecoder(c, 0)) // both events handled
 			d.signal(t, sig)
@@ -191,7 +180,7 @@ func TestListenSignal(t *testing.T) {
 // Events after --count are not printed; a request among them is refused.
 func TestListenCountLimit(t *testing.T) {
 	d, addr := startListen(t, "--count", "1")
-	c := dialListen(t, addr)
+	c := testnet.Dial(t, addr, testTimeout)
 	c.Write([]byte(`{"id":1,"jsonrpc":"2.0","method":"E_1"}{"id":2,"jsonrpc":"2.0","method":"E_2"}`))
 	dec := jsonrpc.NewDecoder(c, 0)
 	if got := nextReply(t, dec); got != `{"jsonrpc":"2.0","result":"OK","id":1}` {
@@ -213,12 +202,12 @@ func TestListenCountLimit(t *testing.T) {
 // Garbage closes that connection only, with a log on stderr.
 func TestListenGarbage(t *testing.T) {
 	d, addr := startListen(t, "--count", "1")
-	bad := dialListen(t, addr)
+	bad := testnet.Dial(t, addr, testTimeout)
 	bad.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
 	if _, err := bufio.NewReader(bad).ReadByte(); err == nil {
 		t.Error("the connection that sent garbage got bytes back")
 	}
-	good := dialListen(t, addr)
+	good := testnet.Dial(t, addr, testTimeout)
 	good.Write([]byte(`{"jsonrpc":"2.0","method":"E_X"}`))
 	if code := d.wait(t); code != 0 {
 		t.Errorf("exit code %d", code)

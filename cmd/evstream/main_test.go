@@ -8,10 +8,10 @@ package main
 // TCP on loopback only:
 //
 //	d := startDaemon(t)                            // evstream serve --mi-listen 127.0.0.1:0
-//	sink := newTCPSink(t)                          // a loopback TCP receiver
+//	sink := testnet.NewSink(t, testTimeout)        // a loopback TCP receiver
 //	d.mustMI(t, "event_subscribe", "E_X", "tcp:"+sink.Addr())
 //	d.mustMI(t, "raise_event", "E_X", []any{1})
-//	sink.waitFor(t, `{"jsonrpc":"2.0","method":"E_X","params":["1"]}`)
+//	sink.WaitFor(t, `{"jsonrpc":"2.0","method":"E_X","params":["1"]}`)
 //	code := d.stop(t)                              // SIGTERM, wait, exit code
 //
 // startDaemon waits until the daemon is ready: serve prints
@@ -26,24 +26,23 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/evstream/evstream/internal/testnet"
 )
 
 // evstreamBin is the path of the evstream binary that TestMain built.
@@ -76,24 +75,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { os.RemoveAll(dir) }))
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and many readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemonProc is a running `evstream serve` subprocess.
 type daemonProc struct {
 	cmd *exec.Cmd
@@ -103,7 +84,7 @@ type daemonProc struct {
 	// IngestAddr is the ingest listener's address ("" when ingest is off).
 	IngestAddr string
 	// Stdout and Stderr collect the process's output (logs go to Stderr).
-	Stdout, Stderr *syncBuffer
+	Stdout, Stderr *testnet.Buffer
 
 	exited       chan struct{} // closed once the process has exited
 	exitCode     int           // valid after exited is closed
@@ -117,8 +98,8 @@ func runEvstream(t testing.TB, args ...string) *daemonProc {
 	t.Helper()
 	d := &daemonProc{
 		cmd:    exec.Command(evstreamBin, args...),
-		Stdout: new(syncBuffer),
-		Stderr: new(syncBuffer),
+		Stdout: new(testnet.Buffer),
+		Stderr: new(testnet.Buffer),
 		exited: make(chan struct{}),
 	}
 	d.cmd.Stderr = d.Stderr
@@ -315,131 +296,4 @@ func writeConfig(t testing.TB, yaml string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// tcpSink is a loopback TCP listener that accepts any number of
-// connections and records every byte received, across connections, in
-// arrival order per connection.
-type tcpSink struct {
-	ln net.Listener
-
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{} // closed and replaced whenever buf grows or a conn ends
-	conns   []net.Conn
-	wg      sync.WaitGroup
-}
-
-// newTCPSink listens on 127.0.0.1:0; it is closed at the end of the test.
-func newTCPSink(t testing.TB) *tcpSink {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &tcpSink{ln: ln, changed: make(chan struct{})}
-	s.wg.Add(1)
-	go s.accept()
-	t.Cleanup(s.close)
-	return s
-}
-
-// Addr returns "127.0.0.1:PORT", for sockets like "tcp:"+s.Addr().
-func (s *tcpSink) Addr() string { return s.ln.Addr().String() }
-
-func (s *tcpSink) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns = append(s.conns, c)
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.read(c)
-	}
-}
-
-func (s *tcpSink) read(c net.Conn) {
-	defer s.wg.Done()
-	b := make([]byte, 64<<10)
-	for {
-		n, err := c.Read(b)
-		s.mu.Lock()
-		s.buf.Write(b[:n])
-		close(s.changed)
-		s.changed = make(chan struct{})
-		s.mu.Unlock()
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (s *tcpSink) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for _, c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
-// received returns every byte received so far.
-func (s *tcpSink) received() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// waitUntil waits until cond(received bytes) is true, failing the test
-// after testTimeout with what was received.
-func (s *tcpSink) waitUntil(t testing.TB, what string, cond func(string) bool) {
-	t.Helper()
-	deadline := time.NewTimer(testTimeout)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		got, changed := s.buf.String(), s.changed
-		s.mu.Unlock()
-		if cond(got) {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			t.Fatalf("sink %s: %s not seen within %v; received %q", s.Addr(), what, testTimeout, got)
-		}
-	}
-}
-
-// waitFor waits until exactly want has been received (fails early when the
-// bytes received stop being a prefix of want).
-func (s *tcpSink) waitFor(t testing.TB, want string) {
-	t.Helper()
-	s.waitUntil(t, fmt.Sprintf("exactly %q", want), func(got string) bool {
-		if !strings.HasPrefix(want, got) {
-			t.Fatalf("sink %s: received %q, want %q", s.Addr(), got, want)
-		}
-		return got == want
-	})
-}
-
-// pollUntil calls cond until it returns true, at most testTimeout, polling
-// every few milliseconds (for state only visible by asking, like an MI
-// listing). It fails the test with what on timeout.
-func pollUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %v", what, testTimeout)
-		}
-		<-tick.C
-	}
 }

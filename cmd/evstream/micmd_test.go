@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -58,7 +59,7 @@ func TestFormatMIError(t *testing.T) {
 // TestMIClient runs `evstream mi` against a running daemon.
 func TestMIClient(t *testing.T) {
 	d := startDaemon(t)
-	sink := newTCPSink(t)
+	sink := testnet.NewSink(t, testTimeout)
 	sock := "tcp:" + sink.Addr()
 	mi := func(args ...string) (int, string, string) {
 		t.Helper()
@@ -75,7 +76,7 @@ func TestMIClient(t *testing.T) {
 	expectOK("raise_event", "E_X", `{"ip":"192.168.2.11","port":5060}`)
 	expectOK("raise_event", "E_X", `[1,"a"]`)
 	expectOK("raise_event", "event=E_Y")
-	sink.waitFor(t, `{"jsonrpc":"2.0","method":"E_X","params":{"ip":"192.168.2.11","port":5060}}`+
+	sink.WaitFor(t, `{"jsonrpc":"2.0","method":"E_X","params":{"ip":"192.168.2.11","port":5060}}`+
 		`{"jsonrpc":"2.0","method":"E_X","params":["1","a"]}`+
 		`{"jsonrpc":"2.0","method":"y"}`)
 

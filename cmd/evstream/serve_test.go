@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/evstream/evstream/internal/testnet"
 )
 
 const okReply = `{"jsonrpc":"2.0","result":"OK","id":1}`
@@ -32,7 +34,7 @@ func checkMI(t *testing.T, d *daemonProc, body, want string) {
 
 func TestServeSubscribeAndRaise(t *testing.T) {
 	d := startDaemon(t)
-	sink := newTCPSink(t)
+	sink := testnet.NewSink(t, testTimeout)
 	sock := "tcp:" + sink.Addr()
 	d.mustMI(t, "event_subscribe", "E_PIKE_BLOCKED", sock)
 	d.mustMI(t, "event_subscribe", "E_PIKE_BLOCKED", sock+"/block_ip", "60")
@@ -46,7 +48,7 @@ func TestServeSubscribeAndRaise(t *testing.T) {
 	d.mustMI(t, "raise_event", "E_PIKE_BLOCKED", `{"port":5060,"ip":"10.0.0.1"}`)
 	// Newest subscriber first; one connection for both (same address), so
 	// the order on the wire is exact.
-	sink.waitFor(t, ""+
+	sink.WaitFor(t, ""+
 		`{"jsonrpc":"2.0","method":"block_ip","params":{"ip":"192.168.2.11"}}`+
 		`{"jsonrpc":"2.0","method":"E_PIKE_BLOCKED","params":{"ip":"192.168.2.11"}}`+
 		`{"jsonrpc":"2.0","method":"block_ip","params":["1","x"]}`+
@@ -73,7 +75,7 @@ func TestServeSubscribeAndRaise(t *testing.T) {
 func TestServeMIErrors(t *testing.T) {
 	cfg := writeConfig(t, "auto_publish: false\nevents: [E_X, E_EMPTY]\n")
 	d := startDaemon(t, "--config", cfg)
-	sink := newTCPSink(t)
+	sink := testnet.NewSink(t, testTimeout)
 	sock := "tcp:" + sink.Addr()
 	d.mustMI(t, "event_subscribe", "E_X", sock)
 	cases := []struct{ name, body, want string }{
@@ -102,21 +104,21 @@ func TestServeMIErrors(t *testing.T) {
 		t.Errorf("malformed JSON: HTTP %d %s, want a -32700 error with a null id", status, got)
 	}
 	// Nothing reached the subscriber.
-	if got := sink.received(); got != "" {
+	if got := sink.Received(); got != "" {
 		t.Errorf("subscriber received %q", got)
 	}
 }
 
 func TestServeExpiry(t *testing.T) {
 	d := startDaemon(t)
-	sink := newTCPSink(t)
+	sink := testnet.NewSink(t, testTimeout)
 	sock := "tcp:" + sink.Addr()
 	d.mustMI(t, "event_subscribe", "E_X", sock, 1)
 	if got, want := d.mi(t, "subscribers_list", "E_X", sock), `"Subscriber":{"socket":"`+sock+`","expire":1,"ttl":`; !strings.Contains(got, want) {
 		t.Fatalf("subscribers_list = %s, want %s...", got, want)
 	}
 	empty := `{"jsonrpc":"2.0","result":{"Event":{}},"id":1}`
-	pollUntil(t, "subscription expired", func() bool { return d.mi(t, "subscribers_list", "E_X") == empty })
+	testnet.PollUntil(t, testTimeout, "subscription expired", func() bool { return d.mi(t, "subscribers_list", "E_X") == empty })
 	if got := d.mi(t, "raise_event", "E_X"); got != miErr("480", "Temporarily Unavailable") {
 		t.Errorf("raise_event after expiry = %s", got)
 	}
@@ -124,7 +126,7 @@ func TestServeExpiry(t *testing.T) {
 
 func TestServeRefreshAndExpireZero(t *testing.T) {
 	d := startDaemon(t)
-	sink := newTCPSink(t)
+	sink := testnet.NewSink(t, testTimeout)
 	sock := "tcp:" + sink.Addr()
 	d.mustMI(t, "event_subscribe", "E_X", sock, 100)
 	d.mustMI(t, "event_subscribe", "E_X", sock, "200") // refresh: no duplicate
@@ -145,7 +147,7 @@ func TestServeRefreshAndExpireZero(t *testing.T) {
 // TestServeConfigSubscriptions: subscriptions from the config file never
 // expire and are made again at every start.
 func TestServeConfigSubscriptions(t *testing.T) {
-	sink := newTCPSink(t)
+	sink := testnet.NewSink(t, testTimeout)
 	sock := "tcp:" + sink.Addr()
 	cfg := writeConfig(t, `
 events: [E_BOOT]
@@ -165,7 +167,7 @@ subscriptions:
 		}
 		d.mustMI(t, "raise_event", "E_BOOT", map[string]any{"run": run})
 		want += `{"jsonrpc":"2.0","method":"on_boot","params":{"opensips_event":"E_BOOT","run":` + strconv.Itoa(run) + "}}\n"
-		sink.waitFor(t, want)
+		sink.WaitFor(t, want)
 		if code := d.stop(t); code != 0 {
 			t.Fatalf("run %d: exit %d; stderr:\n%s", run, code, d.Stderr)
 		}
@@ -311,7 +313,7 @@ func TestServeUsage(t *testing.T) {
 }
 
 func TestServeMIDisabledAndIngest(t *testing.T) {
-	sink := newTCPSink(t)
+	sink := testnet.NewSink(t, testTimeout)
 	cfg := writeConfig(t, "log: {format: json}\nsubscriptions:\n  - {event: E_RELAY, socket: \"tcp:"+sink.Addr()+"\"}\n")
 	d := startDaemon(t, "--config", cfg, "--mi-listen", "", "--ingest-listen", "127.0.0.1:0")
 	if d.MIURL != "" || !strings.Contains(d.Stdout.String(), "evstream: MI disabled\n") {
@@ -326,7 +328,7 @@ func TestServeMIDisabledAndIngest(t *testing.T) {
 	if _, err := c.Write([]byte(`{"jsonrpc":"2.0","method":"E_RELAY","params":[1,"a"]}`)); err != nil {
 		t.Fatal(err)
 	}
-	sink.waitFor(t, `{"jsonrpc":"2.0","method":"E_RELAY","params":[1,"a"]}`)
+	sink.WaitFor(t, `{"jsonrpc":"2.0","method":"E_RELAY","params":[1,"a"]}`)
 	if code := d.stop(t); code != 0 {
 		t.Errorf("exit %d; stderr:\n%s", code, d.Stderr)
 	}
