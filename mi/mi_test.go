@@ -1,7 +1,6 @@
 package mi_test
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/mi"
 	"github.com/evstream/evstream/transport/stream"
 )
@@ -146,91 +146,6 @@ var (
 	noSubscriber  = errResp("404", "Subscriber does not exist")
 )
 
-// sink is a loopback TCP receiver recording every byte it gets.
-type sink struct {
-	ln      net.Listener
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-	conns   []net.Conn
-	wg      sync.WaitGroup
-}
-
-func newSink(t *testing.T) *sink {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sink{ln: ln, changed: make(chan struct{})}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns = append(s.conns, c)
-			s.mu.Unlock()
-			s.wg.Add(1)
-			go s.read(c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		for _, c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
-	})
-	return s
-}
-
-func (s *sink) read(c net.Conn) {
-	defer s.wg.Done()
-	b := make([]byte, 4096)
-	for {
-		n, err := c.Read(b)
-		s.mu.Lock()
-		s.buf.Write(b[:n])
-		close(s.changed)
-		s.changed = make(chan struct{})
-		s.mu.Unlock()
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (s *sink) socket() string { return "tcp:" + s.ln.Addr().String() }
-
-// waitFor waits until the bytes received are exactly want.
-func (s *sink) waitFor(t *testing.T, want string) {
-	t.Helper()
-	timer := time.NewTimer(waitTimeout)
-	defer timer.Stop()
-	for {
-		s.mu.Lock()
-		got, changed := s.buf.String(), s.changed
-		s.mu.Unlock()
-		if got == want {
-			return
-		}
-		if !strings.HasPrefix(want, got) {
-			t.Fatalf("received %q\nwant     %q", got, want)
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			t.Fatalf("after %v received %q\nwant %q", waitTimeout, got, want)
-		}
-	}
-}
-
 func TestProtocolErrors(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	cases := []struct{ name, body, want string }{
@@ -301,8 +216,8 @@ func TestHTTPMethodsAndNotifications(t *testing.T) {
 
 func TestEventSubscribe(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	s := newSink(t)
-	sock := s.socket()
+	s := testnet.NewSink(t, waitTimeout)
+	sock := s.Socket()
 	e.call(t, req("event_publish", `["E_X"]`), ok)
 	cases := []struct{ name, params, want string }{
 		{"by position", `["E_X","` + sock + `"]`, ok},
@@ -342,8 +257,8 @@ func TestEventSubscribe(t *testing.T) {
 
 func TestSubscribeAutoPublish(t *testing.T) {
 	e := newEnv(t, envOpts{autoPublish: true})
-	s := newSink(t)
-	e.call(t, req("event_subscribe", `["E_AUTO","`+s.socket()+`"]`), ok)
+	s := testnet.NewSink(t, waitTimeout)
+	e.call(t, req("event_subscribe", `["E_AUTO","`+s.Socket()+`"]`), ok)
 	e.call(t, req("events_list", ""), `{"jsonrpc":"2.0","result":{"Events":[{"name":"E_AUTO","id":0}]},"id":1}`)
 	// A refused subscription publishes nothing.
 	e.call(t, req("event_subscribe", `["E_NOPE","tcp:127.0.0.1:0"]`), badParamValue)
@@ -352,8 +267,8 @@ func TestSubscribeAutoPublish(t *testing.T) {
 
 func TestExpireRefreshUnsubscribe(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	s := newSink(t)
-	sock := s.socket()
+	s := testnet.NewSink(t, waitTimeout)
+	sock := s.Socket()
 	e.call(t, req("event_publish", `["E_X"]`), ok)
 	e.call(t, req("event_subscribe", `["E_X","`+sock+`",10]`), ok)
 	e.clk.advance(4500 * time.Millisecond)
@@ -388,8 +303,8 @@ func TestExpireRefreshUnsubscribe(t *testing.T) {
 
 func TestEventsAndSubscribersList(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	s := newSink(t)
-	sock := s.socket()
+	s := testnet.NewSink(t, waitTimeout)
+	sock := s.Socket()
 	e.call(t, req("events_list", ""), `{"jsonrpc":"2.0","result":{"Events":[]},"id":1}`)
 	e.call(t, req("subscribers_list", ""), `{"jsonrpc":"2.0","result":{"Events":[]},"id":1}`)
 	for _, ev := range []string{"E_A", "E_B", "E_C"} {
@@ -441,7 +356,7 @@ func TestEventsAndSubscribersList(t *testing.T) {
 
 func TestRaiseEventErrors(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	s := newSink(t)
+	s := testnet.NewSink(t, waitTimeout)
 	e.call(t, req("raise_event", `["E_NONE"]`), notRegistered)
 	e.call(t, req("raise_event", `["bad name"]`), notRegistered)
 	// As OpenSIPS: an unknown event is reported before bad params.
@@ -452,7 +367,7 @@ func TestRaiseEventErrors(t *testing.T) {
 	e.call(t, req("raise_event", ``), tooFewOrMany)
 	e.call(t, req("raise_event", `["E_X",[],1]`), tooFewOrMany)
 	e.call(t, req("raise_event", `[1]`), invalidParams("Bad type for parameter 'event'"))
-	e.call(t, req("event_subscribe", `["E_X","`+s.socket()+`"]`), ok)
+	e.call(t, req("event_subscribe", `["E_X","`+s.Socket()+`"]`), ok)
 	for _, p := range []string{`5`, `true`, `null`, `"text"`, `"[1,2]"`, `"{bad json"`, `"{\"a\":1} x"`,
 		`[[1]]`, `[{"a":1}]`, `[null]`, `[true]`, `{"":1}`, `"{\"\":1}"`} {
 		e.call(t, req("raise_event", `["E_X",`+p+`]`), badParams)
@@ -460,7 +375,7 @@ func TestRaiseEventErrors(t *testing.T) {
 	// None of the refused raises sent anything: the first bytes on the
 	// connection are those of the next, good, one.
 	e.call(t, req("raise_event", `{"event":"E_X"}`), ok)
-	s.waitFor(t, `{"jsonrpc":"2.0","method":"E_X"}`)
+	s.WaitFor(t, `{"jsonrpc":"2.0","method":"E_X"}`)
 }
 
 func TestRaiseEventAutoPublish(t *testing.T) {
@@ -475,9 +390,9 @@ func TestRaiseEventAutoPublish(t *testing.T) {
 // of raise_event params.
 func TestRaiseEventWire(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	s := newSink(t)
+	s := testnet.NewSink(t, waitTimeout)
 	e.call(t, req("event_publish", `["E_X"]`), ok)
-	e.call(t, req("event_subscribe", `["E_X","`+s.socket()+`"]`), ok)
+	e.call(t, req("event_subscribe", `["E_X","`+s.Socket()+`"]`), ok)
 	cases := []struct{ name, params, wire string }{
 		{"no params", `["E_X"]`, `{"jsonrpc":"2.0","method":"E_X"}`},
 		{"empty array", `["E_X",[]]`, `{"jsonrpc":"2.0","method":"E_X"}`},
@@ -502,14 +417,14 @@ func TestRaiseEventWire(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e.call(t, req("raise_event", c.params), ok)
 			all += c.wire
-			s.waitFor(t, all)
+			s.WaitFor(t, all)
 		})
 	}
 	e.mu.Lock()
 	n := len(e.outcomes)
 	for _, o := range e.outcomes {
-		if o.Err != nil || o.Event.Name() != "E_X" || o.Socket != s.socket() {
-			t.Errorf("outcome %+v, want E_X delivered to %s", o, s.socket())
+		if o.Err != nil || o.Event.Name() != "E_X" || o.Socket != s.Socket() {
+			t.Errorf("outcome %+v, want E_X delivered to %s", o, s.Socket())
 		}
 	}
 	e.mu.Unlock()
@@ -547,9 +462,9 @@ func TestExtensions(t *testing.T) {
 	e.call(t, req("which", ""), `{"jsonrpc":"2.0","result":["event_publish","event_subscribe","event_unsubscribe","events_list","get_statistics","raise_event","subscribers_list","version","which"],"id":1}`)
 	e.call(t, req("which", `["x"]`), tooFewOrMany)
 
-	s := newSink(t)
+	s := testnet.NewSink(t, waitTimeout)
 	e.call(t, req("event_publish", `["E_X"]`), ok)
-	e.call(t, req("event_subscribe", `["E_X","`+s.socket()+`"]`), ok)
+	e.call(t, req("event_subscribe", `["E_X","`+s.Socket()+`"]`), ok)
 	e.call(t, req("raise_event", `["E_X"]`), ok)
 	e.call(t, req("get_statistics", ""),
 		`{"jsonrpc":"2.0","result":{"evi:events":1,"evi:subscribers":1,"evi:raised":1,"tcp:sent":7,"tcp:failed":2},"id":1}`)
