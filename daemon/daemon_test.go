@@ -1,15 +1,12 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/transport/stream"
 )
 
@@ -26,28 +24,6 @@ func TestMain(m *testing.M) {
 
 const waitTimeout = 5 * time.Second
 
-// logBuffer collects a daemon's logs (text format).
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 // testConfig is the default config on free loopback ports.
 func testConfig() Config {
 	cfg := DefaultConfig()
@@ -55,10 +31,10 @@ func testConfig() Config {
 	return cfg
 }
 
-func start(t *testing.T, cfg Config) (*Daemon, *logBuffer) {
+func start(t *testing.T, cfg Config) (*Daemon, *testnet.Buffer) {
 	t.Helper()
-	logs := new(logBuffer)
-	d, err := New(cfg, logs.logger(), WithVersion("test"))
+	logs := new(testnet.Buffer)
+	d, err := New(cfg, logs.Logger(), WithVersion("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,112 +61,16 @@ func miCall(t *testing.T, d *Daemon, body string) string {
 	return string(b)
 }
 
-// reader is a loopback TCP receiver; it reads nothing until release is
-// closed, then records everything.
-type reader struct {
-	ln      net.Listener
-	release chan struct{}
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-	wg      sync.WaitGroup
-	conns   []net.Conn
-}
-
-func newReader(t *testing.T, paused bool) *reader {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &reader{ln: ln, release: make(chan struct{}), changed: make(chan struct{})}
-	if !paused {
-		close(r.release)
-	}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r.mu.Lock()
-			r.conns = append(r.conns, c)
-			r.mu.Unlock()
-			r.wg.Add(1)
-			go r.read(c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		r.mu.Lock()
-		for _, c := range r.conns {
-			c.Close()
-		}
-		r.mu.Unlock()
-		r.resume()
-		r.wg.Wait()
-	})
-	return r
-}
-
-func (r *reader) resume() {
-	select {
-	case <-r.release:
-	default:
-		close(r.release)
-	}
-}
-
-func (r *reader) read(c net.Conn) {
-	defer r.wg.Done()
-	<-r.release
-	b := make([]byte, 64<<10)
-	for {
-		n, err := c.Read(b)
-		r.mu.Lock()
-		r.buf.Write(b[:n])
-		close(r.changed)
-		r.changed = make(chan struct{})
-		r.mu.Unlock()
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (r *reader) socket() string { return "tcp:" + r.ln.Addr().String() }
-
-func (r *reader) waitUntil(t *testing.T, what string, cond func(string) bool) {
-	t.Helper()
-	timer := time.NewTimer(waitTimeout)
-	defer timer.Stop()
-	for {
-		r.mu.Lock()
-		got, changed := r.buf.String(), r.changed
-		r.mu.Unlock()
-		if cond(got) {
-			return
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			t.Fatalf("%s not received within %v; got %d bytes: %.200q", what, waitTimeout, len(got), got)
-		}
-	}
-}
-
 func TestStartSubscriptionsAndMI(t *testing.T) {
-	r := newReader(t, false)
+	r := testnet.NewSink(t, waitTimeout)
 	cfg := testConfig()
 	cfg.AutoPublish = false
 	cfg.Events = []string{"E_A", "E_B"}
 	cfg.EventStream.Framing = "newline"
 	cfg.EventStream.EventParam = "ev"
 	cfg.Subscriptions = []Subscription{
-		{Event: "E_A", Socket: r.socket() + "/first"},
-		{Event: "E_B", Socket: r.socket(), Expire: 60},
+		{Event: "E_A", Socket: r.Socket() + "/first"},
+		{Event: "E_B", Socket: r.Socket(), Expire: 60},
 	}
 	d, _ := start(t, cfg)
 	if d.IngestAddr() != nil {
@@ -198,8 +78,8 @@ func TestStartSubscriptionsAndMI(t *testing.T) {
 	}
 	got := miCall(t, d, `{"jsonrpc":"2.0","method":"subscribers_list","id":1}`)
 	want := `{"jsonrpc":"2.0","result":{"Events":[` +
-		`{"name":"E_A","id":0,"Subscribers":[{"socket":"` + r.socket() + `/first","expire":"never"}]},` +
-		`{"name":"E_B","id":1,"Subscribers":[{"socket":"` + r.socket() + `","expire":60,"ttl":`
+		`{"name":"E_A","id":0,"Subscribers":[{"socket":"` + r.Socket() + `/first","expire":"never"}]},` +
+		`{"name":"E_B","id":1,"Subscribers":[{"socket":"` + r.Socket() + `","expire":60,"ttl":`
 	if !strings.HasPrefix(got, want) {
 		t.Fatalf("subscribers_list = %s\nwant prefix %s", got, want)
 	}
@@ -218,7 +98,7 @@ func TestStartSubscriptionsAndMI(t *testing.T) {
 	}
 	wire := `{"jsonrpc":"2.0","method":"first","params":{"ev":"E_A","ip":"10.0.0.1"}}` + "\n" +
 		`{"jsonrpc":"2.0","method":"E_B","params":["E_B",1]}` + "\n"
-	r.waitUntil(t, "both events", func(got string) bool { return got == wire })
+	r.WaitUntil(t, "both events", func(got string) bool { return got == wire })
 
 	got = miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":["tcp:delivered"],"id":5}`)
 	if got != `{"jsonrpc":"2.0","result":{"tcp:delivered":2},"id":5}` {
@@ -267,10 +147,10 @@ func TestStartAddressInUse(t *testing.T) {
 }
 
 func TestStartBadSubscription(t *testing.T) {
-	r := newReader(t, false)
+	r := testnet.NewSink(t, waitTimeout)
 	cfg := testConfig()
 	cfg.Subscriptions = []Subscription{
-		{Event: "E_A", Socket: r.socket()},
+		{Event: "E_A", Socket: r.Socket()},
 		{Event: "E_A", Socket: "tcp:127.0.0.1:0"},
 	}
 	d, err := New(cfg, nil)
@@ -339,12 +219,12 @@ func queue(t *testing.T, d *Daemon, sock string, n, size int) string {
 // TestShutdownDrains: events queued behind a receiver that is not reading
 // yet are all delivered by Shutdown once it reads.
 func TestShutdownDrains(t *testing.T) {
-	r := newReader(t, true)
+	r := testnet.NewPausedSink(t, waitTimeout)
 	cfg := testConfig()
 	cfg.EventStream.Timeout = 10000
 	d, logs := start(t, cfg)
 	const n, size = 2000, 2000 // 4 MB: more than the socket buffers hold
-	one := queue(t, d, r.socket(), n, size)
+	one := queue(t, d, r.Socket(), n, size)
 
 	done := make(chan error, 1)
 	go func() {
@@ -352,16 +232,13 @@ func TestShutdownDrains(t *testing.T) {
 		defer cancel()
 		done <- d.Shutdown(ctx)
 	}()
-	r.resume()
+	r.Resume()
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown = %v", err)
 	}
 	want := strings.Repeat(one, n)
-	r.waitUntil(t, "every queued event", func(got string) bool { return len(got) >= len(want) })
-	r.mu.Lock()
-	same := r.buf.String() == want
-	r.mu.Unlock()
-	if !same {
+	r.WaitUntil(t, "every queued event", func(got string) bool { return len(got) >= len(want) })
+	if r.Received() != want {
 		t.Error("the bytes received are not the events raised, in order")
 	}
 	if !strings.Contains(logs.String(), "shutdown: every queued event was sent") {
@@ -372,11 +249,11 @@ func TestShutdownDrains(t *testing.T) {
 // TestShutdownDeadline: a receiver that never reads; Shutdown gives up at
 // its deadline and logs what could not be sent.
 func TestShutdownDeadline(t *testing.T) {
-	r := newReader(t, true)
+	r := testnet.NewPausedSink(t, waitTimeout)
 	cfg := testConfig()
 	cfg.EventStream.Timeout = 60000
 	d, logs := start(t, cfg)
-	queue(t, d, r.socket(), 2000, 2000)
+	queue(t, d, r.Socket(), 2000, 2000)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err := d.Shutdown(ctx)
@@ -446,11 +323,11 @@ func TestLogLimiter(t *testing.T) {
 // virtual: PARALLEL subscription's members, and ingest's counters show in
 // get_statistics.
 func TestIngestAndVirtual(t *testing.T) {
-	a, b := newReader(t, false), newReader(t, false)
+	a, b := testnet.NewSink(t, waitTimeout), testnet.NewSink(t, waitTimeout)
 	cfg := testConfig()
 	cfg.Ingest.Listen = "127.0.0.1:0"
 	cfg.Ingest.EventParam = "opensips_event"
-	cfg.Subscriptions = []Subscription{{Event: "E_RELAY", Socket: "virtual:PARALLEL " + a.socket() + " " + b.socket() + "/m"}}
+	cfg.Subscriptions = []Subscription{{Event: "E_RELAY", Socket: "virtual:PARALLEL " + a.Socket() + " " + b.Socket() + "/m"}}
 	d, _ := start(t, cfg)
 	c, err := net.Dial("tcp", d.IngestAddr().String())
 	if err != nil {
@@ -460,10 +337,10 @@ func TestIngestAndVirtual(t *testing.T) {
 	if _, err := io.WriteString(c, `{"jsonrpc":"2.0","method":"handle","params":{"opensips_event":"E_RELAY","ip":"10.0.0.1"}}`); err != nil {
 		t.Fatal(err)
 	}
-	a.waitUntil(t, "the relayed event", func(got string) bool {
+	a.WaitUntil(t, "the relayed event", func(got string) bool {
 		return got == `{"jsonrpc":"2.0","method":"E_RELAY","params":{"ip":"10.0.0.1"}}`
 	})
-	b.waitUntil(t, "the relayed event", func(got string) bool {
+	b.WaitUntil(t, "the relayed event", func(got string) bool {
 		return got == `{"jsonrpc":"2.0","method":"m","params":{"ip":"10.0.0.1"}}`
 	})
 	got := miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":[["ingest:received","ingest:raised"]],"id":1}`)
