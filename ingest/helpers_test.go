@@ -212,17 +212,6 @@ func (s *sink) count() int {
 	return len(s.objs)
 }
 
-func dial(t testing.TB, addr string) net.Conn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(testTimeout))
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // serveOn starts srv's Serve on a loopback listener and returns the address;
 // cleanup closes it.
 func serveOn(t testing.TB, serve func(net.Listener) error, closeFn func() error) string {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/ingest"
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/receiver"
 	"github.com/evstream/evstream/transport/stream"
@@ -145,7 +146,7 @@ func testRelayVectors(t *testing.T, group []vector, reliable bool, fanout int, e
 	// A last request, for an event nobody subscribed to: once it is
 	// answered, every event before it has been raised.
 	const marker = `{"id":"marker","jsonrpc":"2.0","method":"E_INGEST_MARKER"}`
-	c := dial(t, r.addr)
+	c := testnet.Dial(t, r.addr, testTimeout)
 	if _, err := c.Write(append(in, marker...)); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestRelayReplyAfterAcceptance(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := dial(t, r.addr)
+	c := testnet.Dial(t, r.addr, testTimeout)
 	dec := jsonrpc.NewDecoder(c, 0)
 	for id := range 20 {
 		c.Write(jsonrpc.AppendRequest(nil, int64(id), "E_INGEST_X", []byte(fmt.Sprintf(`{"n":%d}`, id))))
@@ -273,7 +274,7 @@ func TestRelayErrors(t *testing.T) {
 		{"one of two full", "E_HALF", `{"jsonrpc":"2.0","error":{"code":503,"message":"Not Accepted","data":{"accepted":1,"reason":"raise \"E_HALF\" to full:b: queue full"}},"id":1}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dial(t, r.addr)
+			c := testnet.Dial(t, r.addr, testTimeout)
 			dec := jsonrpc.NewDecoder(c, 0)
 			c.Write(jsonrpc.AppendNotification(nil, tc.method, nil))
 			c.Write(jsonrpc.AppendRequest(nil, 1, tc.method, nil))
@@ -303,7 +304,7 @@ func TestRelayRegistryClosed(t *testing.T) {
 	}
 	r := newRelay(t, reg, ingest.Config{})
 	reg.Close()
-	c := dial(t, r.addr)
+	c := testnet.Dial(t, r.addr, testTimeout)
 	c.Write(jsonrpc.AppendRequest(nil, 1, "E_INGEST_X", nil))
 	b, err := jsonrpc.NewDecoder(c, 0).Next()
 	if err != nil {
@@ -323,7 +324,7 @@ func TestRelayEventParam(t *testing.T) {
 	reg.Subscribe("E_PIKE_BLOCKED", "tcp:"+byParam.addr(), 0)
 	r := newRelay(t, reg, ingest.Config{EventParam: "ev"})
 
-	c := dial(t, r.addr)
+	c := testnet.Dial(t, r.addr, testTimeout)
 	c.Write([]byte(`{"jsonrpc":"2.0","method":"block_ip","params":{"ip":"10.0.0.1"}}` +
 		`{"jsonrpc":"2.0","method":"block_ip","params":{"ip":"10.0.0.2","ev":"E_PIKE_BLOCKED"}}` +
 		`{"jsonrpc":"2.0","method":"block_ip","params":["E_PIKE_BLOCKED","10.0.0.3"]}` +
@@ -376,7 +377,7 @@ func TestShutdown(t *testing.T) {
 	reg.Subscribe("E_INGEST_X", "tcp:"+s.addr(), 0)
 	srv := ingest.New(reg, ingest.Config{})
 	addr := serveOn(t, srv.Serve, srv.Close)
-	c := dial(t, addr)
+	c := testnet.Dial(t, addr, testTimeout)
 	c.Write(jsonrpc.AppendRequest(nil, 1, "E_INGEST_X", nil))
 	b, err := jsonrpc.NewDecoder(c, 0).Next()
 	if err != nil || string(b) != `{"jsonrpc":"2.0","result":1,"id":1}` {
@@ -398,7 +399,7 @@ func TestShutdown(t *testing.T) {
 func TestRelayEmptyParamName(t *testing.T) {
 	reg := newRegistry(t, true, stream.Config{})
 	r := newRelay(t, reg, ingest.Config{})
-	c := dial(t, r.addr)
+	c := testnet.Dial(t, r.addr, testTimeout)
 	c.Write([]byte(`{"id":1,"jsonrpc":"2.0","method":"E_INGEST_X","params":{"a":1,"":2}}`))
 	b, err := jsonrpc.NewDecoder(c, 0).Next()
 	if want := `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"bad params: offset 7: a member has an empty name (a named param needs a name)"},"id":1}`; err != nil || string(b) != want {
@@ -431,7 +432,7 @@ func TestRelayReport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := dial(t, r.addr)
+	c := testnet.Dial(t, r.addr, testTimeout)
 	c.Write(jsonrpc.AppendNotification(nil, "E_REPORT", []byte(`{"n":1}`)))
 	got := map[string]error{}
 	for range 2 {
