@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/receiver"
 )
@@ -127,27 +127,9 @@ func (r *recorder) next(t testing.TB) event {
 	}
 }
 
-// logBuffer collects log output safely from several goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+// logBuffer collects log output safely from several goroutines; waitLog
+// waits for lines in it.
+type logBuffer struct{ testnet.Buffer }
 
 // waitLog polls the log until it contains every one of want.
 func (l *logBuffer) waitLog(t testing.TB, want ...string) string {
@@ -211,13 +193,8 @@ func serveUnfiltered(t testing.TB, srv *receiver.Server) string {
 
 func dial(t testing.TB, addr string) *net.TCPConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testnet.Dial(t, addr, testTimeout)
 	ourPeers.Store(c.LocalAddr().String(), true)
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(testTimeout))
 	return c.(*net.TCPConn)
 }
 

@@ -134,7 +134,7 @@ func TestGarbageClosesOnlyThatConnection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs logBuffer
 			rec := newRecorder(10)
-			addr := serve(t, &receiver.Server{Handler: rec, Logger: logs.logger()})
+			addr := serve(t, &receiver.Server{Handler: rec, Logger: logs.Logger()})
 
 			ok := dial(t, addr)
 			write(t, ok, []byte(good))
@@ -164,7 +164,7 @@ func TestOversizeMessage(t *testing.T) {
 	const limit = 1024
 	var logs logBuffer
 	rec := newRecorder(10)
-	addr := serve(t, &receiver.Server{Handler: rec, MaxMessageSize: limit, Logger: logs.logger()})
+	addr := serve(t, &receiver.Server{Handler: rec, MaxMessageSize: limit, Logger: logs.Logger()})
 
 	prefix := `{"jsonrpc":"2.0","method":"E","params":["`
 	suffix := `"]}`
@@ -292,7 +292,7 @@ func request(t testing.TB, c net.Conn, dec *jsonrpc.Decoder, id int) string {
 func TestMaxConns(t *testing.T) {
 	var logs logBuffer
 	rec := newRecorder(100)
-	addr := serve(t, &receiver.Server{Handler: rec, MaxConns: 2, Logger: logs.logger()})
+	addr := serve(t, &receiver.Server{Handler: rec, MaxConns: 2, Logger: logs.Logger()})
 
 	var open []net.Conn
 	for i := range 2 {
@@ -337,7 +337,7 @@ func TestIdleTimeout(t *testing.T) {
 	const idle = 150 * time.Millisecond
 	var logs logBuffer
 	rec := newRecorder(10)
-	addr := serve(t, &receiver.Server{Handler: rec, IdleTimeout: idle, Logger: logs.logger()})
+	addr := serve(t, &receiver.Server{Handler: rec, IdleTimeout: idle, Logger: logs.Logger()})
 
 	c := dial(t, addr)
 	start := time.Now()
@@ -361,7 +361,7 @@ func TestPeerNeverReadsReplies(t *testing.T) {
 	handler := receiver.HandlerFunc(func(ctx context.Context, req *receiver.Request) (any, error) {
 		return strings.Repeat("r", 1000), nil // big replies fill the buffers fast
 	})
-	addr := serve(t, &receiver.Server{Handler: handler, IdleTimeout: idle, Logger: logs.logger()})
+	addr := serve(t, &receiver.Server{Handler: handler, IdleTimeout: idle, Logger: logs.Logger()})
 	c := dial(t, addr)
 	c.SetReadBuffer(4096)
 	req := jsonrpc.AppendRequest(nil, 1, "E", nil)
