@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -228,7 +228,7 @@ func TestBackoff(t *testing.T) {
 	srv.wg.Add(1)
 	go srv.serve()
 	t.Cleanup(srv.close)
-	eventually(t, 20*time.Second, "a successful reconnect", func() bool {
+	testnet.PollUntil(t, 20*time.Second, "a successful reconnect", func() bool {
 		o := newOutcomes(1)
 		d.Send(seqMsg(ev, 2), o.done(2))
 		return o.wait(t, 1, 20*time.Second)[0].err == nil
@@ -288,7 +288,7 @@ func replyAtOnceConn(n int, c net.Conn) {
 func TestQueueOverflow(t *testing.T) {
 	rec := newRecorder(t)
 	const size = 10
-	var logs lockedBuffer
+	var logs testnet.Buffer
 	tr := newTransport(t, Config{QueueSize: size, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	d := parse(t, tr, rec.socket(""))
 	ev := event(t, "E_FULL")
@@ -318,24 +318,6 @@ func TestQueueOverflow(t *testing.T) {
 	close(hold)
 	allOK(t, o.wait(t, size, 20*time.Second))
 	o.none(t, 20*time.Millisecond)
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use, for logs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestShutdownDrainsReliable: Shutdown waits for the replies to everything
@@ -412,7 +394,7 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("Send after Shutdown: %v", err)
 	}
 	st := tr.Stats()
-	eventually(t, 20*time.Second, "all bytes received", func() bool {
+	testnet.PollUntil(t, 20*time.Second, "all bytes received", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return total == int64(st.BytesWritten)
@@ -534,7 +516,7 @@ func TestSharedConnection(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the connection stayed open after its last subscription closed")
 	}
-	eventually(t, 20*time.Second, "the address to go", func() bool { return len(tr.Stats().Addresses) == 0 })
+	testnet.PollUntil(t, 20*time.Second, "the address to go", func() bool { return len(tr.Stats().Addresses) == 0 })
 	if st := tr.Stats(); st.Sent != 3 || st.Delivered != 3 || st.Connects != 1 {
 		t.Errorf("stats after retiring: %+v", st.Counters)
 	}

@@ -165,18 +165,6 @@ func (o *outcomes) none(t testing.TB, d time.Duration) {
 	}
 }
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(time.Millisecond) // polling interval, bounded by the deadline
-	}
-}
-
 // request is a decoded JSON-RPC request or notification.
 type request struct {
 	ID     *int64          `json:"id"`

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -52,7 +53,7 @@ func (r *recorder) bytes() []byte {
 // waitFor waits until exactly want was received (or more arrived).
 func (r *recorder) waitFor(t testing.TB, want []byte) {
 	t.Helper()
-	eventually(t, 20*time.Second, fmt.Sprintf("%d bytes", len(want)), func() bool { return len(r.bytes()) >= len(want) })
+	testnet.PollUntil(t, 20*time.Second, fmt.Sprintf("%d bytes", len(want)), func() bool { return len(r.bytes()) >= len(want) })
 	if got := r.bytes(); !bytes.Equal(got, want) {
 		t.Fatalf("received bytes differ\n got %q\nwant %q", got, want)
 	}
@@ -323,7 +324,7 @@ func TestNotifyPeerCloses(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	<-got
-	eventually(t, 20*time.Second, "the close to be noticed", func() bool {
+	testnet.PollUntil(t, 20*time.Second, "the close to be noticed", func() bool {
 		st := tr.Stats()
 		return len(st.Addresses) == 1 && !st.Addresses[0].Connected
 	})
