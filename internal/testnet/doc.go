@@ -1,5 +1,6 @@
 // Package testnet holds the loopback-network helpers that the tests of
-// several evstream packages used to repeat: a TCP sink that records what
+// several evstream packages used to repeat: a loopback TCP server that runs a
+// handler per connection, a TCP sink built on it that records what
 // subscribers are sent, a bounded poll, a dial with a deadline and a
 // goroutine-safe buffer for logs.
 //

@@ -11,6 +11,66 @@ import (
 	"time"
 )
 
+// Server is a loopback TCP server: it accepts any number of connections on
+// 127.0.0.1 and runs its handler for each one in its own goroutine. At the
+// end of the test that made it, the listener and every accepted connection
+// are closed and the handlers waited for: a handler must return once its
+// connection fails.
+type Server struct {
+	ln     net.Listener
+	handle func(c net.Conn)
+
+	mu    sync.Mutex
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+// Serve listens on 127.0.0.1:0 and calls handle(c) for every connection
+// accepted, each in its own goroutine.
+func Serve(t testing.TB, handle func(c net.Conn)) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{ln: ln, handle: handle}
+	s.wg.Add(1)
+	go s.accept()
+	t.Cleanup(s.close)
+	return s
+}
+
+// Addr returns "127.0.0.1:PORT".
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns = append(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(c)
+		}()
+	}
+}
+
+func (s *Server) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
 // Sink is a loopback TCP receiver: it accepts any number of connections on
 // 127.0.0.1 and records every byte received, across connections, in the
 // order each connection delivers them. It never writes.
@@ -18,15 +78,13 @@ import (
 // A Sink is closed at the end of the test that made it: the listener and
 // every accepted connection are closed and its goroutines waited for.
 type Sink struct {
-	ln      net.Listener
+	srv     *Server
 	timeout time.Duration
 	release chan struct{} // closed when reading may start
 
 	mu      sync.Mutex
 	buf     bytes.Buffer
 	changed chan struct{} // closed and replaced whenever buf grows or a conn ends
-	conns   []net.Conn
-	wg      sync.WaitGroup
 }
 
 // NewSink listens on 127.0.0.1:0 and reads from every connection at once.
@@ -48,19 +106,16 @@ func NewPausedSink(t testing.TB, timeout time.Duration) *Sink {
 
 func newSink(t testing.TB, timeout time.Duration) *Sink {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Sink{ln: ln, timeout: timeout, release: make(chan struct{}), changed: make(chan struct{})}
-	s.wg.Add(1)
-	go s.accept()
-	t.Cleanup(s.close)
+	s := &Sink{timeout: timeout, release: make(chan struct{}), changed: make(chan struct{})}
+	s.srv = Serve(t, s.read)
+	// Cleanups run last first: readers are released before the server
+	// closes the connections and waits for them.
+	t.Cleanup(s.Resume)
 	return s
 }
 
 // Addr returns "127.0.0.1:PORT".
-func (s *Sink) Addr() string { return s.ln.Addr().String() }
+func (s *Sink) Addr() string { return s.srv.Addr() }
 
 // Socket returns the evstream socket of the sink, "tcp:127.0.0.1:PORT".
 func (s *Sink) Socket() string { return "tcp:" + s.Addr() }
@@ -77,23 +132,7 @@ func (s *Sink) Resume() {
 	}
 }
 
-func (s *Sink) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns = append(s.conns, c)
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.read(c)
-	}
-}
-
 func (s *Sink) read(c net.Conn) {
-	defer s.wg.Done()
 	<-s.release
 	b := make([]byte, 64<<10)
 	for {
@@ -107,17 +146,6 @@ func (s *Sink) read(c net.Conn) {
 			return
 		}
 	}
-}
-
-func (s *Sink) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for _, c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.Resume()
-	s.wg.Wait()
 }
 
 // Received returns every byte received so far.

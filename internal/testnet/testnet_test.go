@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,6 +59,28 @@ func write(t *testing.T, c net.Conn, s string) {
 	if _, err := io.WriteString(c, s); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestServe(t *testing.T) {
+	var served atomic.Int32
+	srv := testnet.Serve(t, func(c net.Conn) {
+		served.Add(1)
+		io.Copy(c, c) // echo until the connection fails
+	})
+	for i := range 3 {
+		c := testnet.Dial(t, srv.Addr(), testTimeout)
+		want := fmt.Sprintf("hello %d", i)
+		write(t, c, want)
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+			t.Fatalf("echo: %q, %v; want %q", got, err, want)
+		}
+	}
+	if n := served.Load(); n != 3 {
+		t.Errorf("handler ran for %d connections, want 3", n)
+	}
+	// The connections are still open: cleanup must close them for the
+	// handlers to return (goleak checks that they did).
 }
 
 func TestSinkWaitFor(t *testing.T) {
