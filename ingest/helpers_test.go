@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -103,52 +104,28 @@ func withoutID(b []byte) []byte {
 // has): a connection whose first object's method is not one the sink
 // expects is closed and ignored.
 type sink struct {
-	ln       net.Listener
+	srv      *testnet.Server
 	reliable bool
 	methods  map[string]bool
 
 	mu      sync.Mutex
 	objs    [][]byte
 	changed chan struct{} // closed and replaced when objs grows
-	conns   []net.Conn
-	wg      sync.WaitGroup
 }
 
 func newSink(t testing.TB, reliable bool, methods ...string) *sink {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sink{ln: ln, reliable: reliable, methods: map[string]bool{}, changed: make(chan struct{})}
+	s := &sink{reliable: reliable, methods: map[string]bool{}, changed: make(chan struct{})}
 	for _, m := range methods {
 		s.methods[m] = true
 	}
-	s.wg.Add(1)
-	go s.accept()
-	t.Cleanup(s.close)
+	s.srv = testnet.Serve(t, s.read)
 	return s
 }
 
-func (s *sink) addr() string { return s.ln.Addr().String() }
-
-func (s *sink) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns = append(s.conns, c)
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.read(c)
-	}
-}
+func (s *sink) addr() string { return s.srv.Addr() }
 
 func (s *sink) read(c net.Conn) {
-	defer s.wg.Done()
 	defer c.Close()
 	dec := jsonrpc.NewDecoder(c, 0)
 	for first := true; ; first = false {
@@ -173,16 +150,6 @@ func (s *sink) read(c net.Conn) {
 		s.changed = make(chan struct{})
 		s.mu.Unlock()
 	}
-}
-
-func (s *sink) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for _, c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
 }
 
 // wait returns the first n objects once they have arrived.
