@@ -258,45 +258,11 @@ func (d *paramDecoder) literal(lit string) error {
 // scanNumber validates the JSON number at d.i, moves past it and tells
 // whether it is an integer (no fraction, no exponent).
 func (d *paramDecoder) scanNumber() (integer bool, err error) {
-	b, i := d.b, d.i
-	integer = true
-	if b[i] == '-' {
-		i++
+	end, integer, context := scanNumber(d.b, d.i)
+	d.i = end
+	if context != "" {
+		return false, d.unexpected(context)
 	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	default:
-		d.i = i
-		return false, d.unexpected("in a number")
-	}
-	if i < len(b) && b[i] == '.' {
-		integer = false
-		i++
-		if i >= len(b) || !isDigit(b[i]) {
-			d.i = i
-			return false, d.unexpected("after the decimal point of a number")
-		}
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		integer = false
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i >= len(b) || !isDigit(b[i]) {
-			d.i = i
-			return false, d.unexpected("in the exponent of a number")
-		}
-		for i++; i < len(b) && isDigit(b[i]); i++ {
-		}
-	}
-	d.i = i
 	return integer, nil
 }
 

@@ -171,6 +171,18 @@ func isHex(c byte) bool {
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func checkNumber(b []byte, i int) (int, *SyntaxError) {
+	end, _, context := scanNumber(b, i)
+	if context != "" {
+		return end, syntaxErr(b, end, context)
+	}
+	return end, nil
+}
+
+// scanNumber moves past the JSON number at b[i] and tells whether it is an
+// integer (no fraction, no exponent). When it is malformed, it returns where
+// and, as context, what was being read ("in a number").
+func scanNumber(b []byte, i int) (end int, integer bool, context string) {
+	integer = true
 	if b[i] == '-' {
 		i++
 	}
@@ -181,28 +193,30 @@ func checkNumber(b []byte, i int) (int, *SyntaxError) {
 		for i++; i < len(b) && isDigit(b[i]); i++ {
 		}
 	default:
-		return i, syntaxErr(b, i, "in a number")
+		return i, false, "in a number"
 	}
 	if i < len(b) && b[i] == '.' {
+		integer = false
 		i++
 		if i >= len(b) || !isDigit(b[i]) {
-			return i, syntaxErr(b, i, "after the decimal point in a number")
+			return i, false, "after the decimal point in a number"
 		}
 		for i++; i < len(b) && isDigit(b[i]); i++ {
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		integer = false
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
 		if i >= len(b) || !isDigit(b[i]) {
-			return i, syntaxErr(b, i, "in the exponent of a number")
+			return i, false, "in the exponent of a number"
 		}
 		for i++; i < len(b) && isDigit(b[i]); i++ {
 		}
 	}
-	return i, nil
+	return i, integer, ""
 }
 
 func checkLiteral(b []byte, i int, lit string) (int, *SyntaxError) {
