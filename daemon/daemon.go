@@ -4,23 +4,34 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/ingest"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/metrics"
 	"github.com/evstream/evstream/mi"
 	"github.com/evstream/evstream/receiver"
 	"github.com/evstream/evstream/transport/stream"
 	"github.com/evstream/evstream/transport/virtual"
 )
 
-// MIPath is the HTTP path the MI is served on, as OpenSIPS's mi_http.
-const MIPath = "/mi"
+// HTTP paths served on the MI listener.
+const (
+	// MIPath is the path the MI is served on, as OpenSIPS's mi_http.
+	MIPath = "/mi"
+	// MetricsPath serves the Prometheus metrics (GET; see package metrics).
+	MetricsPath = "/metrics"
+	// HealthPath answers GET with 200 "ok" while the daemon serves and 503
+	// once Shutdown has begun.
+	HealthPath = "/healthz"
+)
 
 // Lifecycle errors.
 var (
@@ -59,6 +70,9 @@ type Daemon struct {
 	tcp    *stream.Transport
 	mi     *mi.Handler
 	ingest *ingest.Server
+	http   *http.ServeMux // MI, metrics and health, served on the MI listener
+
+	stopping atomic.Bool // Shutdown has begun: health answers 503
 
 	failures logLimiter // delivery failures of events raised over the MI
 
@@ -125,6 +139,11 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	if cfg.Ingest.Listen != "" {
 		d.ingest = ingest.New(d.reg, ingest.Config{EventParam: cfg.Ingest.EventParam, Logger: logger, Report: d.reportOutcome})
 	}
+	d.http = http.NewServeMux()
+	d.http.Handle(MIPath, d.mi)
+	d.http.Handle("GET "+MetricsPath, metrics.Handler(
+		metrics.NewRegistry(metrics.Sources{Registry: d.reg, Stream: d.tcp, Ingest: d.ingest}), logger))
+	d.http.HandleFunc("GET "+HealthPath, d.serveHealth)
 	return d, nil
 }
 
@@ -141,6 +160,23 @@ func (d *Daemon) Registry() *evi.Registry { return d.reg }
 
 // MIHandler returns the MI's HTTP handler (served by Start at MIPath).
 func (d *Daemon) MIHandler() http.Handler { return d.mi }
+
+// HTTPHandler returns everything Start serves on the MI listener: the MI
+// at MIPath, the Prometheus metrics at MetricsPath and the health check at
+// HealthPath.
+func (d *Daemon) HTTPHandler() http.Handler { return d.http }
+
+// serveHealth answers 200 "ok" until Shutdown begins, then 503.
+func (d *Daemon) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if d.stopping.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "shutting down\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
 
 // MIAddr returns the address the MI listens on, nil before Start or when
 // the MI is off.
@@ -193,10 +229,8 @@ func (d *Daemon) Start() error {
 		}
 	}
 	if d.miLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle(MIPath, d.mi)
 		d.httpSrv = &http.Server{
-			Handler:           mux,
+			Handler:           d.http,
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second, // a body dripped slowly cannot hold a handler
 			IdleTimeout:       2 * time.Minute,
@@ -208,7 +242,8 @@ func (d *Daemon) Start() error {
 				d.log.Error("mi: serve", "addr", ln.Addr().String(), "err", err)
 			}
 		})
-		d.log.Info("mi listening", "url", "http://"+ln.Addr().String()+MIPath)
+		d.log.Info("mi listening", "url", "http://"+ln.Addr().String()+MIPath,
+			"metrics", "http://"+ln.Addr().String()+MetricsPath)
 	}
 	if d.ingestLn != nil {
 		srv, ln := d.ingest, d.ingestLn
@@ -259,6 +294,7 @@ func (d *Daemon) failStart(err error) error {
 	}
 	d.miLn, d.ingestLn = nil, nil
 	d.shutdown = true
+	d.stopping.Store(true)
 	d.reg.Close()
 	return err
 }
@@ -267,8 +303,8 @@ func (d *Daemon) failStart(err error) error {
 // progress finish), then the events already queued are delivered until ctx
 // is done; what is left fails. It logs how many queued events were
 // delivered and how many could not be sent. The error is ctx's when the
-// deadline cut the delivery short (see stream.ShutdownError). Calling it
-// again returns nil.
+// deadline cut the delivery short (see stream.ShutdownError). From the
+// moment it is called, HealthPath answers 503. Calling it again returns nil.
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
 	if d.shutdown {
@@ -276,6 +312,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	d.shutdown = true
+	d.stopping.Store(true)
 	srv, ingesting := d.httpSrv, d.ingestLn != nil
 	d.mu.Unlock()
 

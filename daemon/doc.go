@@ -22,4 +22,9 @@
 // with the event, the socket and the reason, at most a few per second: a
 // dead subscriber cannot flood the log; the lines suppressed are counted in
 // the next one.
+//
+// The MI listener also serves GET /metrics, the Prometheus metrics of
+// package metrics (from a registry of the daemon's own, never the global
+// default), and GET /healthz, which answers 200 "ok" while the daemon
+// serves and 503 once Shutdown has begun.
 package daemon

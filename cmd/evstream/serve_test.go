@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -337,5 +338,59 @@ func TestServeMIDisabledAndIngest(t *testing.T) {
 		if !json.Valid([]byte(line)) || !strings.HasPrefix(line, `{"time":`) {
 			t.Errorf("log line is not JSON: %s", line)
 		}
+	}
+}
+
+// getURL GETs url and returns the HTTP status and the body.
+func getURL(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := miClient.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading response: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestServeMetricsAndHealth scrapes the binary's /metrics and /healthz on
+// the MI listener after events raised over the MI reached a sink.
+func TestServeMetricsAndHealth(t *testing.T) {
+	const n = 4
+	d := startDaemon(t)
+	base := strings.TrimSuffix(d.MIURL, "/mi")
+	sink := testnet.NewSink(t, testTimeout)
+	d.mustMI(t, "event_subscribe", "E_METRICS", sink.Socket())
+	for i := range n {
+		d.mustMI(t, "raise_event", "E_METRICS", map[string]any{"i": i})
+	}
+	sink.WaitUntil(t, strconv.Itoa(n)+" events", func(got string) bool { return strings.Count(got, `"method"`) == n })
+
+	want := "\nevstream_stream_delivered_total " + strconv.Itoa(n) + "\n"
+	var body string
+	testnet.PollUntil(t, testTimeout, "/metrics shows "+strings.TrimSuffix(want, "\n"), func() bool {
+		var status int
+		status, body = getURL(t, base+"/metrics")
+		return status == http.StatusOK && strings.Contains(body, want)
+	})
+	for _, line := range []string{
+		"\nevstream_events_raised_total " + strconv.Itoa(n) + "\n",
+		"\nevstream_stream_sent_total " + strconv.Itoa(n) + "\n",
+		"\nevstream_subscribers 1\n",
+		"\n# TYPE evstream_stream_delivered_total counter\n",
+		"\n# TYPE go_goroutines gauge\n",
+	} {
+		if !strings.Contains(body, line) {
+			t.Errorf("/metrics lacks %q:\n%s", line, body)
+		}
+	}
+	if status, got := getURL(t, base+"/healthz"); status != http.StatusOK || got != "ok\n" {
+		t.Errorf("GET /healthz = HTTP %d %q, want 200 \"ok\\n\"", status, got)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, d.Stderr)
 	}
 }
