@@ -379,6 +379,21 @@ func (r *Registry) Subscriber(name, socket string) (SubscriberInfo, error) {
 	return SubscriberInfo{}, fmt.Errorf("event %q, socket %q: %w", name, socket, ErrNoSubscriber)
 }
 
+// SubscriberCount returns the number of live (not expired) subscribers over
+// every published event, without building their listing.
+func (r *Registry) SubscriberCount() int {
+	now := r.now()
+	n := 0
+	for _, ev := range r.Events() {
+		for _, s := range *ev.subs.Load() {
+			if !s.Expired(now) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // AutoPublish reports whether unknown events are published when they are
 // subscribed to or raised (Config.AutoPublish).
 func (r *Registry) AutoPublish() bool { return r.cfg.AutoPublish }

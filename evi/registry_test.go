@@ -421,6 +421,26 @@ func TestSubscriberLookup(t *testing.T) {
 	}
 }
 
+func TestSubscriberCount(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r, _, _ := newTestRegistry(t, evi.Config{AutoPublish: true, Now: func() time.Time { return now }})
+	if n := r.SubscriberCount(); n != 0 {
+		t.Fatalf("empty registry: %d subscribers", n)
+	}
+	must(t, r.Subscribe("E_A", "fake:a", 10*time.Second))
+	must(t, r.Subscribe("E_A", "fake:b", 0))
+	must(t, r.Subscribe("E_B", "fake:a", 0))
+	must(t, r.Subscribe("E_A", "fake:a", 10*time.Second)) // a refresh, not a new one
+	r.Publish("E_NONE")
+	if n := r.SubscriberCount(); n != 3 {
+		t.Fatalf("SubscriberCount = %d, want 3", n)
+	}
+	now = now.Add(10 * time.Second) // E_A's fake:a expires: never counted
+	if n := r.SubscriberCount(); n != 2 {
+		t.Fatalf("after expiry: SubscriberCount = %d, want 2", n)
+	}
+}
+
 func TestSubscribersUnpublished(t *testing.T) {
 	r, _, _ := newTestRegistry(t, evi.Config{AutoPublish: true})
 	if _, err := r.Subscribers("E_NONE"); !errors.Is(err, evi.ErrNotPublished) {

@@ -112,16 +112,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 	reg := c.src.Registry
 	counter(raisedDesc, reg.Raised())
-	events := reg.Events()
-	gauge(publishedDesc, float64(len(events)))
-	subs := 0
-	for _, ev := range events {
-		infos, err := reg.Subscribers(ev.Name())
-		if err == nil { // published events are never unpublished
-			subs += len(infos)
-		}
-	}
-	gauge(subscribersDesc, float64(subs))
+	gauge(publishedDesc, float64(len(reg.Events())))
+	gauge(subscribersDesc, float64(reg.SubscriberCount()))
 
 	s := c.src.Stream.Stats()
 	for _, cd := range streamCounters {
