@@ -104,10 +104,10 @@ func (m *miRaiser) raise(w int, from, to int64) error {
 		// raise_event takes them (evstream also takes the object itself).
 		b := append(m.bufs[w][:0], `{"jsonrpc":"2.0","method":"raise_event","params":{"event":`...)
 		b = jsonrpc.AppendString(b, m.event)
-		b = append(b, `,"params":"`...)
+		b = append(b, `,"params":`...)
 		stamp := appendStamp(nil, seq, time.Now().UnixNano())
-		b = append(b, bytes.ReplaceAll(stamp, []byte(`"`), []byte(`\"`))...)
-		b = append(b, `"},"id":`...)
+		b = jsonrpc.AppendString(b, string(stamp))
+		b = append(b, `},"id":`...)
 		b = strconv.AppendInt(b, seq+1, 10)
 		b = append(b, '}')
 		m.bufs[w] = b
@@ -146,6 +146,7 @@ type ingestRaiser struct {
 }
 
 type ingestConn struct {
+	params   []byte // scratch: one event's params
 	nc       net.Conn
 	buf      []byte
 	written  atomic.Int64 // requests written
@@ -184,17 +185,12 @@ func (r *ingestRaiser) raise(w int, from, to int64) error {
 	b := ic.buf[:0]
 	now := time.Now().UnixNano() // once per batch, as apiRaiser
 	for seq := from; seq < to; seq++ {
+		ic.params = appendStamp(ic.params[:0], seq, now)
 		if r.reliable {
-			b = append(b, `{"id":`...)
-			b = strconv.AppendInt(b, seq+1, 10)
-			b = append(b, `,"jsonrpc":"2.0","method":`...)
+			b = jsonrpc.AppendRequest(b, seq+1, r.event, ic.params)
 		} else {
-			b = append(b, `{"jsonrpc":"2.0","method":`...)
+			b = jsonrpc.AppendNotification(b, r.event, ic.params)
 		}
-		b = jsonrpc.AppendString(b, r.event)
-		b = append(b, `,"params":`...)
-		b = appendStamp(b, seq, now)
-		b = append(b, '}')
 	}
 	ic.buf = b
 	if r.reliable {
