@@ -432,6 +432,7 @@ type writer struct {
 	buf   []byte
 	ends  []int // end offset in buf of each item of a chunk, -1: skipped
 	dones []func(error)
+	errs  []error // outcome of each item of a chunk, see report
 	// lastBurst is when a large batch was last sent; buffers are trimmed
 	// only well after it.
 	lastBurst int64
@@ -578,12 +579,14 @@ func (w *writer) send() {
 
 // report completes the events of one written chunk (notification mode):
 // those whose bytes were all written are delivered, the others failed.
+// The counters are updated before any outcome is reported, so a caller
+// that reads Stats from (or after) its outcome sees its event counted.
 func (w *writer) report(items []item, ends []int, n int, err error) {
 	c := w.c
 	var delivered, failed, timeouts uint64
 	var now int64
+	errs := w.errs[:0]
 	for k := range items {
-		it := &items[k]
 		var e error
 		switch {
 		case ends[k] >= 0 && ends[k] <= n:
@@ -595,7 +598,7 @@ func (w *writer) report(items []item, ends []int, n int, err error) {
 			if now == 0 {
 				now = c.t.now()
 			}
-			if it.deadline <= now {
+			if items[k].deadline <= now {
 				e = c.timeoutErr
 				timeouts++
 			} else {
@@ -605,13 +608,18 @@ func (w *writer) report(items []item, ends []int, n int, err error) {
 		if e != nil {
 			failed++
 		}
-		if it.done != nil {
-			it.done(e)
-		}
+		errs = append(errs, e)
 	}
 	c.ctr.delivered.Add(delivered)
 	c.ctr.failed.Add(failed)
 	c.ctr.timeouts.Add(timeouts)
+	for k := range items {
+		if d := items[k].done; d != nil {
+			d(errs[k])
+		}
+	}
+	clear(errs)
+	w.errs = errs[:0]
 	c.t.settle(len(items))
 }
 
@@ -734,28 +742,34 @@ func (r *replyReader) flush() {
 	}
 	c.wakeLocked()
 	c.mu.Unlock()
+	// Count first, then report, as in writer.report.
 	var delivered, failed, unknown uint64
 	for k := range r.replies {
 		rp := &r.replies[k]
-		if !rp.ok {
+		switch {
+		case !rp.ok:
 			unknown++
 			c.logReply("reply id matches no pending request, ignored", "id", rp.id)
-			continue
-		}
-		var err error
-		if rp.err != nil {
-			err = fmt.Errorf("%s: error reply: %w", c.name, rp.err)
+		case rp.err != nil:
 			failed++
-		} else {
+		default:
 			delivered++
-		}
-		if rp.done != nil {
-			rp.done(err)
 		}
 	}
 	c.ctr.delivered.Add(delivered)
 	c.ctr.failed.Add(failed)
 	c.ctr.unknownReplies.Add(unknown)
+	for k := range r.replies {
+		rp := &r.replies[k]
+		if !rp.ok || rp.done == nil {
+			continue
+		}
+		var err error
+		if rp.err != nil {
+			err = fmt.Errorf("%s: error reply: %w", c.name, rp.err)
+		}
+		rp.done(err)
+	}
 	c.t.settle(int(delivered + failed))
 	clear(r.replies)
 	r.replies = r.replies[:0]

@@ -6,7 +6,9 @@ import (
 	"time"
 )
 
-// Counters are cumulative counts since the transport started.
+// Counters are cumulative counts since the transport started. An event is
+// counted in Delivered or Failed before its outcome is reported, so a
+// snapshot taken from or after an outcome callback includes that event.
 type Counters struct {
 	// Sent counts events accepted by Send.
 	Sent uint64
