@@ -191,25 +191,36 @@ func (c *conn) expire() {
 		c.armLocked(next, now)
 	}
 	if len(dones) > 0 {
+		c.countLocked(len(dones), c.timeoutErr, true)
 		c.wakeLocked()
 	}
 	c.mu.Unlock()
-	c.complete(dones, c.timeoutErr, true)
+	c.complete(dones, c.timeoutErr)
 }
 
-// complete reports the outcome err of n accepted events and counts them.
-func (c *conn) complete(dones []func(error), err error, timeout bool) {
-	if len(dones) == 0 {
+// countLocked counts n accepted events completed with err (a timeout when
+// timeout is set). Events are counted when they are taken off the queue or
+// the window, under c.mu: retire snapshots the counters under c.mu once
+// both are empty, so no count can land on a retired conn. They are counted
+// before their outcome is reported (see Counters).
+func (c *conn) countLocked(n int, err error, timeout bool) {
+	if n == 0 {
 		return
 	}
-	n := uint64(len(dones))
 	if err == nil {
-		c.ctr.delivered.Add(n)
-	} else {
-		c.ctr.failed.Add(n)
-		if timeout {
-			c.ctr.timeouts.Add(n)
-		}
+		c.ctr.delivered.Add(uint64(n))
+		return
+	}
+	c.ctr.failed.Add(uint64(n))
+	if timeout {
+		c.ctr.timeouts.Add(uint64(n))
+	}
+}
+
+// complete reports err to accepted events already counted by countLocked.
+func (c *conn) complete(dones []func(error), err error) {
+	if len(dones) == 0 {
+		return
 	}
 	for _, d := range dones {
 		if d != nil {
@@ -253,6 +264,7 @@ func (c *conn) close() {
 			dones = append(dones, c.win.remove(c.win.head))
 		}
 	}
+	c.countLocked(len(dones), c.closedErr, false)
 	nc := c.nc
 	c.nc = nil
 	c.timer.Stop()
@@ -261,7 +273,7 @@ func (c *conn) close() {
 	if nc != nil {
 		nc.Close()
 	}
-	c.complete(dones, c.closedErr, false)
+	c.complete(dones, c.closedErr)
 }
 
 // isClosed reports whether the conn was closed.
@@ -319,13 +331,16 @@ func (c *conn) teardown(nc net.Conn, cause error) {
 			dones = append(dones, c.win.remove(c.win.head))
 		}
 	}
+	var err error
+	if len(dones) > 0 {
+		err = fmt.Errorf("%s: connection lost with %d requests unanswered: %w", c.name, len(dones), cause)
+		c.countLocked(len(dones), err, false)
+	}
 	c.wakeLocked()
 	c.mu.Unlock()
 	nc.Close()
 	c.log.Warn("connection lost", "reason", cause, "unanswered", len(dones))
-	if len(dones) > 0 {
-		c.complete(dones, fmt.Errorf("%s: connection lost with %d requests unanswered: %w", c.name, len(dones), cause), false)
-	}
+	c.complete(dones, err)
 }
 
 // run is the writer goroutine: it connects when there is something to send
@@ -448,8 +463,9 @@ func (w *writer) connect() {
 		w.dones = c.takeAllLocked(w.dones[:0])
 		err := fmt.Errorf("%s: not connected, next attempt in %v: %w", c.name,
 			time.Duration(c.retryAt-now).Round(time.Millisecond), c.lastErr)
+		c.countLocked(len(w.dones), err, false)
 		c.mu.Unlock()
-		c.complete(w.dones, err, false)
+		c.complete(w.dones, err)
 		clear(w.dones)
 		return
 	}
@@ -477,6 +493,8 @@ func (w *writer) connect() {
 		c.retryAt = t.now() + int64(c.backoff)
 		c.lastErr = err
 		w.dones = c.takeAllLocked(w.dones[:0])
+		failErr := fmt.Errorf("%s: connect: %w", c.name, err)
+		c.countLocked(len(w.dones), failErr, false)
 		backoff := c.backoff
 		c.mu.Unlock()
 		c.ctr.connectFailures.Add(1)
@@ -485,7 +503,7 @@ func (w *writer) connect() {
 			level = slog.LevelWarn // the first failure of a streak
 		}
 		c.log.Log(context.Background(), level, "connect failed", "err", err, "retry_in", backoff, "failed_events", len(w.dones))
-		c.complete(w.dones, fmt.Errorf("%s: connect: %w", c.name, err), false)
+		c.complete(w.dones, failErr)
 		clear(w.dones)
 		return
 	}
@@ -567,7 +585,10 @@ func (w *writer) send() {
 				for j := i; j < len(batch); j++ {
 					w.dones = append(w.dones, batch[j].done)
 				}
-				c.complete(w.dones, err, false)
+				c.mu.Lock()
+				c.countLocked(len(w.dones), err, false)
+				c.mu.Unlock()
+				c.complete(w.dones, err)
 				clear(w.dones)
 			}
 			break
@@ -580,7 +601,9 @@ func (w *writer) send() {
 // report completes the events of one written chunk (notification mode):
 // those whose bytes were all written are delivered, the others failed.
 // The counters are updated before any outcome is reported, so a caller
-// that reads Stats from (or after) its outcome sees its event counted.
+// that reads Stats from (or after) its outcome sees its event counted;
+// without c.mu, as the batch is the writer's and only the writer retires
+// the conn.
 func (w *writer) report(items []item, ends []int, n int, err error) {
 	c := w.c
 	var delivered, failed, timeouts uint64
@@ -730,38 +753,38 @@ func (r *replyReader) flush() {
 		return
 	}
 	c := r.c
+	var delivered, failed, unknown uint64
 	c.mu.Lock()
 	for k := range r.replies {
 		rp := &r.replies[k]
-		if c.win == nil {
-			break
+		i := int32(-1)
+		if c.win != nil {
+			i = c.win.lookup(rp.id)
 		}
-		if i := c.win.lookup(rp.id); i >= 0 {
-			rp.done, rp.ok = c.win.remove(i), true
-		}
-	}
-	c.wakeLocked()
-	c.mu.Unlock()
-	// Count first, then report, as in writer.report.
-	var delivered, failed, unknown uint64
-	for k := range r.replies {
-		rp := &r.replies[k]
 		switch {
-		case !rp.ok:
+		case i < 0:
 			unknown++
-			c.logReply("reply id matches no pending request, ignored", "id", rp.id)
+			continue
 		case rp.err != nil:
 			failed++
 		default:
 			delivered++
 		}
+		rp.done, rp.ok = c.win.remove(i), true
 	}
+	// Counted under c.mu, before any outcome is reported (see countLocked).
 	c.ctr.delivered.Add(delivered)
 	c.ctr.failed.Add(failed)
 	c.ctr.unknownReplies.Add(unknown)
+	c.wakeLocked()
+	c.mu.Unlock()
 	for k := range r.replies {
 		rp := &r.replies[k]
-		if !rp.ok || rp.done == nil {
+		if !rp.ok {
+			c.logReply("reply id matches no pending request, ignored", "id", rp.id)
+			continue
+		}
+		if rp.done == nil {
 			continue
 		}
 		var err error

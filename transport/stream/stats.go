@@ -62,7 +62,8 @@ func (c *Counters) add(o Counters) {
 type Stats struct {
 	// Counters are the totals over every address, past ones included.
 	Counters
-	// Pending is how many accepted events are not completed yet.
+	// Pending is how many accepted events have no outcome yet:
+	// Sent - Delivered - Failed.
 	Pending int64
 	// Addresses describes each destination address in use, by Address.
 	Addresses []AddressStats
@@ -120,7 +121,7 @@ func (c *conn) snapshotLocked() Counters {
 func (t *Transport) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := Stats{Counters: t.retired, Pending: t.pending.Load()}
+	s := Stats{Counters: t.retired}
 	for _, c := range t.conns {
 		c.mu.Lock()
 		a := AddressStats{
@@ -141,6 +142,7 @@ func (t *Transport) Stats() Stats {
 		s.Counters.add(a.Counters)
 		s.Addresses = append(s.Addresses, a)
 	}
+	s.Pending = int64(s.Sent - s.Delivered - s.Failed)
 	sort.Slice(s.Addresses, func(i, j int) bool { return s.Addresses[i].Address < s.Addresses[j].Address })
 	return s
 }

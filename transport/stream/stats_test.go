@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/evstream/evstream/internal/testnet"
 )
 
 // TestStatsCountBeforeOutcome checks that an event is counted before its
@@ -58,5 +60,32 @@ func TestStatsCountBeforeOutcome(t *testing.T) {
 				t.Errorf("stats %+v", st.Counters)
 			}
 		})
+	}
+}
+
+// TestStatsRetiredConnKeepsCounts checks that the counts of a connection
+// retired (its last destination closed) right as its last replies arrive
+// are kept: Sent = Delivered + Failed once nothing is pending, every round.
+func TestStatsRetiredConnKeepsCounts(t *testing.T) {
+	const rounds, n = 100, 20
+	srv := rpcServer(t, replyAtOnce)
+	tr := newTransport(t, Config{ReliableMode: true})
+	ev := event(t, "E_RETIRE")
+	for r := range rounds {
+		d, err := tr.Parse(srv.socket(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := newOutcomes(n)
+		sendN(t, d, ev, 0, n, o)
+		d.Close()
+		allOK(t, o.wait(t, n, 20*time.Second))
+		testnet.PollUntil(t, 20*time.Second, "connection retired", func() bool {
+			return len(tr.Stats().Addresses) == 0
+		})
+		st := tr.Stats()
+		if want := uint64((r + 1) * n); st.Sent != want || st.Delivered != want || st.Pending != 0 {
+			t.Fatalf("round %d: stats %+v, pending %d; want %d sent and delivered", r, st.Counters, st.Pending, want)
+		}
 	}
 }
