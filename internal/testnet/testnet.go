@@ -20,9 +20,10 @@ type Server struct {
 	ln     net.Listener
 	handle func(c net.Conn)
 
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool // a connection accepted after close is closed at once
+	wg     sync.WaitGroup
 }
 
 // Serve listens on 127.0.0.1:0 and calls handle(c) for every connection
@@ -51,6 +52,13 @@ func (s *Server) accept() {
 			return
 		}
 		s.mu.Lock()
+		if s.closed {
+			// Accepted just before close closed the listener: close
+			// missed it, so nobody else would.
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
 		s.conns = append(s.conns, c)
 		s.mu.Unlock()
 		s.wg.Add(1)
@@ -64,6 +72,7 @@ func (s *Server) accept() {
 func (s *Server) close() {
 	s.ln.Close()
 	s.mu.Lock()
+	s.closed = true
 	for _, c := range s.conns {
 		c.Close()
 	}

@@ -23,6 +23,7 @@ type testServer struct {
 	handle  func(n int, c net.Conn) // n: 0 for the first connection, 1...
 	mu      sync.Mutex
 	conns   []net.Conn
+	closed  bool // a connection accepted after close is closed at once
 	accepts chan int
 	wg      sync.WaitGroup
 }
@@ -48,6 +49,11 @@ func (s *testServer) serve() {
 			return
 		}
 		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
 		s.conns = append(s.conns, c)
 		s.mu.Unlock()
 		select {
@@ -66,6 +72,7 @@ func (s *testServer) serve() {
 func (s *testServer) close() {
 	s.ln.Close()
 	s.mu.Lock()
+	s.closed = true
 	for _, c := range s.conns {
 		c.Close()
 	}

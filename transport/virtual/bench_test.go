@@ -21,6 +21,7 @@ func sink(b *testing.B) string {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn
+	closed := false
 	wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -28,6 +29,11 @@ func sink(b *testing.B) string {
 				return
 			}
 			mu.Lock()
+			if closed { // accepted just before the cleanup closed ln
+				mu.Unlock()
+				c.Close()
+				return
+			}
 			conns = append(conns, c)
 			mu.Unlock()
 			wg.Go(func() { io.Copy(io.Discard, c) })
@@ -36,6 +42,7 @@ func sink(b *testing.B) string {
 	b.Cleanup(func() {
 		ln.Close()
 		mu.Lock()
+		closed = true
 		for _, c := range conns {
 			c.Close()
 		}

@@ -76,6 +76,11 @@ func (r *receiver) accept() {
 			continue
 		}
 		r.mu.Lock()
+		if r.conns == nil { // closed: close missed c
+			r.mu.Unlock()
+			c.Close()
+			return
+		}
 		r.conns[c] = struct{}{}
 		r.mu.Unlock()
 		r.wg.Go(func() { r.serve(c) })
@@ -134,6 +139,7 @@ func (r *receiver) close() {
 	for c := range r.conns {
 		c.Close()
 	}
+	r.conns = nil // see accept
 	r.mu.Unlock()
 	r.wg.Wait()
 }
