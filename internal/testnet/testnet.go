@@ -11,19 +11,20 @@ import (
 	"time"
 )
 
-// Server is a loopback TCP server: it accepts any number of connections on
-// 127.0.0.1 and runs its handler for each one in its own goroutine. At the
-// end of the test that made it, the listener and every accepted connection
-// are closed and the handlers waited for: a handler must return once its
-// connection fails.
+// Server is a loopback TCP server: it accepts any number of connections and
+// runs its handler for each one in its own goroutine, then closes the
+// connection. At the end of the test that made it (or at Close), the
+// listener and every accepted connection are closed and the handlers waited
+// for: a handler must return once its connection fails.
 type Server struct {
 	ln     net.Listener
-	handle func(c net.Conn)
+	handle func(n int, c net.Conn)
 
-	mu     sync.Mutex
-	conns  []net.Conn
-	closed bool // a connection accepted after close is closed at once
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	conns    []net.Conn
+	accepted int
+	closed   bool // a connection accepted after Close is closed at once
+	wg       sync.WaitGroup
 }
 
 // Serve listens on 127.0.0.1:0 and calls handle(c) for every connection
@@ -34,15 +35,31 @@ func Serve(t testing.TB, handle func(c net.Conn)) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ServeOn(t, ln, func(_ int, c net.Conn) { handle(c) })
+}
+
+// ServeOn serves the loopback listener ln: handle(n, c) runs for every
+// connection accepted, n being its rank (0 for the first).
+func ServeOn(t testing.TB, ln net.Listener, handle func(n int, c net.Conn)) *Server {
 	s := &Server{ln: ln, handle: handle}
 	s.wg.Add(1)
 	go s.accept()
-	t.Cleanup(s.close)
+	t.Cleanup(s.Close)
 	return s
 }
 
-// Addr returns "127.0.0.1:PORT".
+// Addr returns the listener's address, "127.0.0.1:PORT".
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Port returns the listener's port.
+func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// Accepted returns how many connections were accepted so far.
+func (s *Server) Accepted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
 
 func (s *Server) accept() {
 	defer s.wg.Done()
@@ -53,23 +70,28 @@ func (s *Server) accept() {
 		}
 		s.mu.Lock()
 		if s.closed {
-			// Accepted just before close closed the listener: close
+			// Accepted just before Close closed the listener: Close
 			// missed it, so nobody else would.
 			s.mu.Unlock()
 			c.Close()
 			return
 		}
+		n := s.accepted
+		s.accepted++
 		s.conns = append(s.conns, c)
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.handle(c)
+			defer c.Close()
+			s.handle(n, c)
 		}()
 	}
 }
 
-func (s *Server) close() {
+// Close closes the listener and every connection, and waits for the
+// handlers. It may be called more than once.
+func (s *Server) Close() {
 	s.ln.Close()
 	s.mu.Lock()
 	s.closed = true

@@ -224,10 +224,7 @@ func TestBackoff(t *testing.T) {
 	ln := listen()
 	var mu sync.Mutex
 	var total int64
-	srv := &testServer{t: t, ln: ln, accepts: make(chan int, 10), handle: func(_ int, c net.Conn) { discardAll(c, &total, &mu) }}
-	srv.wg.Add(1)
-	go srv.serve()
-	t.Cleanup(srv.close)
+	newServerOn(t, ln, func(_ int, c net.Conn) { discardAll(c, &total, &mu) })
 	testnet.PollUntil(t, 20*time.Second, "a successful reconnect", func() bool {
 		o := newOutcomes(1)
 		d.Send(seqMsg(ev, 2), o.done(2))
@@ -252,15 +249,7 @@ func TestIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	ln.Close()
-	srv := &testServer{t: t, accepts: make(chan int, 10), handle: replyAtOnceConn}
-	srv.ln, err = net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Skip(err)
-	}
-	srv.wg.Add(1)
-	go srv.serve()
-	t.Cleanup(srv.close)
+	srv := newServerOn(t, ln, replyAtOnceConn)
 	tr := newTransport(t, Config{ReliableMode: true})
 	d := parse(t, tr, "tcp:[::1]:"+itoa(srv.port())+"/m")
 	if d.String() != "tcp:[::1]:"+itoa(srv.port())+"/m" {
@@ -520,7 +509,7 @@ func TestSharedConnection(t *testing.T) {
 	if st := tr.Stats(); st.Sent != 3 || st.Delivered != 3 || st.Connects != 1 {
 		t.Errorf("stats after retiring: %+v", st.Counters)
 	}
-	if srvAccepts := len(srv.accepts); srvAccepts != 1 {
+	if srvAccepts := srv.Accepted(); srvAccepts != 1 {
 		t.Errorf("%d connections accepted, want 1", srvAccepts)
 	}
 }
@@ -569,7 +558,7 @@ func TestNoFDLeak(t *testing.T) {
 		o.wait(t, 5, 20*time.Second)
 		d.Close()
 		tr.Close()
-		srv.close()
+		srv.Close()
 		listen().Close() // releases the bound socket
 	}
 	cycle(true) // warm up whatever the runtime opens once (epoll, ...)

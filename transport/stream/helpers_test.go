@@ -12,21 +12,13 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
-// testServer is a real loopback TCP server; handle runs for every accepted
-// connection, in its own goroutine. Cleanup closes everything and waits.
-type testServer struct {
-	t       testing.TB
-	ln      net.Listener
-	handle  func(n int, c net.Conn) // n: 0 for the first connection, 1...
-	mu      sync.Mutex
-	conns   []net.Conn
-	closed  bool // a connection accepted after close is closed at once
-	accepts chan int
-	wg      sync.WaitGroup
-}
+// testServer is a real loopback TCP server, a testnet.Server whose handler gets each connection's rank
+// (0 for the first).
+type testServer struct{ *testnet.Server }
 
 func newServer(t testing.TB, handle func(n int, c net.Conn)) *testServer {
 	t.Helper()
@@ -34,58 +26,18 @@ func newServer(t testing.TB, handle func(n int, c net.Conn)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{t: t, ln: ln, handle: handle, accepts: make(chan int, 1000)}
-	s.wg.Add(1)
-	go s.serve()
-	t.Cleanup(s.close)
-	return s
+	return newServerOn(t, ln, handle)
 }
 
-func (s *testServer) serve() {
-	defer s.wg.Done()
-	for n := 0; ; n++ {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns = append(s.conns, c)
-		s.mu.Unlock()
-		select {
-		case s.accepts <- n:
-		default:
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer c.Close()
-			s.handle(n, c)
-		}()
-	}
+// newServerOn serves ln, a loopback listener the test made.
+func newServerOn(t testing.TB, ln net.Listener, handle func(n int, c net.Conn)) *testServer {
+	return &testServer{testnet.ServeOn(t, ln, handle)}
 }
 
-func (s *testServer) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	s.closed = true
-	for _, c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
+// socket returns "tcp:" + the server's address + suffix.
+func (s *testServer) socket(suffix string) string { return "tcp:" + s.Addr() + suffix }
 
-// socket returns "tcp:127.0.0.1:port" + suffix.
-func (s *testServer) socket(suffix string) string {
-	return "tcp:" + s.ln.Addr().String() + suffix
-}
-
-func (s *testServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+func (s *testServer) port() int { return s.Port() }
 
 // newTransport returns a transport closed at cleanup. Unless the test sets
 // one, the timeout is long: machines running tests can be very loaded, and
