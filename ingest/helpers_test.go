@@ -1,13 +1,10 @@
 package ingest_test
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -25,66 +22,10 @@ func TestMain(m *testing.M) {
 // testTimeout bounds every wait in the tests.
 const testTimeout = 10 * time.Second
 
-// vector is one line of the OpenSIPS wire vectors (see
-// ../receiver/testdata/README.md).
-type vector struct {
-	Name       string  `json:"name"`
-	Event      string  `json:"event"`
-	Method     *string `json:"method"`
-	EventParam *string `json:"event_param"`
-	WireHex    string  `json:"wire_hex"`
+// vector is one line of the golden OpenSIPS wire captures.
+type vector = testnet.Vector
 
-	wire []byte
-}
-
-func (v vector) method() string {
-	if v.Method != nil {
-		return *v.Method
-	}
-	return v.Event
-}
-
-func (v vector) eventParam() string {
-	if v.EventParam != nil {
-		return *v.EventParam
-	}
-	return ""
-}
-
-// rawParams cuts the params member out of the wire bytes (OpenSIPS writes it
-// last); nil when there is none.
-func (v vector) rawParams() []byte {
-	i := bytes.Index(v.wire, []byte(`"params":`))
-	if i < 0 {
-		return nil
-	}
-	return v.wire[i+len(`"params":`) : len(v.wire)-1]
-}
-
-func loadVectors(t testing.TB) []vector {
-	t.Helper()
-	f, err := os.Open("../receiver/testdata/opensips-wire.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var vs []vector
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var v vector
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatalf("vector %q: %v", sc.Text(), err)
-		}
-		if v.wire, err = hex.DecodeString(v.WireHex); err != nil {
-			t.Fatalf("vector %s: %v", v.Name, err)
-		}
-		vs = append(vs, v)
-	}
-	if err := sc.Err(); err != nil || len(vs) == 0 {
-		t.Fatalf("vectors: %v (%d read)", err, len(vs))
-	}
-	return vs
-}
+func loadVectors(t testing.TB) []vector { return testnet.LoadVectors(t, testnet.VectorsFile) }
 
 // withoutID removes a leading `"id":N,` member, so that a request and a
 // notification of the same event compare equal.

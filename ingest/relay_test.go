@@ -64,7 +64,7 @@ func TestRelayVectors(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					var group []vector
 					for _, v := range vs {
-						if v.eventParam() == ep {
+						if v.EventParam == ep {
 							group = append(group, v)
 						}
 					}
@@ -80,15 +80,15 @@ func TestRelayVectors(t *testing.T) {
 type subscription struct{ event, method string }
 
 func subscriptionOf(v vector) subscription {
-	if v.eventParam() == "" {
+	if v.EventParam == "" {
 		// The relay raises the event under the method it received; the
 		// subscriber's socket needs no method.
-		return subscription{event: v.method()}
+		return subscription{event: v.Method}
 	}
 	// The name travels in the params; the method is the socket's.
 	s := subscription{event: v.Event}
-	if v.Method != nil {
-		s.method = *v.Method
+	if v.Method != v.Event {
+		s.method = v.Method
 	}
 	return s
 }
@@ -125,19 +125,19 @@ func testRelayVectors(t *testing.T, group []vector, reliable bool, fanout int, e
 	want := map[subscription][][]byte{}
 	var in []byte
 	for _, v := range group {
-		in = append(in, v.wire...)
+		in = append(in, v.Wire...)
 		ev := subscriptionOf(v).event
 		for sub := range sinks {
 			if sub.event != ev {
 				continue
 			}
-			out := withoutID(v.wire)
+			out := withoutID(v.Wire)
 			m := sub.method
 			if m == "" {
 				m = sub.event
 			}
-			if m != v.method() {
-				out = bytes.Replace(out, []byte(`"method":"`+v.method()+`"`), []byte(`"method":"`+m+`"`), 1)
+			if m != v.Method {
+				out = bytes.Replace(out, []byte(`"method":"`+v.Method+`"`), []byte(`"method":"`+m+`"`), 1)
 			}
 			want[sub] = append(want[sub], out)
 		}
@@ -166,10 +166,10 @@ func testRelayVectors(t *testing.T, group []vector, reliable bool, fanout int, e
 	// The request among the vectors is answered with the subscriber count.
 	dec := jsonrpc.NewDecoder(c, 0)
 	for _, v := range group {
-		if !bytes.HasPrefix(v.wire, []byte(`{"id":`)) {
+		if !bytes.HasPrefix(v.Wire, []byte(`{"id":`)) {
 			continue
 		}
-		id := v.wire[len(`{"id":`):bytes.IndexByte(v.wire, ',')]
+		id := v.Wire[len(`{"id":`):bytes.IndexByte(v.Wire, ',')]
 		b, err := dec.Next()
 		if err != nil {
 			t.Fatal(err)

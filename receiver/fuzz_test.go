@@ -20,7 +20,7 @@ import (
 // input ends.
 func FuzzServerConn(f *testing.F) {
 	for _, v := range loadVectors(f) {
-		f.Add(v.wire)
+		f.Add(v.Wire)
 	}
 	for _, s := range []string{
 		``,

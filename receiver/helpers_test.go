@@ -1,14 +1,9 @@
 package receiver_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,75 +17,10 @@ import (
 // testTimeout bounds every wait in the tests.
 const testTimeout = 10 * time.Second
 
-// vector is one line of testdata/opensips-wire.jsonl: an event as a real
-// OpenSIPS wrote it.
-type vector struct {
-	Name       string          `json:"name"`
-	Event      string          `json:"event"`
-	Method     *string         `json:"method"`
-	EventParam *string         `json:"event_param"`
-	Params     json.RawMessage `json:"params"`
-	WireHex    string          `json:"wire_hex"`
+// vector is one line of the golden OpenSIPS wire captures.
+type vector = testnet.Vector
 
-	wire []byte
-}
-
-// method is the JSON-RPC method OpenSIPS used: the socket's, else the event's.
-func (v vector) method() string {
-	if v.Method != nil {
-		return *v.Method
-	}
-	return v.Event
-}
-
-// rawParams is the params member of the wire bytes, cut out of them without
-// a JSON parser: OpenSIPS writes it last, so it runs from `"params":` to the
-// closing brace. nil when the event has no params.
-func (v vector) rawParams() []byte {
-	i := bytes.Index(v.wire, []byte(`"params":`))
-	if i < 0 {
-		return nil
-	}
-	return v.wire[i+len(`"params":`) : len(v.wire)-1]
-}
-
-// id is the wire's id, or nil for a notification.
-func (v vector) id() []byte {
-	if !bytes.HasPrefix(v.wire, []byte(`{"id":`)) {
-		return nil
-	}
-	rest := v.wire[len(`{"id":`):]
-	return rest[:bytes.IndexByte(rest, ',')]
-}
-
-func loadVectors(t testing.TB) []vector {
-	t.Helper()
-	f, err := os.Open("testdata/opensips-wire.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var vs []vector
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var v vector
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatalf("vector %q: %v", sc.Text(), err)
-		}
-		if v.wire, err = hex.DecodeString(v.WireHex); err != nil {
-			t.Fatalf("vector %s: wire_hex: %v", v.Name, err)
-		}
-		vs = append(vs, v)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(vs) == 0 {
-		t.Fatal("no vectors")
-	}
-	return vs
-}
+func loadVectors(t testing.TB) []vector { return testnet.LoadVectors(t, testnet.VectorsFile) }
 
 // event is what a recording handler saw.
 type event struct {

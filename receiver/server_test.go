@@ -26,7 +26,7 @@ func TestVectorsSplitAtEveryByte(t *testing.T) {
 	var stream []byte
 	var ends []int // ends[i]: offset just past vector i
 	for _, v := range vs {
-		stream = append(stream, v.wire...)
+		stream = append(stream, v.Wire...)
 		ends = append(ends, len(stream))
 	}
 	rec := newRecorder(len(vs))
@@ -48,7 +48,7 @@ func TestVectorsSplitAtEveryByte(t *testing.T) {
 		}
 		dec := jsonrpc.NewDecoder(c, 0)
 		for _, v := range vs {
-			if id := v.id(); id != nil {
+			if id := v.ID(); id != nil {
 				want := `{"jsonrpc":"2.0","result":"OK","id":` + string(id) + `}`
 				if got := readReplies(t, dec, 1)[0]; got != want {
 					t.Fatalf("split %d: reply %s, want %s", split, got, want)
@@ -64,9 +64,9 @@ func TestVectorsSplitAtEveryByte(t *testing.T) {
 
 func checkVectorEvent(t *testing.T, split int, v vector, e event) {
 	t.Helper()
-	if e.method != v.method() || e.params != string(v.rawParams()) || e.id != string(v.id()) {
+	if e.method != v.Method || e.params != string(v.RawParams()) || e.id != string(v.ID()) {
 		t.Errorf("split %d, vector %s: got method %q params %s id %q; want %q %s %q",
-			split, v.Name, e.method, e.params, e.id, v.method(), v.rawParams(), v.id())
+			split, v.Name, e.method, e.params, e.id, v.Method, v.RawParams(), v.ID())
 	}
 }
 
@@ -86,7 +86,7 @@ func TestWhitespaceBetweenObjects(t *testing.T) {
 			var stream []byte
 			for _, v := range vs {
 				stream = append(stream, tc.sep...)
-				stream = append(stream, v.wire...)
+				stream = append(stream, v.Wire...)
 			}
 			stream = append(stream, tc.sep...)
 			c := dial(t, addr)
