@@ -1,7 +1,6 @@
 package jsonrpc
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -17,17 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/testnet"
 )
-
-// wireVector is one line of testdata/opensips-wire.jsonl.
-type wireVector struct {
-	Name       string          `json:"name"`
-	Event      string          `json:"event"`
-	Method     *string         `json:"method"`
-	EventParam *string         `json:"event_param"`
-	Params     json.RawMessage `json:"params"`
-	WireHex    string          `json:"wire_hex"`
-}
 
 // vectorValue converts a JSON value of a vector's params (string or
 // integer, the OpenSIPS kinds) to an evi.Value.
@@ -75,35 +64,15 @@ func vectorParams(t *testing.T, raw json.RawMessage) evi.Params {
 }
 
 func TestOpenSIPSGolden(t *testing.T) {
-	f, err := os.Open("testdata/opensips-wire.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	n := 0
+	vectors := testnet.LoadVectors(t, "testdata/opensips-wire.jsonl")
+	n := len(vectors)
 	var stream []byte // every vector back to back, as on the wire
-	for sc.Scan() {
-		var v wireVector
-		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			t.Fatalf("line %d: %v", n+1, err)
-		}
-		n++
-		want, err := hex.DecodeString(v.WireHex)
-		if err != nil {
-			t.Fatalf("%s: wire_hex: %v", v.Name, err)
-		}
+	for _, v := range vectors {
+		want := v.Wire
 		stream = append(stream, want...)
 		t.Run(v.Name, func(t *testing.T) {
-			method := v.Event
-			if v.Method != nil {
-				method = *v.Method
-			}
-			eventParam := ""
-			if v.EventParam != nil {
-				eventParam = *v.EventParam
-			}
-			params := AppendParams(nil, vectorParams(t, v.Params), eventParam, v.Event)
+			method := v.Method
+			params := AppendParams(nil, vectorParams(t, v.Params), v.EventParam, v.Event)
 			var got []byte
 			if bytes.HasPrefix(want, []byte(`{"id":`)) {
 				var w struct{ ID int64 }
@@ -118,9 +87,6 @@ func TestOpenSIPSGolden(t *testing.T) {
 				t.Errorf("wire mismatch\n got: %s\nwant: %s", got, want)
 			}
 		})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	if n < 10 {
 		t.Fatalf("only %d vectors read", n)

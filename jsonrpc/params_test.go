@@ -2,16 +2,15 @@ package jsonrpc_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -156,37 +155,13 @@ type paramVector struct {
 
 func paramVectors(t testing.TB) []paramVector {
 	t.Helper()
-	data, err := os.ReadFile("testdata/opensips-wire.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []paramVector
-	for line := range bytes.Lines(data) {
-		var v struct {
-			Name       string  `json:"name"`
-			Event      string  `json:"event"`
-			EventParam *string `json:"event_param"`
-			WireHex    string  `json:"wire_hex"`
-		}
-		if err := json.Unmarshal(line, &v); err != nil {
-			t.Fatal(err)
-		}
-		wire, err := hex.DecodeString(v.WireHex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := jsonrpc.Parse(wire)
+	for _, v := range testnet.LoadVectors(t, "testdata/opensips-wire.jsonl") {
+		m, err := jsonrpc.Parse(v.Wire)
 		if err != nil {
 			t.Fatalf("%s: %v", v.Name, err)
 		}
-		pv := paramVector{Name: v.Name, Event: v.Event, params: m.Params}
-		if v.EventParam != nil {
-			pv.eventParam = *v.EventParam
-		}
-		out = append(out, pv)
-	}
-	if len(out) == 0 {
-		t.Fatal("no vectors")
+		out = append(out, paramVector{Name: v.Name, Event: v.Event, eventParam: v.EventParam, params: m.Params})
 	}
 	return out
 }
