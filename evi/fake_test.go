@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/testnet"
 )
 
 func TestMain(m *testing.M) {
@@ -172,28 +173,10 @@ func (d *fakeDest) messages() []*evi.Message {
 }
 
 // clock is a controllable Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = testnet.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)} }
+func newClock() *clock { return testnet.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// newTestRegistry returns a registry with a fake transport registered and a
-// controllable clock; it is closed when the test ends. The background
-// sweeper is slowed down so that tests decide when sweeping happens.
 func newTestRegistry(t testing.TB, cfg evi.Config) (*evi.Registry, *fakeTransport, *clock) {
 	t.Helper()
 	c := newClock()

@@ -26,22 +26,7 @@ const waitTimeout = 5 * time.Second
 
 // clock is a settable clock for the registry (subscription expiry); it
 // starts at the real time and only moves forward.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = testnet.Clock
 
 // env is a registry with the real tcp: transport, an MI Handler over it
 // served by a real loopback HTTP server, and the registry's clock.
@@ -63,7 +48,7 @@ type envOpts struct {
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	e := &env{clk: &clock{t: time.Now()}}
+	e := &env{clk: testnet.NewClock(time.Now())}
 	e.reg = evi.NewRegistry(evi.Config{AutoPublish: o.autoPublish, Now: e.clk.Now, SweepInterval: time.Hour})
 	tr, err := stream.New(stream.DefaultConfig())
 	if err != nil {
@@ -271,7 +256,7 @@ func TestExpireRefreshUnsubscribe(t *testing.T) {
 	sock := s.Socket()
 	e.call(t, req("event_publish", `["E_X"]`), ok)
 	e.call(t, req("event_subscribe", `["E_X","`+sock+`",10]`), ok)
-	e.clk.advance(4500 * time.Millisecond)
+	e.clk.Advance(4500 * time.Millisecond)
 	one := func(expire, ttl string) string {
 		return `{"jsonrpc":"2.0","result":{"Event":{"name":"E_X","id":0,"Subscriber":` +
 			`{"socket":"` + sock + `","expire":` + expire + `,"ttl":` + ttl + `}}},"id":1}`
@@ -283,7 +268,7 @@ func TestExpireRefreshUnsubscribe(t *testing.T) {
 	e.call(t, req("subscribers_list", `["E_X","`+sock+`"]`), one("30", "30"))
 
 	// Expiry: past its expire the subscriber is neither listed nor raised to.
-	e.clk.advance(30 * time.Second)
+	e.clk.Advance(30 * time.Second)
 	e.call(t, req("subscribers_list", `["E_X"]`), `{"jsonrpc":"2.0","result":{"Event":{}},"id":1}`)
 	e.call(t, req("subscribers_list", `["E_X","`+sock+`"]`), noSubscriber)
 	e.call(t, req("raise_event", `["E_X"]`), tempUnavail)
@@ -321,7 +306,7 @@ func TestEventsAndSubscribersList(t *testing.T) {
 	}
 	e.call(t, req("event_subscribe", `["E_A","`+sock+`",100]`), ok)
 	e.call(t, req("event_subscribe", `["E_C","`+sock+`/m",200]`), ok)
-	e.clk.advance(time.Second)
+	e.clk.Advance(time.Second)
 
 	// all: only events with subscribers, newest subscriber first
 	e.call(t, req("subscribers_list", ""),
