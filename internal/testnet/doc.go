@@ -1,8 +1,9 @@
 // Package testnet holds the loopback-network helpers that the tests of
 // several evstream packages used to repeat: a loopback TCP server that runs a
 // handler per connection, a TCP sink built on it that records what
-// subscribers are sent, a bounded poll, a dial with a deadline and a
-// goroutine-safe buffer for logs.
+// subscribers are sent, a bounded poll, a dial with a deadline, a
+// goroutine-safe buffer for logs, a settable clock, and the loader of the
+// golden OpenSIPS wire vectors (LoadVectors).
 //
 // It is test support only: import it from _test.go files, never from
 // production code. Every helper takes a testing.TB, fails the test (rather
@@ -15,5 +16,6 @@
 // are always the caller's: each package keeps its own testTimeout, so moving
 // a helper here changes no test's deadline.
 //
-// Only loopback addresses are used: sinks listen on 127.0.0.1:0.
+// Only loopback addresses are used: servers and sinks listen on 127.0.0.1:0
+// (or a loopback listener the test made, with ServeOn).
 package testnet
