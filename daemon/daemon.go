@@ -14,6 +14,7 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/ingest"
+	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/metrics"
 	"github.com/evstream/evstream/mi"
@@ -42,14 +43,6 @@ var (
 	ErrShutdown = errors.New("daemon: shut down")
 )
 
-// Delivery failures are logged at most failureLogBurst times per
-// failureLogWindow; the rest are counted and the count is logged with the
-// next line that gets through.
-const (
-	failureLogBurst  = 5
-	failureLogWindow = time.Second
-)
-
 // Option configures a Daemon beyond its Config.
 type Option func(*Daemon)
 
@@ -74,7 +67,9 @@ type Daemon struct {
 
 	stopping atomic.Bool // Shutdown has begun: health answers 503
 
-	failures logLimiter // delivery failures of events raised over the MI
+	// failures logs the delivery failures of events raised over the MI
+	// and ingest, rate-limited (a dead subscriber cannot flood the log).
+	failures *ratelog.Logger
 
 	mu       sync.Mutex
 	started  bool
@@ -98,7 +93,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	for _, o := range opts {
 		o(d)
 	}
-	d.failures.burst, d.failures.window = failureLogBurst, failureLogWindow
+	d.failures = ratelog.New(logger, 0, 0)
 	d.reg = evi.NewRegistry(evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger})
 
 	framing, err := jsonrpc.ParseFraming(cfg.EventStream.Framing)
@@ -338,6 +333,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	d.logDrain(before, after)
+	d.failures.Close()
 	return errors.Join(errs...)
 }
 
@@ -361,15 +357,7 @@ func (d *Daemon) reportOutcome(o evi.Outcome) {
 	if o.Err == nil {
 		return
 	}
-	ok, suppressed := d.failures.allow(time.Now())
-	if !ok {
-		return
-	}
-	args := []any{"event", o.Event.Name(), "socket", o.Socket, "reason", o.Err.Error()}
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
-	}
-	d.log.Warn("delivery failed", args...)
+	d.failures.Warn("delivery failed", "event", o.Event.Name(), "socket", ratelog.Clip(o.Socket), "reason", o.Err.Error())
 }
 
 // statistics are the transport (and ingest) counters for get_statistics.
@@ -402,34 +390,4 @@ func (d *Daemon) statistics() []mi.Stat {
 		)
 	}
 	return stats
-}
-
-// logLimiter lets at most burst events through per window and counts the
-// others.
-type logLimiter struct {
-	burst  int
-	window time.Duration
-
-	mu         sync.Mutex
-	start      time.Time
-	n          int
-	suppressed int64
-}
-
-// allow reports whether a line may be logged at now and, when it may, how
-// many were suppressed since the last one that was.
-func (l *logLimiter) allow(now time.Time) (bool, int64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.start) >= l.window {
-		l.start, l.n = now, 0
-	}
-	if l.n >= l.burst {
-		l.suppressed++
-		return false, 0
-	}
-	l.n++
-	s := l.suppressed
-	l.suppressed = 0
-	return true, s
 }

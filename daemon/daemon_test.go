@@ -302,26 +302,6 @@ func TestDeliveryFailuresLogged(t *testing.T) {
 	}
 }
 
-func TestLogLimiter(t *testing.T) {
-	l := logLimiter{burst: 2, window: time.Second}
-	t0 := time.Unix(1000, 0)
-	steps := []struct {
-		at         time.Duration
-		ok         bool
-		suppressed int64
-	}{
-		{0, true, 0}, {10 * time.Millisecond, true, 0}, {20 * time.Millisecond, false, 0},
-		{30 * time.Millisecond, false, 0}, {time.Second, true, 2}, {time.Second, true, 0},
-		{time.Second + 1, false, 0}, {3 * time.Second, true, 1},
-	}
-	for i, s := range steps {
-		ok, sup := l.allow(t0.Add(s.at))
-		if ok != s.ok || sup != s.suppressed {
-			t.Errorf("step %d at %v: allow = %v, %d; want %v, %d", i, s.at, ok, sup, s.ok, s.suppressed)
-		}
-	}
-}
-
 // TestIngestAndVirtual: events written to the ingest listener reach a
 // virtual: PARALLEL subscription's members, and ingest's counters show in
 // get_statistics.

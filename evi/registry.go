@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/evstream/evstream/internal/ratelog"
 )
 
 // MaxEventNameLen is the longest event name accepted, in bytes.
@@ -88,7 +90,7 @@ type Config struct {
 // Registry holds the published events, their subscribers and the transports.
 type Registry struct {
 	cfg Config
-	log *slog.Logger
+	log *ratelog.Logger // subscribe and expiry lines: MI callers cause them
 	now func() time.Time
 
 	mu         sync.RWMutex // guards the maps and every Event.subs write
@@ -109,15 +111,12 @@ type Registry struct {
 func NewRegistry(cfg Config) *Registry {
 	r := &Registry{
 		cfg:        cfg,
-		log:        cfg.Logger,
+		log:        ratelog.New(cfg.Logger, 20, time.Second),
 		now:        cfg.Now,
 		events:     make(map[string]*Event),
 		transports: make(map[string]Transport),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
-	}
-	if r.log == nil {
-		r.log = slog.New(slog.DiscardHandler)
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -285,7 +284,7 @@ func (r *Registry) Subscribe(name, socket string, expire time.Duration) error {
 			ev.subs.Store(&next)
 			r.mu.Unlock()
 			dest.Close()
-			r.log.Debug("subscription refreshed", "event", name, "socket", s.Socket(), "expire", expire)
+			r.log.Debug("subscription refreshed", "event", name, "socket", ratelog.Clip(s.Socket()), "expire", expire)
 			return nil
 		}
 	}
@@ -294,7 +293,7 @@ func (r *Registry) Subscribe(name, socket string, expire time.Duration) error {
 	next = append(next, old...)
 	ev.subs.Store(&next)
 	r.mu.Unlock()
-	r.log.Info("subscribed", "event", name, "socket", next[0].Socket(), "expire", expire)
+	r.log.Info("subscribed", "event", name, "socket", ratelog.Clip(next[0].Socket()), "expire", expire)
 	return nil
 }
 
@@ -324,7 +323,7 @@ func (r *Registry) Unsubscribe(name, socket string) error {
 	ev.subs.Store(&next)
 	r.mu.Unlock()
 	gone.Dest.Close()
-	r.log.Info("unsubscribed", "event", name, "socket", gone.Socket())
+	r.log.Info("unsubscribed", "event", name, "socket", ratelog.Clip(gone.Socket()))
 	return nil
 }
 
@@ -498,7 +497,7 @@ func (r *Registry) Sweep() {
 	r.mu.Unlock()
 	for _, s := range gone {
 		s.Dest.Close()
-		r.log.Info("subscription expired", "event", s.Event.name, "socket", s.Socket())
+		r.log.Info("subscription expired", "event", s.Event.name, "socket", ratelog.Clip(s.Socket()))
 	}
 }
 
@@ -547,5 +546,6 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 	for _, t := range ts {
 		errs = append(errs, t.Close())
 	}
+	r.log.Close()
 	return errors.Join(errs...)
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -157,8 +158,8 @@ func (c *conn) dispatch(raw []byte) {
 		return
 	}
 	if msg.Method == "" { // a response: we never send requests
-		if c.srv.log.Enabled(c.ctx, slog.LevelDebug) {
-			c.srv.log.Debug("receiver: ignoring a response", "peer", c.peer, "id", string(msg.ID))
+		if c.srv.log.Slog().Enabled(c.ctx, slog.LevelDebug) {
+			c.srv.log.Debug("receiver: ignoring a response", "peer", c.peer, "id", ratelog.ClipBytes(msg.ID))
 		}
 		return
 	}
@@ -189,25 +190,17 @@ func (c *conn) invalid(raw []byte, msg *jsonrpc.Message, err error) {
 			Code: jsonrpc.CodeInvalidRequest, Message: "Invalid Request", Data: data,
 		}))
 		c.srv.log.Warn("receiver: invalid request answered with an error",
-			"peer", c.peer, "id", string(msg.ID), "err", err)
+			"peer", c.peer, "id", ratelog.ClipBytes(msg.ID), "err", err)
 		return
 	}
-	c.srv.log.Warn("receiver: invalid message dropped", "peer", c.peer, "err", err, "message", excerpt(raw))
-}
-
-func excerpt(b []byte) string {
-	const n = 200
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
+	c.srv.log.Warn("receiver: invalid message dropped", "peer", c.peer, "err", err, "message", ratelog.ClipBytes(raw))
 }
 
 // call runs the handler, turning a panic into an internal error.
 func (c *conn) call(req *Request) (result any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			c.srv.log.Error("receiver: handler panicked", "peer", c.peer, "method", req.Method,
+			c.srv.log.Error("receiver: handler panicked", "peer", c.peer, "method", ratelog.Clip(req.Method),
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			result, err = nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "Internal error"}
 		}
@@ -219,12 +212,12 @@ func (c *conn) notificationFailed(req *Request, err error) {
 	log := c.srv.log
 	var je *jsonrpc.Error
 	if errors.As(err, &je) && je.Code == jsonrpc.CodeMethodNotFound {
-		if log.Enabled(c.ctx, slog.LevelDebug) {
-			log.Debug("receiver: notification dropped: no handler", "peer", c.peer, "method", req.Method)
+		if log.Slog().Enabled(c.ctx, slog.LevelDebug) {
+			log.Debug("receiver: notification dropped: no handler", "peer", c.peer, "method", ratelog.Clip(req.Method))
 		}
 		return
 	}
-	log.Warn("receiver: notification handler failed", "peer", c.peer, "method", req.Method, "err", err)
+	log.Warn("receiver: notification handler failed", "peer", c.peer, "method", ratelog.Clip(req.Method), "err", err)
 }
 
 // reply encodes the reply to the request id and queues it for the writer.
@@ -235,7 +228,7 @@ func (c *conn) reply(id json.RawMessage, result any, herr error) {
 		if err == nil {
 			c.rbuf = jsonrpc.AppendResult(c.rbuf[:0], id, c.result)
 		} else {
-			c.srv.log.Error("receiver: cannot encode the handler's result", "peer", c.peer, "id", string(id), "err", err)
+			c.srv.log.Error("receiver: cannot encode the handler's result", "peer", c.peer, "id", ratelog.ClipBytes(id), "err", err)
 			herr = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "Internal error"}
 		}
 	}
@@ -261,7 +254,7 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 			return append(dst, "null"...), nil
 		}
 		if !json.Valid(v) {
-			return dst, fmt.Errorf("result is a json.RawMessage that is not valid JSON: %q", excerpt(v))
+			return dst, fmt.Errorf("result is a json.RawMessage that is not valid JSON: %q", ratelog.ClipBytes(v))
 		}
 		return append(dst, v...), nil
 	case string:

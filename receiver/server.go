@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -59,11 +60,13 @@ type Server struct {
 	// Logger receives what the server has to say: connections closed for
 	// bad input (warn), accept errors (error), handler panics (error),
 	// connections opened and closed and events without a handler (debug).
-	// nil discards everything.
+	// nil discards everything. Every line a peer can cause is rate-limited
+	// (a few per second per message, with a count of those suppressed) and
+	// the values a peer chose are clipped.
 	Logger *slog.Logger
 
 	initOnce sync.Once
-	log      *slog.Logger
+	log      *ratelog.Logger
 	ctx      context.Context // parent of every connection's context; cancelled by Close
 	cancel   context.CancelFunc
 
@@ -78,10 +81,7 @@ type Server struct {
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
-		s.log = s.Logger
-		if s.log == nil {
-			s.log = slog.New(slog.DiscardHandler)
-		}
+		s.log = ratelog.New(s.Logger, 0, 0)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.listeners = make(map[*net.Listener]struct{})
 		s.conns = make(map[*conn]struct{})
@@ -266,6 +266,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 	s.serveCount.Wait()
+	s.log.Close()
 	return err
 }
 
@@ -283,5 +284,6 @@ func (s *Server) Close() error {
 	}
 	<-s.drained
 	s.serveCount.Wait()
+	s.log.Close()
 	return err
 }

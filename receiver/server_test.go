@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/receiver"
 )
@@ -618,5 +619,37 @@ func TestListenAndServe(t *testing.T) {
 	srv.Close() // may run before or after the listen; both end Serve
 	if err := <-errc; !errors.Is(err, receiver.ErrServerClosed) {
 		t.Errorf("ListenAndServe: %v", err)
+	}
+}
+
+// TestInvalidMessagesDoNotFloodTheLog: a peer writing a million invalid
+// objects ({} is valid JSON, not a JSON-RPC message) gets a handful of log
+// lines per second, then a count of those suppressed; the stream is still
+// served.
+func TestInvalidMessagesDoNotFloodTheLog(t *testing.T) {
+	var logs logBuffer
+	rec := newRecorder(10)
+	srv := &receiver.Server{Handler: rec, Logger: logs.Logger()}
+	addr := serve(t, srv)
+	c := dial(t, addr)
+	const n = 1 << 20
+	start := time.Now()
+	write(t, c, bytes.Repeat([]byte("{}"), n))
+	write(t, c, []byte(`{"jsonrpc":"2.0","method":"E_AFTER"}`))
+	if e := rec.next(t); e.method != "E_AFTER" {
+		t.Fatalf("got %+v, want E_AFTER", e)
+	}
+	windows := 1 + int(time.Since(start)/ratelog.DefaultWindow)
+	lines := strings.Count(logs.String(), "invalid message dropped")
+	if lines < 1 || lines > (ratelog.DefaultBurst+1)*windows {
+		t.Fatalf("%d log lines for %d invalid messages in %d windows, want at most %d", lines, n, windows, (ratelog.DefaultBurst+1)*windows)
+	}
+	// Closing writes the count of what was suppressed.
+	srv.Close()
+	if !strings.Contains(logs.String(), `msg="receiver: invalid message dropped" suppressed=`) {
+		t.Errorf("no suppressed count in the log:\n%s", logs.String())
+	}
+	if len(logs.String()) > 64<<10 {
+		t.Errorf("%d bytes of log for one peer", len(logs.String()))
 	}
 }

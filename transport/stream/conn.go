@@ -9,10 +9,10 @@ import (
 	"math"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -48,7 +48,7 @@ type conn struct {
 	t          *Transport
 	key        string // host:port as written: what is dialled
 	name       string // "tcp:host:port", for errors and logs
-	log        *slog.Logger
+	log        *ratelog.Logger // shares the transport's limits
 	timeoutErr error
 	closedErr  error
 	wake       chan struct{} // wakes the writer when it sleeps
@@ -71,9 +71,7 @@ type conn struct {
 	retryAt       int64
 	backoff       time.Duration
 
-	ctr         counters
-	overflowLog logLimit
-	replyLog    logLimit
+	ctr counters
 }
 
 func newConn(t *Transport, key string) *conn {
@@ -127,9 +125,7 @@ func (c *conn) enqueue(it item) error {
 
 func (c *conn) overflow() error {
 	c.ctr.overflows.Add(1)
-	if ok, n := c.overflowLog.allow(c.t.now()); ok {
-		c.log.Warn("queue full, event rejected", "queue_size", c.t.cfg.QueueSize, "rejected_since_last_log", n+1)
-	}
+	c.log.Warn("queue full, event rejected", "queue_size", c.t.cfg.QueueSize)
 	return fmt.Errorf("%s: %d events already queued: %w", c.name, c.t.cfg.QueueSize, evi.ErrQueueFull)
 }
 
@@ -502,7 +498,7 @@ func (w *writer) connect() {
 		if backoff == t.cfg.BackoffMin {
 			level = slog.LevelWarn // the first failure of a streak
 		}
-		c.log.Log(context.Background(), level, "connect failed", "err", err, "retry_in", backoff, "failed_events", len(w.dones))
+		c.log.Log(level, "connect failed", "err", err, "retry_in", backoff, "failed_events", len(w.dones))
 		c.complete(w.dones, failErr)
 		clear(w.dones)
 		return
@@ -712,17 +708,17 @@ func (c *conn) readReplies(nc net.Conn) error {
 		resp, err := jsonrpc.ParseResponse(b)
 		if err != nil {
 			c.ctr.badReplies.Add(1)
-			c.logReply("reply is not a JSON-RPC response, ignored", "err", err)
+			c.log.Warn("reply is not a JSON-RPC response, ignored", "err", err)
 			continue
 		}
 		if resp.HasMethod {
 			c.ctr.badReplies.Add(1)
-			c.logReply("peer sent a request or notification, not a reply; ignored", "message", truncate(b))
+			c.log.Warn("peer sent a request or notification, not a reply; ignored", "message", ratelog.ClipBytes(b))
 			continue
 		}
 		if !resp.HasID {
 			c.ctr.unknownReplies.Add(1)
-			c.logReply("reply without a numeric id, ignored", "reply", truncate(b))
+			c.log.Warn("reply without a numeric id, ignored", "reply", ratelog.ClipBytes(b))
 			continue
 		}
 		r.replies = append(r.replies, reply{id: resp.ID, err: resp.Error})
@@ -730,21 +726,6 @@ func (c *conn) readReplies(nc net.Conn) error {
 			r.flush()
 		}
 	}
-}
-
-func (c *conn) logReply(msg string, args ...any) {
-	if ok, n := c.replyLog.allow(c.t.now()); ok {
-		c.log.Warn(msg, append(args, "similar_since_last_log", n)...)
-	}
-}
-
-// truncate shortens b for a log line.
-func truncate(b []byte) string {
-	const limit = 200
-	if len(b) > limit {
-		return string(b[:limit]) + "..."
-	}
-	return string(b)
 }
 
 // flush matches the decoded replies with their requests and reports them.
@@ -781,7 +762,7 @@ func (r *replyReader) flush() {
 	for k := range r.replies {
 		rp := &r.replies[k]
 		if !rp.ok {
-			c.logReply("reply id matches no pending request, ignored", "id", rp.id)
+			c.log.Warn("reply id matches no pending request, ignored", "id", rp.id)
 			continue
 		}
 		if rp.done == nil {
@@ -796,21 +777,4 @@ func (r *replyReader) flush() {
 	c.t.settle(int(delivered + failed))
 	clear(r.replies)
 	r.replies = r.replies[:0]
-}
-
-// logLimit lets one log line through per second and counts the others.
-type logLimit struct {
-	next       atomic.Int64
-	suppressed atomic.Int64
-}
-
-// allow reports whether a line may be logged at now, and how many were
-// suppressed since the last one.
-func (l *logLimit) allow(now int64) (bool, int64) {
-	next := l.next.Load()
-	if now >= next && l.next.CompareAndSwap(next, now+int64(time.Second)) {
-		return true, l.suppressed.Swap(0)
-	}
-	l.suppressed.Add(1)
-	return false, 0
 }

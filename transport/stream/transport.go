@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -23,7 +23,7 @@ import (
 // A Transport is safe for concurrent use. Close or Shutdown stops it.
 type Transport struct {
 	cfg     Config
-	log     *slog.Logger
+	log     *ratelog.Logger // every peer-triggered line is rate-limited
 	timeout int64 // cfg.Timeout in nanoseconds
 	epoch   time.Time
 	encKey  string
@@ -58,7 +58,7 @@ func New(cfg Config) (*Transport, error) {
 	cfg = cfg.withDefaults()
 	t := &Transport{
 		cfg:     cfg,
-		log:     cfg.Logger.With("transport", Scheme),
+		log:     ratelog.New(cfg.Logger.With("transport", Scheme), 0, 0),
 		timeout: int64(cfg.Timeout),
 		epoch:   time.Now(),
 		// The params encoding depends on event_param only (and on the
@@ -157,6 +157,7 @@ func (t *Transport) Close() error {
 		c.close()
 	}
 	t.wg.Wait()
+	t.log.Close()
 	return nil
 }
 

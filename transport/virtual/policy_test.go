@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/ratelog"
 )
 
 // clock is a settable time source for Config.Now.
@@ -641,7 +642,7 @@ func (l *logRecorder) all() []string {
 func TestFailoverLogs(t *testing.T) {
 	rec := &logRecorder{}
 	e := newFakeEnv(t, 10*time.Second)
-	e.vt.log = slog.New(rec)
+	e.vt.log = ratelog.New(slog.New(rec), 0, 0)
 	e.fake.set("a", fakeFail)
 	e.fake.set("b", fakeFail)
 	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")

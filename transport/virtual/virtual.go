@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/ratelog"
 )
 
 // Scheme is the socket prefix of the virtual transport.
@@ -40,7 +41,7 @@ type Config struct {
 type Transport struct {
 	reg     *evi.Registry
 	timeout time.Duration
-	log     *slog.Logger
+	log     *ratelog.Logger
 	now     func() time.Time
 
 	mu     sync.Mutex
@@ -60,15 +61,12 @@ func New(reg *evi.Registry, cfg Config) (*Transport, error) {
 	t := &Transport{
 		reg:     reg,
 		timeout: cfg.FailoverTimeout,
-		log:     cfg.Logger,
+		log:     ratelog.New(cfg.Logger, 0, 0),
 		now:     cfg.Now,
 		dests:   make(map[*destination]struct{}),
 	}
 	if t.timeout == 0 {
 		t.timeout = DefaultFailoverTimeout
-	}
-	if t.log == nil {
-		t.log = slog.New(slog.DiscardHandler)
 	}
 	if t.now == nil {
 		t.now = time.Now
@@ -170,6 +168,7 @@ func (t *Transport) Close() error {
 	for _, d := range dests {
 		errs = append(errs, d.Close())
 	}
+	t.log.Close()
 	return errors.Join(errs...)
 }
 
