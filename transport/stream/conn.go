@@ -46,8 +46,8 @@ type item struct {
 // them meet at mu, which guards the queue, the window and the state below.
 type conn struct {
 	t          *Transport
-	key        string // host:port as written: what is dialled
-	name       string // "tcp:host:port", for errors and logs
+	key        string          // host:port as written: what is dialled
+	name       string          // "tcp:host:port", for errors and logs
 	log        *ratelog.Logger // shares the transport's limits
 	timeoutErr error
 	closedErr  error

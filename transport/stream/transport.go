@@ -24,7 +24,7 @@ import (
 type Transport struct {
 	cfg     Config
 	log     *ratelog.Logger // every peer-triggered line is rate-limited
-	timeout int64 // cfg.Timeout in nanoseconds
+	timeout int64           // cfg.Timeout in nanoseconds
 	epoch   time.Time
 	encKey  string
 	encode  func(*evi.Message) []byte
