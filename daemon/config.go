@@ -23,7 +23,7 @@ const (
 	// DefaultLogFormat is the log format: "text" or "json".
 	DefaultLogFormat = "text"
 	// DefaultAutoPublish publishes unknown events when they are subscribed
-	// to or raised.
+	// to (raising never publishes).
 	DefaultAutoPublish = true
 	// DefaultTimeoutMS is event_stream's timeout, in milliseconds.
 	DefaultTimeoutMS = 1000

@@ -75,8 +75,10 @@ type SubscriberInfo struct {
 
 // Config configures a Registry. The zero Config is valid.
 type Config struct {
-	// AutoPublish publishes unknown events when they are subscribed to or
-	// raised. Off gives OpenSIPS's strict behaviour (ErrNotPublished).
+	// AutoPublish publishes unknown events when they are subscribed to.
+	// Raising never publishes: raising an unknown event then fails with
+	// ErrNoSubscribers, so a typo raised a million times leaves no trace.
+	// Off gives OpenSIPS's strict behaviour (ErrNotPublished).
 	AutoPublish bool
 	// Logger receives the registry's logs; nil discards them.
 	Logger *slog.Logger
@@ -215,18 +217,21 @@ func (r *Registry) Lookup(name string) *Event {
 	return ev
 }
 
-// event returns the event name, publishing it when auto-publish is on.
+// event returns the published event name. Raising never publishes: an
+// unknown event is ErrNoSubscribers when auto-publish is on (it would have
+// been published by its first subscription), ErrNotPublished when it is
+// off; a bad name is ErrBadEventName either way.
 func (r *Registry) event(name string) (*Event, error) {
 	if ev := r.Lookup(name); ev != nil {
 		return ev, nil
 	}
-	if !r.cfg.AutoPublish {
-		if err := ValidateEventName(name); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("event %q: %w", name, ErrNotPublished)
+	if err := ValidateEventName(name); err != nil {
+		return nil, err
 	}
-	return r.Publish(name)
+	if r.cfg.AutoPublish {
+		return nil, fmt.Errorf("raise %q: not published yet: %w", name, ErrNoSubscribers)
+	}
+	return nil, fmt.Errorf("event %q: %w", name, ErrNotPublished)
 }
 
 // Events returns the published events in publication (id) order.
@@ -394,7 +399,7 @@ func (r *Registry) SubscriberCount() int {
 }
 
 // AutoPublish reports whether unknown events are published when they are
-// subscribed to or raised (Config.AutoPublish).
+// subscribed to (Config.AutoPublish).
 func (r *Registry) AutoPublish() bool { return r.cfg.AutoPublish }
 
 // Raise raises the event name with params to every live subscriber. See

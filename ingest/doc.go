@@ -11,8 +11,9 @@
 // A Server is a receiver.Server whose handler converts each event's JSON
 // params into evi.Params (jsonrpc.DecodeEventParams) and raises it in an evi.Registry,
 // under its JSON-RPC method or, with Config.EventParam, under the name the
-// params carry (OpenSIPS's event_param, taken out of the params). Unknown
-// events are published on the fly when the registry auto-publishes.
+// params carry (OpenSIPS's event_param, taken out of the params). Raising
+// never publishes an event: an unknown one has no subscribers (480) when the
+// registry auto-publishes, and is not registered (404) when it does not.
 //
 // The conversion keeps the order of the params and the kinds OpenSIPS uses
 // (integers, strings, null), so that what the subscribers receive is byte
