@@ -115,8 +115,10 @@ func FuzzParseResponse(f *testing.F) {
 		if valid == (errors.As(perr, &se)) {
 			t.Fatalf("json.Valid = %v, but Parse error is %v", valid, perr)
 		}
+		// json.Unmarshal of null into a map succeeds and leaves it nil:
+		// only a non-nil map means the input is a JSON object.
 		var obj map[string]json.RawMessage
-		if !valid || json.Unmarshal(data, &obj) != nil {
+		if !valid || json.Unmarshal(data, &obj) != nil || obj == nil {
 			if err == nil {
 				t.Fatalf("ParseResponse accepted %q, which is not a JSON object", data)
 			}
