@@ -40,6 +40,9 @@ func newRegistry(t testing.TB, autoPublish bool, cfg stream.Config) *evi.Registr
 	t.Helper()
 	reg := evi.NewRegistry(evi.Config{AutoPublish: autoPublish})
 	t.Cleanup(func() { reg.Close() })
+	if cfg.Timeout == 0 {
+		cfg.Timeout = testTimeout // deliveries must not time out on a loaded machine
+	}
 	tr, err := stream.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +413,9 @@ func TestRelayEmptyParamName(t *testing.T) {
 // TestRelayReport: Config.Report receives every relayed event's outcome per
 // subscriber, failures included (here a subscriber that never replies).
 func TestRelayReport(t *testing.T) {
-	reg := newRegistry(t, true, stream.Config{ReliableMode: true, Timeout: 100 * time.Millisecond})
+	// The good subscriber replies at once; 3 s is ample on a loaded machine
+	// and keeps the mute one's timeout short.
+	reg := newRegistry(t, true, stream.Config{ReliableMode: true, Timeout: 3 * time.Second})
 	outcomes := make(chan evi.Outcome, 4)
 	r := newRelay(t, reg, ingest.Config{Report: func(o evi.Outcome) { outcomes <- o }})
 	good := newSink(t, true, "E_REPORT")
@@ -442,7 +447,7 @@ func TestRelayReport(t *testing.T) {
 				t.Errorf("outcome for %q", o.Event.Name())
 			}
 			got[o.Socket] = o.Err
-		case <-time.After(10 * time.Second):
+		case <-time.After(testTimeout):
 			t.Fatalf("outcomes so far %v, want 2", got)
 		}
 	}

@@ -28,7 +28,11 @@ func ExampleRun() {
 		Subscribers: 2,
 		AtLeastOnce: true,
 		Count:       5000,
-		Duration:    10 * time.Second,
+		Duration:    time.Minute,
+		// Generous bounds: the example must pass on a loaded machine,
+		// where a connect can take a second (a SYN retransmitted).
+		Timeout: 30 * time.Second,
+		Drain:   time.Minute,
 	})
 	if err != nil {
 		fmt.Println(err)

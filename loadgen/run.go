@@ -61,6 +61,8 @@ const (
 	DefaultIngestWorkers = 1
 	// DefaultProgressInterval is how often Progress is called.
 	DefaultProgressInterval = 250 * time.Millisecond
+	// MaxTimeout is the longest Scenario.Timeout.
+	MaxTimeout = time.Hour
 )
 
 // batchSize is how many sequence numbers a worker claims at once when the
@@ -100,6 +102,13 @@ type Scenario struct {
 	// Drain bounds the wait for deliveries after raising; 0 means
 	// DefaultDrain.
 	Drain time.Duration
+	// Timeout is the event_stream timeout of the daemon this scenario
+	// starts (raise to reply, or raise to written); 0 means the daemon's
+	// default, stream.DefaultTimeout. A loaded machine (or a first SYN
+	// retransmitted after 1 s) can make a short timeout fail deliveries:
+	// tests use a generous one. It cannot be set with URL: the running
+	// daemon has its own.
+	Timeout time.Duration
 	// Receiver is the sinks' reader; "" means ReceiverLean.
 	Receiver ReceiverKind
 	// URL is the MI of a running daemon to drive (subscriptions are made
@@ -147,8 +156,12 @@ func (sc Scenario) Validate() error {
 		return errors.New("loadgen: at-least-once needs reliable mode")
 	case sc.Duration <= 0 && sc.Count <= 0:
 		return errors.New("loadgen: a scenario needs a duration or a count bound")
-	case sc.Duration < 0 || sc.Count < 0 || sc.Rate < 0 || sc.Workers < 0 || sc.Window < 0 || sc.Drain < 0:
-		return errors.New("loadgen: duration, count, rate, workers, window and drain must not be negative")
+	case sc.Duration < 0 || sc.Count < 0 || sc.Rate < 0 || sc.Workers < 0 || sc.Window < 0 || sc.Drain < 0 || sc.Timeout < 0:
+		return errors.New("loadgen: duration, count, rate, workers, window, drain and timeout must not be negative")
+	case sc.Timeout > 0 && sc.URL != "":
+		return errors.New("loadgen: a timeout cannot be set for a running daemon (it has its own event_stream.timeout)")
+	case sc.Timeout%time.Millisecond != 0 || sc.Timeout > MaxTimeout:
+		return fmt.Errorf("loadgen: timeout %v: want whole milliseconds, at most %v", sc.Timeout, MaxTimeout)
 	case sc.Path == PathAPI && sc.URL != "":
 		return errors.New("loadgen: path api raises in this process; it cannot drive a daemon at a URL")
 	case sc.Path == PathIngest && sc.URL != "" && sc.IngestAddr == "":
@@ -418,9 +431,9 @@ func newTarget(sc Scenario) (target, error) {
 	case sc.URL != "":
 		return &remoteTarget{mi: newMIClient(sc.URL, 2), ingest: sc.IngestAddr}, nil
 	case sc.Path == PathAPI:
-		return newAPITarget(reliable)
+		return newAPITarget(reliable, sc.Timeout)
 	default:
-		return newDaemonTarget(reliable, sc.Path == PathIngest)
+		return newDaemonTarget(reliable, sc.Path == PathIngest, sc.Timeout)
 	}
 }
 

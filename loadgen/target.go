@@ -76,8 +76,8 @@ type apiTarget struct {
 	tcp *stream.Transport
 }
 
-func newAPITarget(reliable bool) (*apiTarget, error) {
-	tcp, err := stream.New(stream.Config{ReliableMode: reliable})
+func newAPITarget(reliable bool, timeout time.Duration) (*apiTarget, error) {
+	tcp, err := stream.New(stream.Config{ReliableMode: reliable, Timeout: timeout})
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +125,11 @@ type daemonTarget struct {
 	mi *miClient
 }
 
-func newDaemonTarget(reliable, ingest bool) (*daemonTarget, error) {
+func newDaemonTarget(reliable, ingest bool, timeout time.Duration) (*daemonTarget, error) {
 	cfg := daemon.DefaultConfig()
+	if timeout > 0 {
+		cfg.EventStream.Timeout = int(timeout / time.Millisecond)
+	}
 	cfg.MI.Listen = "127.0.0.1:0"
 	if ingest {
 		cfg.Ingest.Listen = "127.0.0.1:0"

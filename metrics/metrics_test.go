@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-const waitTimeout = 5 * time.Second
+const waitTimeout = 30 * time.Second
 
 // newSources returns a real registry with a real event_stream transport
 // registered (closed at the end of the test) and, when withIngest, an
@@ -34,7 +34,9 @@ func newSources(t *testing.T, withIngest bool) metrics.Sources {
 	t.Helper()
 	reg := evi.NewRegistry(evi.Config{})
 	t.Cleanup(func() { reg.Close() })
-	tr, err := stream.New(stream.DefaultConfig())
+	scfg := stream.DefaultConfig()
+	scfg.Timeout = waitTimeout // no delivery may time out on a loaded machine
+	tr, err := stream.New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}

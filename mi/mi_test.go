@@ -22,7 +22,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-const waitTimeout = 5 * time.Second
+// waitTimeout bounds every wait. It is generous: a loaded machine may take
+// a second or more for a connect (a SYN retransmitted), and no test may
+// depend on the machine being idle.
+const waitTimeout = 30 * time.Second
 
 // clock is a settable clock for the registry (subscription expiry); it
 // starts at the real time and only moves forward.
@@ -50,7 +53,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
 	e := &env{clk: testnet.NewClock(time.Now())}
 	e.reg = evi.NewRegistry(evi.Config{AutoPublish: o.autoPublish, Now: e.clk.Now, SweepInterval: time.Hour})
-	tr, err := stream.New(stream.DefaultConfig())
+	scfg := stream.DefaultConfig()
+	scfg.Timeout = waitTimeout // deliveries must not time out on a loaded machine
+	tr, err := stream.New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}

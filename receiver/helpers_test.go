@@ -15,7 +15,7 @@ import (
 )
 
 // testTimeout bounds every wait in the tests.
-const testTimeout = 10 * time.Second
+const testTimeout = 30 * time.Second
 
 // vector is one line of the golden OpenSIPS wire captures.
 type vector = testnet.Vector

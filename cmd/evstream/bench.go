@@ -37,6 +37,7 @@ type benchFlags struct {
 	workers     int
 	window      int
 	drain       time.Duration
+	timeout     time.Duration
 	receiver    string
 	url         string
 	ingest      string
@@ -65,6 +66,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&f.workers, "workers", 0, fmt.Sprintf("raising goroutines (api), MI clients (mi) or ingest connections (ingest); 0: GOMAXPROCS, %d, %d", loadgen.DefaultMIWorkers, loadgen.DefaultIngestWorkers))
 	fs.IntVar(&f.window, "window", 0, fmt.Sprintf("most deliveries in flight per subscriber (0: min(%d, %d/subscribers))", loadgen.DefaultWindow, loadgen.DefaultTotalWindow))
 	fs.DurationVar(&f.drain, "drain", loadgen.DefaultDrain, "after raising, how long to wait for the deliveries")
+	fs.DurationVar(&f.timeout, "timeout", 0, "event_stream timeout of the daemon the bench starts (0: its default, 1s); not with --url")
 	fs.StringVar(&f.receiver, "receiver", string(loadgen.ReceiverLean), "subscriber reader: lean (counting reader) or server (receiver.Server)")
 	fs.StringVar(&f.url, "url", "", "MI `URL` of a running daemon to drive (default: start one in this process)")
 	fs.StringVar(&f.ingest, "ingest", "", "ingest `address` of the running daemon (with --url and --path ingest)")
@@ -191,7 +193,7 @@ func (f *benchFlags) scenarios() []loadgen.Scenario {
 				out = append(out, loadgen.Scenario{
 					Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce,
 					Duration: f.duration, Count: f.count, Rate: f.rate,
-					Workers: f.workers, Window: f.window, Drain: f.drain,
+					Workers: f.workers, Window: f.window, Drain: f.drain, Timeout: f.timeout,
 					Receiver: loadgen.ReceiverKind(f.receiver),
 					URL:      f.url, IngestAddr: f.ingest,
 				})

@@ -131,7 +131,9 @@ func TestListenReplies(t *testing.T) {
 
 // --delay holds each reply back; the event is printed at once.
 func TestListenDelay(t *testing.T) {
-	const delay = 300 * time.Millisecond
+	// Long enough that printing (at once) cannot take as long on a loaded
+	// machine: the check is the order, print then reply.
+	const delay = 3 * time.Second
 	d, addr := startListen(t, "--delay", delay.String(), "--count", "1")
 	c := testnet.Dial(t, addr, testTimeout)
 	start := time.Now()

@@ -50,7 +50,7 @@ var evstreamBin string
 
 // testTimeout bounds every wait of the harness (startup, a reply, bytes on a
 // sink, process exit). Tests fail rather than hang.
-const testTimeout = 10 * time.Second
+const testTimeout = 30 * time.Second
 
 // Prefixes of serve's startup lines on stdout.
 const (

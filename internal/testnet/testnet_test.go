@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-const testTimeout = 10 * time.Second
+const testTimeout = 30 * time.Second
 
 // fatalTB is a testing.TB whose Fatal and Fatalf record the message and end
 // the calling goroutine, so that a helper's failure can be checked.

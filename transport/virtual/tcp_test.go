@@ -296,7 +296,7 @@ func TestTCPFailover(t *testing.T) {
 		{"error reply/reliable", true, 0,
 			func(t *testing.T) (string, *receiver) { r := newReceiver(t, replyError); return r.socket(), r },
 			&jsonrpc.Error{}},
-		{"no reply/reliable", true, 500 * time.Millisecond,
+		{"no reply/reliable", true, 2 * time.Second,
 			func(t *testing.T) (string, *receiver) { r := newReceiver(t, replySilent); return r.socket(), r },
 			evi.ErrTimeout},
 	}
