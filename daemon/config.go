@@ -1,13 +1,16 @@
 package daemon
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
@@ -32,6 +35,18 @@ const (
 	// DefaultFailoverTimeoutS is event_virtual's failover timeout, in
 	// seconds.
 	DefaultFailoverTimeoutS = 30
+)
+
+// Ranges of the numbers in a config file, checked by Validate.
+const (
+	// MaxTimeoutMS is the longest event_stream.timeout: one hour.
+	MaxTimeoutMS = 3_600_000
+	// MaxFailoverTimeoutS is the longest event_virtual.failover_timeout:
+	// one day.
+	MaxFailoverTimeoutS = 86_400
+	// MaxExpireS is the longest subscriptions[].expire, as the MI's
+	// event_subscribe accepts it (OpenSIPS keeps it in a 32-bit int).
+	MaxExpireS = int(evi.MaxExpire / time.Second)
 )
 
 // Config is the daemon's configuration. Its fields mirror the keys of the
@@ -203,15 +218,16 @@ func (c Config) Validate() error {
 		}
 		published[name] = true
 	}
-	if c.EventStream.Timeout <= 0 {
-		bad("event_stream.timeout", "must be a positive number of milliseconds, got %d", c.EventStream.Timeout)
+	inRange := func(field string, v, lo, hi int, unit string) {
+		if v < lo || v > hi {
+			bad(field, "%d is out of range: want %d to %d %s", v, lo, hi, unit)
+		}
 	}
+	inRange("event_stream.timeout", c.EventStream.Timeout, 1, MaxTimeoutMS, "milliseconds (1 hour)")
 	if _, err := jsonrpc.ParseFraming(c.EventStream.Framing); err != nil {
 		bad("event_stream.framing", "%q is not a framing (want none or newline)", c.EventStream.Framing)
 	}
-	if c.EventVirtual.FailoverTimeout <= 0 {
-		bad("event_virtual.failover_timeout", "must be a positive number of seconds, got %d", c.EventVirtual.FailoverTimeout)
-	}
+	inRange("event_virtual.failover_timeout", c.EventVirtual.FailoverTimeout, 1, MaxFailoverTimeoutS, "seconds (1 day)")
 	if err := checkListen(c.Ingest.Listen); err != nil {
 		bad("ingest.listen", "%v", err)
 	}
@@ -225,9 +241,7 @@ func (c Config) Validate() error {
 		if err := checkSocketScheme(s.Socket); err != nil {
 			bad(field+".socket", "%v", err)
 		}
-		if s.Expire < 0 {
-			bad(field+".expire", "negative expire %d (0 or absent: never expires)", s.Expire)
-		}
+		inRange(field+".expire", s.Expire, 0, MaxExpireS, "seconds (0 or absent: never expires)")
 	}
 	return errors.Join(errs...)
 }
@@ -304,27 +318,60 @@ func (e *fileError) Unwrap() error { return e.err }
 
 // parseConfig decodes and validates a config file's content; file names it
 // in errors.
+//
+// Every problem of the file is reported in one go, in line order: those
+// found decoding it (unknown keys, values of the wrong kind) and those
+// Validate finds in the values that could be decoded.
 func parseConfig(file string, b []byte) (Config, error) {
 	cfg := DefaultConfig()
-	lines, err := decodeStrict(b, &cfg)
-	if err != nil {
-		return Config{}, annotate(err, file, lines)
+	lines, bad, err := decodeStrict(b, &cfg)
+	if lines == nil { // not YAML at all
+		return Config{}, annotate([]error{err}, file, nil)
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, annotate(err, file, lines)
+	problems := unjoin(err)
+	for _, e := range unjoin(cfg.Validate()) {
+		var ce *ConfigError
+		if errors.As(e, &ce) && badOrUnder(bad, ce.Field) {
+			continue // its value was not decoded: already reported
+		}
+		problems = append(problems, e)
+	}
+	if len(problems) > 0 {
+		return Config{}, annotate(problems, file, lines)
 	}
 	return cfg, nil
 }
 
-// annotate sets File (and Line, from lines, when still unknown) on every
-// *ConfigError in err, and names file in other errors.
-func annotate(err error, file string, lines map[string]int) error {
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
+// unjoin returns the errors joined in err (none for nil).
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
 	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// badOrUnder reports whether field, or a parent of it, is in bad.
+func badOrUnder(bad map[string]bool, field string) bool {
+	for field != "" {
+		if bad[field] {
+			return true
+		}
+		i := strings.LastIndexAny(field, ".[")
+		if i < 0 {
+			return false
+		}
+		field = field[:i]
+	}
+	return false
+}
+
+// annotate sets File (and Line, from lines, when still unknown) on every
+// *ConfigError in list, names file in other errors, and joins them in
+// line order.
+func annotate(list []error, file string, lines map[string]int) error {
 	out := make([]error, 0, len(list))
 	for _, e := range list {
 		var ce *ConfigError
@@ -339,5 +386,14 @@ func annotate(err error, file string, lines map[string]int) error {
 		}
 		out = append(out, &fileError{file: file, msg: "invalid config", err: e})
 	}
+	slices.SortStableFunc(out, func(a, b error) int { return cmp.Compare(lineOfErr(a), lineOfErr(b)) })
 	return errors.Join(out...)
+}
+
+func lineOfErr(err error) int {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return ce.Line
+	}
+	return 0
 }

@@ -37,9 +37,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad framing", "event_stream:\n  framing: lines\n",
 			`FILE:2: event_stream.framing: "lines" is not a framing (want none or newline)`},
 		{"negative timeout", "event_stream:\n  reliable_mode: true\n  timeout: -5\n",
-			"FILE:3: event_stream.timeout: must be a positive number of milliseconds, got -5"},
+			"FILE:3: event_stream.timeout: -5 is out of range: want 1 to 3600000 milliseconds (1 hour)"},
 		{"zero timeout", "event_stream:\n  timeout: 0\n",
-			"FILE:2: event_stream.timeout: must be a positive number of milliseconds, got 0"},
+			"FILE:2: event_stream.timeout: 0 is out of range: want 1 to 3600000 milliseconds (1 hour)"},
 		{"timeout not a number", "event_stream:\n  timeout: fast\n",
 			`FILE:2: event_stream.timeout: want an integer, got "fast"`},
 		{"timeout quoted", "event_stream:\n  timeout: \"1000\"\n",
@@ -55,7 +55,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad ingest port", "ingest:\n  listen: 127.0.0.1:http\n",
 			`FILE:2: ingest.listen: "127.0.0.1:http": port "http" is not a number from 0 to 65535`},
 		{"negative failover_timeout", "event_virtual:\n  failover_timeout: -1\n",
-			"FILE:2: event_virtual.failover_timeout: must be a positive number of seconds, got -1"},
+			"FILE:2: event_virtual.failover_timeout: -1 is out of range: want 1 to 86400 seconds (1 day)"},
 		{"bad event name", "events: [E_OK, \"bad name\"]\n",
 			`FILE:1: events[1]: event name "bad name" has a space or control byte at 3: bad event name`},
 		{"events not a list", "events: E_X\n",
@@ -69,13 +69,38 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"subscription without socket", "subscriptions:\n  - event: E_X\n",
 			"FILE:2: subscriptions[0].socket: missing (want e.g. tcp:127.0.0.1:8080)"},
 		{"negative subscription expire", "subscriptions:\n  - event: E_X\n    socket: tcp:127.0.0.1:9\n    expire: -1\n",
-			"FILE:4: subscriptions[0].expire: negative expire -1 (0 or absent: never expires)"},
+			"FILE:4: subscriptions[0].expire: -1 is out of range: want 0 to 2147483647 seconds (0 or absent: never expires)"},
 		{"subscription to an unpublished event", "auto_publish: false\nevents: [E_A]\nsubscriptions:\n  - {event: E_A, socket: \"tcp:127.0.0.1:9\"}\n  - {event: E_B, socket: \"tcp:127.0.0.1:9\"}\n",
 			`FILE:5: subscriptions[1].event: event "E_B" is not published: auto_publish is false and it is not in events`},
 		{"several errors, all reported", "log:\n  level: loud\nevent_stream:\n  timeout: -1\n  framing: crlf\n",
 			"FILE:2: log.level: \"loud\" is not a log level (want debug, info, warn or error)\n" +
-				"FILE:4: event_stream.timeout: must be a positive number of milliseconds, got -1\n" +
+				"FILE:4: event_stream.timeout: -1 is out of range: want 1 to 3600000 milliseconds (1 hour)\n" +
 				"FILE:5: event_stream.framing: \"crlf\" is not a framing (want none or newline)"},
+		// Values that overflow once converted (9.3e12 ms is beyond a
+		// time.Duration) are refused by their range, naming file, line and key.
+		{"timeout overflows a duration", "event_stream:\n  timeout: 9300000000000\n",
+			"FILE:2: event_stream.timeout: 9300000000000 is out of range: want 1 to 3600000 milliseconds (1 hour)"},
+		{"failover_timeout overflows a duration", "event_virtual:\n  failover_timeout: 9300000000\n",
+			"FILE:2: event_virtual.failover_timeout: 9300000000 is out of range: want 1 to 86400 seconds (1 day)"},
+		{"expire overflows a duration", "subscriptions:\n  - {event: E_X, socket: \"tcp:127.0.0.1:9\", expire: 9300000000}\n",
+			"FILE:2: subscriptions[0].expire: 9300000000 is out of range: want 0 to 2147483647 seconds (0 or absent: never expires)"},
+		{"expire beyond 32 bits", "subscriptions:\n  - {event: E_X, socket: \"tcp:127.0.0.1:9\", expire: 99999999999}\n",
+			"FILE:2: subscriptions[0].expire: 99999999999 is out of range: want 0 to 2147483647 seconds (0 or absent: never expires)"},
+		{"integer beyond 64 bits", "event_stream:\n  timeout: 99999999999999999999\n",
+			`FILE:2: event_stream.timeout: want an integer, got "99999999999999999999"`},
+		{"bool spelled on", "event_stream:\n  reliable_mode: on\n",
+			`FILE:2: event_stream.reliable_mode: want true or false, got "on"`},
+		// Unknown keys and bad values in one file: all of them, in line order.
+		{"unknown keys and bad values together", "mi:\n  lisen: x\nevent_stream:\n  timeout: 9300000000000\n  framing: crlf\nloog: {}\n",
+			"FILE:2: mi.lisen: unknown key (want one of: listen)\n" +
+				"FILE:4: event_stream.timeout: 9300000000000 is out of range: want 1 to 3600000 milliseconds (1 hour)\n" +
+				"FILE:5: event_stream.framing: \"crlf\" is not a framing (want none or newline)\n" +
+				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, event_stream, event_virtual, ingest, subscriptions)"},
+		// A value of the wrong kind is reported once, not again by the
+		// checks of what it would have been.
+		{"wrong kind reported once", "event_stream:\n  timeout: soon\nsubscriptions:\n  - {event: [E_X], socket: tcp:127.0.0.1:9}\n",
+			"FILE:2: event_stream.timeout: want an integer, got \"soon\"\n" +
+				"FILE:4: subscriptions[0].event: want a string, got a list"},
 		{"bad YAML", "mi:\n  listen: [\n",
 			"FILE: not valid YAML: line 2: did not find expected node content"},
 		{"two documents", "mi: {}\n---\nlog: {}\n",
@@ -180,7 +205,7 @@ func TestValidateWithoutFile(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.EventStream.Timeout = -1
 	err := cfg.Validate()
-	want := "event_stream.timeout: must be a positive number of milliseconds, got -1"
+	want := "event_stream.timeout: -1 is out of range: want 1 to 3600000 milliseconds (1 hour)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Validate = %v, want %s", err, want)
 	}

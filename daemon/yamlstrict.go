@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -14,38 +15,46 @@ import (
 // decodeStrict decodes the YAML document b over *out (a pointer to a
 // struct whose fields have yaml tags), keeping the values of absent keys.
 //
-// It is stricter than yaml.Decoder with KnownFields(true) and says more
-// when it refuses: unknown keys, duplicate keys and values of the wrong
-// kind are all reported, each as a *ConfigError naming the field's YAML
-// path and its line. It also returns the line of every field present, by
-// YAML path, so that later checks (Validate) can point at the line too.
+// yaml.v3 parses the document into a yaml.Node and decodes every value
+// (Node.Decode: numbers, strings, durations, lists of them). What it lacks
+// is done here, by walking the mappings: an unknown key is reported with
+// its YAML path and the keys allowed there, a duplicate key with the line
+// of the first one, and a value of the wrong kind (a quoted number, yes or
+// on for a boolean, which YAML 1.1 readers take as true) with what was
+// wanted. Every problem is reported, as a *ConfigError naming the field's
+// YAML path and its line, not only the first one.
+//
+// It also returns the line of every field present, by YAML path, so that
+// later checks (Validate) can point at the line too, and the set of
+// fields that could not be decoded, whose other checks are moot.
 //
 // An empty document (or one holding only comments or null) decodes to
 // nothing: every field keeps its value.
-func decodeStrict(b []byte, out any) (map[string]int, error) {
+func decodeStrict(b []byte, out any) (lines map[string]int, bad map[string]bool, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return map[string]int{}, nil
+			return map[string]int{}, nil, nil
 		}
-		return nil, &ConfigError{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, nil, &ConfigError{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	var more yaml.Node
 	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
-		return nil, &ConfigError{Line: more.Line, Msg: "more than one YAML document (one config per file)"}
+		return nil, nil, &ConfigError{Line: more.Line, Msg: "more than one YAML document (one config per file)"}
 	}
-	d := &strictDecoder{lines: map[string]int{}}
+	d := &strictDecoder{lines: map[string]int{}, bad: map[string]bool{}}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
 	d.decode("", root, reflect.ValueOf(out).Elem())
-	return d.lines, errors.Join(d.errs...)
+	return d.lines, d.bad, errors.Join(d.errs...)
 }
 
 type strictDecoder struct {
-	lines map[string]int // YAML path -> line
+	lines map[string]int  // YAML path -> line
+	bad   map[string]bool // YAML paths whose value could not be decoded
 	errs  []error
 }
 
@@ -53,6 +62,7 @@ type strictDecoder struct {
 const maxErrors = 20
 
 func (d *strictDecoder) fail(path string, line int, format string, args ...any) {
+	d.bad[path] = true
 	switch {
 	case len(d.errs) < maxErrors:
 		d.errs = append(d.errs, &ConfigError{Field: path, Line: line, Msg: fmt.Sprintf(format, args...)})
@@ -72,6 +82,8 @@ func describe(n *yaml.Node) string {
 	return fmt.Sprintf("%q", n.Value)
 }
 
+var durationType = reflect.TypeFor[time.Duration]()
+
 // decode decodes n into v, which is addressable. path is n's YAML path.
 func (d *strictDecoder) decode(path string, n *yaml.Node, v reflect.Value) {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
@@ -80,10 +92,11 @@ func (d *strictDecoder) decode(path string, n *yaml.Node, v reflect.Value) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return // "key:" with no value: keep the default
 	}
-	switch v.Kind() {
-	case reflect.Struct:
+	switch {
+	case v.Kind() == reflect.Struct:
 		d.decodeStruct(path, n, v)
-	case reflect.Slice:
+		return
+	case v.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			d.fail(path, n.Line, "want a list, got %s", describe(n))
 			return
@@ -95,28 +108,24 @@ func (d *strictDecoder) decode(path string, n *yaml.Node, v reflect.Value) {
 			d.decode(p, item, s.Index(i))
 		}
 		v.Set(s)
-	case reflect.String:
-		if n.Kind != yaml.ScalarNode {
-			d.fail(path, n.Line, "want a string, got %s", describe(n))
-			return
-		}
-		v.SetString(n.Value)
-	case reflect.Int:
-		var i int
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
-			d.fail(path, n.Line, "want an integer, got %s", describe(n))
-			return
-		}
-		v.SetInt(int64(i))
-	case reflect.Bool:
-		var b bool
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-			d.fail(path, n.Line, "want true or false, got %s", describe(n))
-			return
-		}
-		v.SetBool(b)
-	default:
-		panic(fmt.Sprintf("daemon: decodeStrict: field %s has unsupported kind %v", path, v.Kind()))
+		return
+	}
+	// A scalar: yaml.v3 decodes it, once its kind is the one wanted.
+	want, tag := "a string", ""
+	switch {
+	case v.Type() == durationType:
+		want, tag = `a duration with a unit, like "1s", "500ms" or "24h"`, "!!str"
+	case v.Kind() == reflect.Bool:
+		want, tag = "true or false", "!!bool"
+	case v.CanInt() || v.CanUint():
+		want, tag = "an integer", "!!int"
+	}
+	if n.Kind != yaml.ScalarNode || (tag != "" && n.ShortTag() != tag) {
+		d.fail(path, n.Line, "want %s, got %s", want, describe(n))
+		return
+	}
+	if err := n.Decode(v.Addr().Interface()); err != nil {
+		d.fail(path, n.Line, "want %s, got %s", want, describe(n))
 	}
 }
 
@@ -126,6 +135,9 @@ func (d *strictDecoder) decodeStruct(path string, n *yaml.Node, v reflect.Value)
 	index := make(map[string]int, t.NumField())
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
 		keys = append(keys, name)
 		index[name] = i
 	}

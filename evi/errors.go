@@ -19,6 +19,8 @@ var (
 	ErrUnknownTransport = errors.New("unknown transport")
 	// ErrNegativeExpire: a subscription asked for a negative expire.
 	ErrNegativeExpire = errors.New("negative expire value")
+	// ErrExpireTooLong: a subscription asked for an expire beyond MaxExpire.
+	ErrExpireTooLong = errors.New("expire too long")
 	// ErrClosed: the registry, transport or destination is closed.
 	ErrClosed = errors.New("closed")
 	// ErrQueueFull: a destination's bounded queue is full.

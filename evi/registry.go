@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,10 @@ import (
 
 // MaxEventNameLen is the longest event name accepted, in bytes.
 const MaxEventNameLen = 64
+
+// MaxExpire is the longest subscription expire accepted: 2^31-1 seconds,
+// as OpenSIPS keeps it in a 32-bit int.
+const MaxExpire = math.MaxInt32 * time.Second
 
 // DefaultSweepInterval is how often expired subscribers are removed.
 const DefaultSweepInterval = time.Second
@@ -247,6 +252,9 @@ func (r *Registry) Events() []*Event {
 func (r *Registry) Subscribe(name, socket string, expire time.Duration) error {
 	if expire < 0 {
 		return fmt.Errorf("subscribe %q to %q: expire %v: %w", socket, name, expire, ErrNegativeExpire)
+	}
+	if expire > MaxExpire {
+		return fmt.Errorf("subscribe %q to %q: expire %v is longer than %v: %w", socket, name, expire, MaxExpire, ErrExpireTooLong)
 	}
 	// Check the name and the socket before publishing anything, so that a
 	// failed subscription leaves no trace (not even an auto-published event).

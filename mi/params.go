@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
@@ -96,8 +96,8 @@ func (a *args) str(name string) (string, *jsonrpc.Error) {
 }
 
 // MaxExpire is the largest expire accepted, in seconds (OpenSIPS keeps it
-// in a 32-bit int).
-const MaxExpire = math.MaxInt32
+// in a 32-bit int): evi.MaxExpire.
+const MaxExpire = int64(evi.MaxExpire / time.Second)
 
 // parseExpire reads an expire value: a JSON integer or a string holding
 // one, in seconds. Anything else (a fraction, text, a value beyond
