@@ -20,7 +20,7 @@ func (printTransport) Scheme() string { return "print" }
 func (printTransport) Parse(socket string) (evi.Destination, error) {
 	name, ok := strings.CutPrefix(socket, "print:")
 	if !ok || name == "" {
-		return nil, fmt.Errorf("socket %q: want print:NAME: %w", socket, evi.ErrBadSocket)
+		return nil, evi.NewSocketError(socket, nil, "want print:NAME")
 	}
 	return printDest(name), nil
 }
@@ -125,7 +125,7 @@ func ExampleRegistry_Subscribe() {
 	// <nil>
 	// 1 print:a 0s
 	// subscribe "print:a" to "E_X": expire -1s: negative expire value
-	// socket "udp:127.0.0.1:9": transport "udp": unknown transport
+	// socket "udp:127.0.0.1:9": unknown transport "udp" (want print:)
 }
 
 func ExampleNamed() {
@@ -183,5 +183,5 @@ func ExampleValidateEventName() {
 	fmt.Println(err, errors.Is(err, evi.ErrBadEventName))
 	// Output:
 	// <nil>
-	// event name "E PIKE" has a space or control byte at 1: bad event name true
+	// event name "E PIKE" has a space or control byte at 1 true
 }

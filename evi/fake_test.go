@@ -46,7 +46,7 @@ func (t *fakeTransport) Scheme() string { return t.scheme }
 func (t *fakeTransport) Parse(socket string) (evi.Destination, error) {
 	name, ok := strings.CutPrefix(socket, t.scheme+":")
 	if !ok || name == "" {
-		return nil, fmt.Errorf("socket %q: want %s:NAME: %w", socket, t.scheme, evi.ErrBadSocket)
+		return nil, evi.NewSocketError(socket, nil, "want %s:NAME", t.scheme)
 	}
 	d := &fakeDest{t: t, name: name}
 	t.mu.Lock()

@@ -159,13 +159,20 @@ func (r *Registry) Register(t Transport) error {
 func (r *Registry) ParseSocket(socket string) (Destination, error) {
 	scheme, _, ok := strings.Cut(socket, ":")
 	if !ok || scheme == "" {
-		return nil, fmt.Errorf("socket %q: no transport prefix (want e.g. tcp:host:port): %w", socket, ErrBadSocket)
+		return nil, NewSocketError(socket, nil, "no transport prefix (want e.g. tcp:host:port)")
 	}
 	r.mu.RLock()
 	t := r.transports[scheme]
+	var known []string
+	if t == nil {
+		for s := range r.transports {
+			known = append(known, s+":")
+		}
+	}
 	r.mu.RUnlock()
 	if t == nil {
-		return nil, fmt.Errorf("socket %q: transport %q: %w", socket, scheme, ErrUnknownTransport)
+		slices.Sort(known)
+		return nil, NewSocketError(socket, ErrUnknownTransport, "unknown transport %q (want %s)", scheme, strings.Join(known, ", "))
 	}
 	return t.Parse(socket)
 }
@@ -173,14 +180,14 @@ func (r *Registry) ParseSocket(socket string) (Destination, error) {
 // ValidateEventName reports why name cannot be an event name, or nil.
 func ValidateEventName(name string) error {
 	if name == "" {
-		return fmt.Errorf("event name is empty: %w", ErrBadEventName)
+		return &NameError{Name: name, Reason: "event name is empty"}
 	}
 	if len(name) > MaxEventNameLen {
-		return fmt.Errorf("event name %.20q... is %d bytes, longer than %d: %w", name, len(name), MaxEventNameLen, ErrBadEventName)
+		return &NameError{Name: name, Reason: fmt.Sprintf("event name %.20q... is %d bytes, longer than %d", name, len(name), MaxEventNameLen)}
 	}
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; c <= ' ' || c == 0x7f {
-			return fmt.Errorf("event name %q has a space or control byte at %d: %w", name, i, ErrBadEventName)
+			return &NameError{Name: name, Reason: fmt.Sprintf("event name %q has a space or control byte at %d", name, i)}
 		}
 	}
 	return nil

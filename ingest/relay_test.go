@@ -272,7 +272,7 @@ func TestRelayErrors(t *testing.T) {
 		{"ok", "E_OK", `{"jsonrpc":"2.0","result":1,"id":1}`},
 		{"no subscribers", "E_NOSUBS", `{"jsonrpc":"2.0","error":{"code":480,"message":"Temporarily Unavailable"},"id":1}`},
 		{"not published", "E_UNKNOWN", `{"jsonrpc":"2.0","error":{"code":404,"message":"Event not registered"},"id":1}`},
-		{"bad name", "E X", `{"jsonrpc":"2.0","error":{"code":400,"message":"Bad event name","data":"event name \"E X\" has a space or control byte at 1: bad event name"},"id":1}`},
+		{"bad name", "E X", `{"jsonrpc":"2.0","error":{"code":400,"message":"Bad event name","data":"event name \"E X\" has a space or control byte at 1"},"id":1}`},
 		{"queue full", "E_FULL", `{"jsonrpc":"2.0","error":{"code":503,"message":"Not Accepted","data":{"accepted":0,"reason":"raise \"E_FULL\" to full:a: queue full"}},"id":1}`},
 		{"one of two full", "E_HALF", `{"jsonrpc":"2.0","error":{"code":503,"message":"Not Accepted","data":{"accepted":1,"reason":"raise \"E_HALF\" to full:b: queue full"}},"id":1}`},
 	} {

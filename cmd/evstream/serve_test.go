@@ -272,7 +272,7 @@ func TestServeBadConfig(t *testing.T) {
 		want       string // FILE is replaced by the config's path
 	}{
 		{"bad value", "event_stream:\n  reliable_mode: true\n  timeout: -5\n", nil,
-			"evstream: FILE:3: event_stream.timeout: must be a positive number of milliseconds, got -5\n"},
+			"evstream: FILE:3: event_stream.timeout: -5 is out of range: want 1 to 3600000 milliseconds (1 hour)\n"},
 		{"unknown key", "mi:\n  listen: 127.0.0.1:0\n  lisen: 127.0.0.1:0\n", nil,
 			"evstream: FILE:3: mi.lisen: unknown key (want one of: listen)\n"},
 		{"two problems", "log:\n  level: loud\n  format: xml\n", nil,

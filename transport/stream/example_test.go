@@ -22,7 +22,7 @@ func ExampleParseSocket() {
 	// Output:
 	// host 127.0.0.1 port 8080 method "block_ip" printed tcp:127.0.0.1:8080/block_ip
 	// host ::1 port 8080 method "" printed tcp:[::1]:8080
-	// socket "tcp:127.0.0.1:70000": port 70000 out of range 1..65535: bad socket
+	// socket "tcp:127.0.0.1:70000": port 70000 out of range 1..65535
 }
 
 // An application server receives events as JSON-RPC notifications.

@@ -50,14 +50,14 @@ func (s Socket) hostPort() string {
 
 // ParseSocket parses a "tcp:" socket string. It checks the grammar only and
 // does no DNS lookup (Transport.Parse also resolves the host). Errors wrap
-// evi.ErrBadSocket and name the socket.
+// evi.ErrBadSocket: each is an *evi.SocketError naming the socket.
 //
 // Grammar: 'tcp:' host ':' port ['/' method]. host is a DNS name, an IPv4
 // address or an IPv6 address in brackets ("[::1]", an evstream extension);
 // port is decimal, 1..65535; an empty method ("tcp:h:9/") is the same as none.
 func ParseSocket(s string) (Socket, error) {
 	bad := func(format string, args ...any) (Socket, error) {
-		return Socket{}, fmt.Errorf("socket %q: %s: %w", s, fmt.Sprintf(format, args...), evi.ErrBadSocket)
+		return Socket{}, evi.NewSocketError(s, nil, format, args...)
 	}
 	rest, ok := strings.CutPrefix(s, prefix)
 	if !ok {

@@ -89,7 +89,7 @@ func (t *Transport) now() int64 { return int64(time.Since(t.epoch)) }
 // Parse parses a "tcp:" socket (see ParseSocket), checks that its host
 // resolves, and returns a Destination sharing the connection of every other
 // destination with the same host (as written) and port. Errors wrap
-// evi.ErrBadSocket and name the socket.
+// evi.ErrBadSocket: each is an *evi.SocketError naming the socket.
 func (t *Transport) Parse(socket string) (evi.Destination, error) {
 	s, err := ParseSocket(socket)
 	if err != nil {
@@ -130,7 +130,7 @@ func (t *Transport) resolve(s Socket) error {
 		err = errors.New("no addresses")
 	}
 	if err != nil {
-		return fmt.Errorf("socket %q: host %q does not resolve: %w: %w", s.String(), s.Host, err, evi.ErrBadSocket)
+		return evi.NewSocketError(s.String(), err, "host %q does not resolve: %v", s.Host, err)
 	}
 	return nil
 }

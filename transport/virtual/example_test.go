@@ -47,7 +47,7 @@ func ExampleTransport_Parse() {
 	fmt.Println(err)
 	// Output:
 	// virtual:FAILOVER tcp:127.0.0.1:9001 tcp:127.0.0.1:9002/backup
-	// socket "virtual:failover tcp:127.0.0.1:9001": unknown policy "failover" (policy is case-sensitive: did you mean "FAILOVER"?): bad socket
+	// socket "virtual:failover tcp:127.0.0.1:9001": unknown policy "failover" (policy is case-sensitive: did you mean "FAILOVER"?)
 }
 
 // A FAILOVER subscriber whose primary is down: the event reaches the backup.

@@ -82,7 +82,7 @@ func (f *fakeTransport) Scheme() string { return "fake" }
 func (f *fakeTransport) Parse(socket string) (evi.Destination, error) {
 	name, ok := strings.CutPrefix(socket, "fake:")
 	if !ok || name == "" || strings.ContainsAny(name, ":") {
-		return nil, fmt.Errorf("socket %q: want fake:NAME: %w", socket, evi.ErrBadSocket)
+		return nil, evi.NewSocketError(socket, nil, "want fake:NAME")
 	}
 	return &fakeDest{f: f, name: name}, nil
 }

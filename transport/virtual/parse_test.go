@@ -34,21 +34,21 @@ func TestParseErrors(t *testing.T) {
 		want string
 		also error // wrapped besides evi.ErrBadSocket
 	}{
-		{"virtual:", `socket "virtual:": no policy (want virtual:POLICY member..., POLICY one of PARALLEL, FAILOVER, ROUND-ROBIN): bad socket`, nil},
-		{"virtual: \t ", `socket "virtual: \t ": no policy (want virtual:POLICY member..., POLICY one of PARALLEL, FAILOVER, ROUND-ROBIN): bad socket`, nil},
-		{"virtual:failover fake:a", `socket "virtual:failover fake:a": unknown policy "failover" (policy is case-sensitive: did you mean "FAILOVER"?): bad socket`, nil},
-		{"virtual:Parallel fake:a", `socket "virtual:Parallel fake:a": unknown policy "Parallel" (policy is case-sensitive: did you mean "PARALLEL"?): bad socket`, nil},
-		{"virtual:RANDOM fake:a", `socket "virtual:RANDOM fake:a": unknown policy "RANDOM" (want PARALLEL, FAILOVER or ROUND-ROBIN): bad socket`, nil},
-		{"virtual:FAILOVERfake:a", `socket "virtual:FAILOVERfake:a": unknown policy "FAILOVERfake:a" (want PARALLEL, FAILOVER or ROUND-ROBIN): bad socket`, nil},
-		{"virtual:FAILOVER", `socket "virtual:FAILOVER": no members (want e.g. virtual:FAILOVER tcp:host:port ...): bad socket`, nil},
-		{"virtual:ROUND-ROBIN   ", `socket "virtual:ROUND-ROBIN   ": no members (want e.g. virtual:ROUND-ROBIN tcp:host:port ...): bad socket`, nil},
-		{"virtual:FAILOVER fake:a virtual:PARALLEL fake:b", `socket "virtual:FAILOVER fake:a virtual:PARALLEL fake:b": member 2 "virtual:PARALLEL": a virtual socket cannot be a member of another: bad socket`, nil},
-		{"virtual:PARALLEL virtual:", `socket "virtual:PARALLEL virtual:": member 1 "virtual:": a virtual socket cannot be a member of another: bad socket`, nil},
-		{"virtual:FAILOVER fake:a fake:", `socket "virtual:FAILOVER fake:a fake:": member 2: socket "fake:": want fake:NAME: bad socket`, nil},
-		{"virtual:FAILOVER fake:a nope:1", `socket "virtual:FAILOVER fake:a nope:1": member 2: socket "nope:1": transport "nope": unknown transport (bad socket)`, evi.ErrUnknownTransport},
-		{"virtual:PARALLEL fake:a fakeb", `socket "virtual:PARALLEL fake:a fakeb": member 2: socket "fakeb": no transport prefix (want e.g. tcp:host:port): bad socket`, nil},
-		{"tcp:127.0.0.1:1", `socket "tcp:127.0.0.1:1": not a virtual socket (want virtual:POLICY member...): bad socket`, nil},
-		{"VIRTUAL:FAILOVER fake:a", `socket "VIRTUAL:FAILOVER fake:a": not a virtual socket (want virtual:POLICY member...): bad socket`, nil},
+		{"virtual:", `socket "virtual:": no policy (want virtual:POLICY member..., POLICY one of PARALLEL, FAILOVER, ROUND-ROBIN)`, nil},
+		{"virtual: \t ", `socket "virtual: \t ": no policy (want virtual:POLICY member..., POLICY one of PARALLEL, FAILOVER, ROUND-ROBIN)`, nil},
+		{"virtual:failover fake:a", `socket "virtual:failover fake:a": unknown policy "failover" (policy is case-sensitive: did you mean "FAILOVER"?)`, nil},
+		{"virtual:Parallel fake:a", `socket "virtual:Parallel fake:a": unknown policy "Parallel" (policy is case-sensitive: did you mean "PARALLEL"?)`, nil},
+		{"virtual:RANDOM fake:a", `socket "virtual:RANDOM fake:a": unknown policy "RANDOM" (want PARALLEL, FAILOVER or ROUND-ROBIN)`, nil},
+		{"virtual:FAILOVERfake:a", `socket "virtual:FAILOVERfake:a": unknown policy "FAILOVERfake:a" (want PARALLEL, FAILOVER or ROUND-ROBIN)`, nil},
+		{"virtual:FAILOVER", `socket "virtual:FAILOVER": no members (want e.g. virtual:FAILOVER tcp:host:port ...)`, nil},
+		{"virtual:ROUND-ROBIN   ", `socket "virtual:ROUND-ROBIN   ": no members (want e.g. virtual:ROUND-ROBIN tcp:host:port ...)`, nil},
+		{"virtual:FAILOVER fake:a virtual:PARALLEL fake:b", `socket "virtual:FAILOVER fake:a virtual:PARALLEL fake:b": member 2 "virtual:PARALLEL": a virtual socket cannot be a member of another`, nil},
+		{"virtual:PARALLEL virtual:", `socket "virtual:PARALLEL virtual:": member 1 "virtual:": a virtual socket cannot be a member of another`, nil},
+		{"virtual:FAILOVER fake:a fake:", `socket "virtual:FAILOVER fake:a fake:": member 2: socket "fake:": want fake:NAME`, nil},
+		{"virtual:FAILOVER fake:a nope:1", `socket "virtual:FAILOVER fake:a nope:1": member 2: socket "nope:1": unknown transport "nope" (want fake:, virtual:)`, evi.ErrUnknownTransport},
+		{"virtual:PARALLEL fake:a fakeb", `socket "virtual:PARALLEL fake:a fakeb": member 2: socket "fakeb": no transport prefix (want e.g. tcp:host:port)`, nil},
+		{"tcp:127.0.0.1:1", `socket "tcp:127.0.0.1:1": not a virtual socket (want virtual:POLICY member...)`, nil},
+		{"VIRTUAL:FAILOVER fake:a", `socket "VIRTUAL:FAILOVER fake:a": not a virtual socket (want virtual:POLICY member...)`, nil},
 	}
 	for _, tc := range tests {
 		d, err := e.vt.Parse(tc.in)

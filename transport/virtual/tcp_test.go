@@ -604,11 +604,11 @@ func TestTCPParseErrors(t *testing.T) {
 	}
 	tests := []struct{ in, want string }{
 		{"virtual:failover tcp:127.0.0.1:9001 tcp:127.0.0.1:9002",
-			`socket "virtual:failover tcp:127.0.0.1:9001 tcp:127.0.0.1:9002": unknown policy "failover" (policy is case-sensitive: did you mean "FAILOVER"?): bad socket`},
+			`socket "virtual:failover tcp:127.0.0.1:9001 tcp:127.0.0.1:9002": unknown policy "failover" (policy is case-sensitive: did you mean "FAILOVER"?)`},
 		{"virtual:FAILOVER",
-			`socket "virtual:FAILOVER": no members (want e.g. virtual:FAILOVER tcp:host:port ...): bad socket`},
+			`socket "virtual:FAILOVER": no members (want e.g. virtual:FAILOVER tcp:host:port ...)`},
 		{"virtual:PARALLEL tcp:127.0.0.1:9001 virtual:FAILOVER",
-			`socket "virtual:PARALLEL tcp:127.0.0.1:9001 virtual:FAILOVER": member 2 "virtual:FAILOVER": a virtual socket cannot be a member of another: bad socket`},
+			`socket "virtual:PARALLEL tcp:127.0.0.1:9001 virtual:FAILOVER": member 2 "virtual:FAILOVER": a virtual socket cannot be a member of another`},
 		{"virtual:FAILOVER tcp:127.0.0.1:9001 tcp:127.0.0.1:0",
 			`socket "virtual:FAILOVER tcp:127.0.0.1:9001 tcp:127.0.0.1:0": member 2: ` + memberErr("tcp:127.0.0.1:0")},
 		{"virtual:ROUND-ROBIN tcp:127.0.0.1",
@@ -616,7 +616,7 @@ func TestTCPParseErrors(t *testing.T) {
 		{"virtual:ROUND-ROBIN tcp:127.0.0.1:70000",
 			`socket "virtual:ROUND-ROBIN tcp:127.0.0.1:70000": member 1: ` + memberErr("tcp:127.0.0.1:70000")},
 		{"virtual:PARALLEL udp:127.0.0.1:9001",
-			`socket "virtual:PARALLEL udp:127.0.0.1:9001": member 1: socket "udp:127.0.0.1:9001": transport "udp": unknown transport (bad socket)`},
+			`socket "virtual:PARALLEL udp:127.0.0.1:9001": member 1: socket "udp:127.0.0.1:9001": unknown transport "udp" (want tcp:, virtual:)`},
 	}
 	for _, tc := range tests {
 		err := e.reg.Subscribe("E_X", tc.in, 0)

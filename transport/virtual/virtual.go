@@ -85,28 +85,28 @@ func isSpace(c rune) bool { return c == ' ' || c == '\t' }
 // Parse parses "virtual:POLICY member1 member2 ...": POLICY is PARALLEL,
 // FAILOVER or ROUND-ROBIN (uppercase), members are sockets of other
 // transports separated by spaces or tabs. At least one member is needed and
-// none may be virtual. Errors wrap evi.ErrBadSocket (and a member's own
-// parse error) and name the socket.
+// none may be virtual. Errors are *evi.SocketError naming the socket (and
+// wrapping a member's own parse error).
 func (t *Transport) Parse(socket string) (evi.Destination, error) {
 	rest, ok := strings.CutPrefix(socket, Scheme+":")
 	if !ok {
-		return nil, fmt.Errorf("socket %q: not a virtual socket (want virtual:POLICY member...): %w", socket, evi.ErrBadSocket)
+		return nil, evi.NewSocketError(socket, nil, "not a virtual socket (want virtual:POLICY member...)")
 	}
 	fields := strings.FieldsFunc(rest, isSpace)
 	if len(fields) == 0 {
-		return nil, fmt.Errorf("socket %q: no policy (want virtual:POLICY member..., POLICY one of PARALLEL, FAILOVER, ROUND-ROBIN): %w", socket, evi.ErrBadSocket)
+		return nil, evi.NewSocketError(socket, nil, "no policy (want virtual:POLICY member..., POLICY one of PARALLEL, FAILOVER, ROUND-ROBIN)")
 	}
 	policy, err := ParsePolicy(fields[0])
 	if err != nil {
-		return nil, fmt.Errorf("socket %q: %v: %w", socket, err, evi.ErrBadSocket)
+		return nil, evi.NewSocketError(socket, nil, "%v", err)
 	}
 	tokens := fields[1:]
 	if len(tokens) == 0 {
-		return nil, fmt.Errorf("socket %q: no members (want e.g. virtual:%s tcp:host:port ...): %w", socket, policy, evi.ErrBadSocket)
+		return nil, evi.NewSocketError(socket, nil, "no members (want e.g. virtual:%s tcp:host:port ...)", policy)
 	}
 	for i, tok := range tokens {
 		if scheme, _, _ := strings.Cut(tok, ":"); scheme == Scheme {
-			return nil, fmt.Errorf("socket %q: member %d %q: a virtual socket cannot be a member of another: %w", socket, i+1, tok, evi.ErrBadSocket)
+			return nil, evi.NewSocketError(socket, nil, "member %d %q: a virtual socket cannot be a member of another", i+1, tok)
 		}
 	}
 	if t.isClosed() {
@@ -124,10 +124,10 @@ func (t *Transport) Parse(socket string) (evi.Destination, error) {
 			for j := range i {
 				d.members[j].dest.Close()
 			}
-			if errors.Is(err, evi.ErrBadSocket) {
+			if errors.Is(err, evi.ErrClosed) {
 				return nil, fmt.Errorf("socket %q: member %d: %w", socket, i+1, err)
 			}
-			return nil, fmt.Errorf("socket %q: member %d: %w (%w)", socket, i+1, err, evi.ErrBadSocket)
+			return nil, evi.NewSocketError(socket, err, "member %d: %v", i+1, err)
 		}
 		d.members[i].socket = tok
 		d.members[i].dest = md
