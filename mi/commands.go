@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -15,27 +16,33 @@ import (
 // OpenSIPS.
 const DefaultExpire = 3600 * time.Second
 
-// command is one MI command: its name, the param lists it accepts
-// (recipes, each in positional order) and its implementation, which returns
-// the JSON result.
+// command is one MI command: its description (the param lists it accepts,
+// each in positional order) and its implementation, which returns the JSON
+// result.
 type command struct {
-	name    string
-	recipes [][]string
-	run     func(h *Handler, a *args) (json.RawMessage, *jsonrpc.Error)
+	CommandInfo
+	run func(h *Handler, a *args) (json.RawMessage, *jsonrpc.Error)
 }
 
 func commandTable() []*command {
+	cmd := func(name, summary string, ext bool, recipes [][]string, run func(*Handler, *args) (json.RawMessage, *jsonrpc.Error)) *command {
+		return &command{CommandInfo{Name: name, Summary: summary, Params: recipes, Extension: ext}, run}
+	}
 	return []*command{
-		{"event_subscribe", [][]string{{"event", "socket"}, {"event", "socket", "expire"}}, (*Handler).eventSubscribe},
-		{"events_list", [][]string{{}}, (*Handler).eventsList},
-		{"subscribers_list", [][]string{{}, {"event"}, {"event", "socket"}}, (*Handler).subscribersList},
-		{"raise_event", [][]string{{"event"}, {"event", "params"}}, (*Handler).raiseEvent},
-		// evstream extensions
-		{"event_publish", [][]string{{"event"}}, (*Handler).eventPublish},
-		{"event_unsubscribe", [][]string{{"event", "socket"}}, (*Handler).eventUnsubscribe},
-		{"get_statistics", [][]string{{}, {"statistics"}}, (*Handler).getStatistics},
-		{"which", [][]string{{}}, (*Handler).which},
-		{"version", [][]string{{}}, (*Handler).version},
+		cmd("event_subscribe", "subscribe a socket to an event, or refresh it (expire 0 unsubscribes)", false,
+			[][]string{{"event", "socket"}, {"event", "socket", "expire"}}, (*Handler).eventSubscribe),
+		cmd("events_list", "list the published events", false, [][]string{{}}, (*Handler).eventsList),
+		cmd("subscribers_list", "list the subscribers of every event, of one event, or one subscriber", false,
+			[][]string{{}, {"event"}, {"event", "socket"}}, (*Handler).subscribersList),
+		cmd("raise_event", "raise an event to its subscribers", false,
+			[][]string{{"event"}, {"event", "params"}}, (*Handler).raiseEvent),
+		cmd("event_publish", "publish an event", true, [][]string{{"event"}}, (*Handler).eventPublish),
+		cmd("event_unsubscribe", "remove a subscriber (an error when there is none)", true,
+			[][]string{{"event", "socket"}}, (*Handler).eventUnsubscribe),
+		cmd("get_statistics", "counters: all, a group (\"tcp:\") or names", true,
+			[][]string{{}, {"statistics"}}, (*Handler).getStatistics),
+		cmd("which", "list the MI commands", true, [][]string{{}}, (*Handler).which),
+		cmd("version", "the evstream version", true, [][]string{{}}, (*Handler).version),
 	}
 }
 
@@ -43,6 +50,43 @@ var resultOK = json.RawMessage(`"OK"`)
 
 func mierr(code int64, msg string) *jsonrpc.Error {
 	return &jsonrpc.Error{Code: code, Message: msg}
+}
+
+// maxReason bounds the reason put in an error's data, in bytes.
+const maxReason = 1024
+
+// reason says what is wrong with what the caller sent, for the data of a
+// generic error (an evstream extension: OpenSIPS only logs it): the socket
+// and what is wrong with it, or the error's message. Values the caller
+// chose are clipped.
+func reason(err error) string {
+	var se *evi.SocketError
+	var ne *evi.NameError
+	switch {
+	case errors.As(err, &se):
+		return ratelog.ClipTo(ratelog.Clip(se.Socket)+": "+se.Reason, maxReason)
+	case errors.As(err, &ne):
+		return ratelog.ClipTo(ne.Reason, maxReason)
+	case errors.Is(err, evi.ErrNotPublished):
+		return ratelog.ClipTo(err.Error()+" (auto_publish is off: publish it first, with event_publish or in the config)", maxReason)
+	}
+	return ratelog.ClipTo(err.Error(), maxReason)
+}
+
+// badParam is OpenSIPS's 400 "Bad parameter value", with the reason as
+// data.
+func badParam(err error) *jsonrpc.Error {
+	return newError(CodeBadParam, MsgBadParameterValue, reason(err))
+}
+
+// refused logs why a command was refused with a generic error; the line
+// is rate-limited and its values clipped.
+func (h *Handler) refused(command, event, socket string, err error) {
+	args := []any{"event", ratelog.Clip(event)}
+	if socket != "" {
+		args = append(args, "socket", ratelog.Clip(socket))
+	}
+	h.log.Warn("mi: "+command+" refused", append(args, "err", reason(err))...)
 }
 
 // closedErr is the error of a command run while the registry shuts down.
@@ -77,8 +121,8 @@ func (h *Handler) eventSubscribe(a *args) (json.RawMessage, *jsonrpc.Error) {
 	case errors.Is(err, evi.ErrClosed):
 		return nil, closedErr()
 	}
-	h.log.Warn("mi: event_subscribe refused", "event", event, "socket", socket, "err", err)
-	return nil, mierr(CodeBadParam, MsgBadParameterValue)
+	h.refused("event_subscribe", event, socket, err)
+	return nil, badParam(err)
 }
 
 // unsubscribeQuietly is event_subscribe with expire 0: it removes the
@@ -101,8 +145,8 @@ func (h *Handler) unsubscribeQuietly(event, socket string) (json.RawMessage, *js
 			}
 		}
 	}
-	h.log.Warn("mi: event_subscribe (expire 0) refused", "event", event, "socket", socket, "err", err)
-	return nil, mierr(CodeBadParam, MsgBadParameterValue)
+	h.refused("event_subscribe", event, socket, err)
+	return nil, badParam(err)
 }
 
 // eventsList: {"Events":[{"name":..,"id":..},...]} in id order.
@@ -202,8 +246,8 @@ func (h *Handler) subscribersList(a *args) (json.RawMessage, *jsonrpc.Error) {
 	case errors.Is(err, evi.ErrNoSubscriber):
 		return nil, mierr(CodeNotFound, MsgNoSubscriber)
 	case err != nil:
-		h.log.Warn("mi: subscribers_list: bad socket", "event", name, "socket", socket, "err", err)
-		return nil, mierr(CodeBadParam, MsgBadParameterValue)
+		h.refused("subscribers_list", name, socket, err)
+		return nil, badParam(err)
 	}
 	b := []byte(`{"Event":`)
 	b = appendEventHead(b, ev)
@@ -233,8 +277,8 @@ func (h *Handler) raiseEvent(a *args) (json.RawMessage, *jsonrpc.Error) {
 		err = params.Validate()
 	}
 	if err != nil {
-		h.log.Debug("mi: raise_event: bad params", "event", name, "err", err)
-		return nil, mierr(CodeBadParam, MsgBadParams)
+		h.log.Debug("mi: raise_event: bad params", "event", ratelog.Clip(name), "err", reason(err))
+		return nil, newError(CodeBadParam, MsgBadParams, reason(err))
 	}
 	accepted, err := h.reg.Raise(name, params, h.opts.Report)
 	switch {
@@ -249,8 +293,8 @@ func (h *Handler) raiseEvent(a *args) (json.RawMessage, *jsonrpc.Error) {
 		return nil, closedErr()
 	}
 	// Every live subscriber refused it (queues full...).
-	h.log.Warn("mi: raise_event: no subscriber accepted the event", "event", name, "err", err)
-	return nil, newError(CodeServerError, "Cannot Raise Event", err.Error())
+	h.log.Warn("mi: raise_event: no subscriber accepted the event", "event", ratelog.Clip(name), "err", reason(err))
+	return nil, newError(CodeServerError, "Cannot Raise Event", reason(err))
 }
 
 // eventPublish (extension): event. Publishing a published event is "OK".
@@ -266,8 +310,8 @@ func (h *Handler) eventPublish(a *args) (json.RawMessage, *jsonrpc.Error) {
 	case errors.Is(err, evi.ErrClosed):
 		return nil, closedErr()
 	}
-	h.log.Warn("mi: event_publish refused", "event", name, "err", err)
-	return nil, mierr(CodeBadParam, MsgBadParameterValue)
+	h.refused("event_publish", name, "", err)
+	return nil, badParam(err)
 }
 
 // eventUnsubscribe (extension): event, socket. Unlike event_subscribe with
@@ -292,8 +336,8 @@ func (h *Handler) eventUnsubscribe(a *args) (json.RawMessage, *jsonrpc.Error) {
 	case errors.Is(err, evi.ErrClosed):
 		return nil, closedErr()
 	}
-	h.log.Warn("mi: event_unsubscribe refused", "event", event, "socket", socket, "err", err)
-	return nil, mierr(CodeBadParam, MsgBadParameterValue)
+	h.refused("event_unsubscribe", event, socket, err)
+	return nil, badParam(err)
 }
 
 // getStatistics (extension): [statistics], a name or a list of names. A

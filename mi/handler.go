@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -69,7 +70,7 @@ type Options struct {
 type Handler struct {
 	reg  *evi.Registry
 	opts Options
-	log  *slog.Logger
+	log  *ratelog.Logger // callers cause every line: rate-limited
 	cmds map[string]*command
 }
 
@@ -78,15 +79,16 @@ func New(reg *evi.Registry, opts Options) *Handler {
 	if opts.MaxBodySize <= 0 {
 		opts.MaxBodySize = DefaultMaxBodySize
 	}
-	h := &Handler{reg: reg, opts: opts, log: opts.Logger, cmds: make(map[string]*command)}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
+	h := &Handler{reg: reg, opts: opts, log: ratelog.New(opts.Logger, 0, 0), cmds: make(map[string]*command)}
 	for _, c := range commandTable() {
-		h.cmds[c.name] = c
+		h.cmds[c.Name] = c
 	}
 	return h
 }
+
+// Close writes the counts of the log lines it suppressed and stops its
+// timers. The Handler still serves afterwards.
+func (h *Handler) Close() { h.log.Close() }
 
 // Commands returns the names of the MI commands, sorted.
 func (h *Handler) Commands() []string {
@@ -119,7 +121,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp = appendError(nil, nil, jsonrpc.CodeInvalidRequest, "Invalid Request",
 			"request body larger than "+strconv.FormatInt(h.opts.MaxBodySize, 10)+" bytes")
 	default:
-		h.log.Debug("mi: reading request body", "remote", r.RemoteAddr, "err", err)
+		h.log.Debug("mi: reading request body", "remote", r.RemoteAddr, "err", err.Error())
 		return // the client went away
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -177,7 +179,7 @@ func (h *Handler) Serve(body []byte) (resp []byte, notification bool) {
 func (h *Handler) Call(method string, params json.RawMessage) (json.RawMessage, *jsonrpc.Error) {
 	c := h.cmds[method]
 	if c == nil {
-		h.log.Debug("mi: unknown command", "command", method)
+		h.log.Debug("mi: unknown command", "command", ratelog.Clip(method))
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "Method not found"}
 	}
 	a, err := matchParams(c, params)
@@ -185,12 +187,12 @@ func (h *Handler) Call(method string, params json.RawMessage) (json.RawMessage, 
 		var res []byte
 		res, err = c.run(h, a)
 		if err == nil {
-			h.log.Debug("mi: command", "command", method, "params", string(params))
+			h.log.Debug("mi: command", "command", method, "params", ratelog.ClipBytes(params))
 			return res, nil
 		}
 	}
-	h.log.Debug("mi: command failed", "command", method, "params", string(params),
-		"code", err.Code, "message", err.Message, "data", string(err.Data))
+	h.log.Debug("mi: command failed", "command", method, "params", ratelog.ClipBytes(params),
+		"code", err.Code, "message", err.Message, "data", ratelog.ClipBytes(err.Data))
 	return nil, err
 }
 

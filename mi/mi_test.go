@@ -2,9 +2,11 @@ package mi_test
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +47,7 @@ type env struct {
 }
 
 type envOpts struct {
+	logger      *slog.Logger
 	autoPublish bool
 	stats       func() []mi.Stat
 }
@@ -63,6 +66,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Fatal(err)
 	}
 	e.h = mi.New(e.reg, mi.Options{
+		Logger:     o.logger,
 		Version:    "1.2.3",
 		Statistics: o.stats,
 		Report: func(out evi.Outcome) {
@@ -116,6 +120,17 @@ func req(method, params string) string {
 	return `{"jsonrpc":"2.0","method":"` + method + `","params":` + params + `,"id":1}`
 }
 
+// badParam is 400 "Bad parameter value" with the reason as data (an
+// evstream extension: OpenSIPS only logs it).
+func badParam(data string) string {
+	return `{"jsonrpc":"2.0","error":{"code":400,"message":"Bad parameter value","data":` + strconv.Quote(data) + `},"id":1}`
+}
+
+// badParams is 400 "Bad Params" with the reason as data.
+func badParams(data string) string {
+	return `{"jsonrpc":"2.0","error":{"code":400,"message":"Bad Params","data":` + strconv.Quote(data) + `},"id":1}`
+}
+
 func errResp(code, msg string) string {
 	return `{"jsonrpc":"2.0","error":{"code":` + code + `,"message":"` + msg + `"},"id":1}`
 }
@@ -125,11 +140,9 @@ func invalidParams(data string) string {
 }
 
 var (
-	badParamValue = errResp("400", "Bad parameter value")
 	tooFewOrMany  = invalidParams("Too few or too many parameters")
 	negExpire     = invalidParams("Negative expire value")
 	badExpire     = invalidParams("Bad type for parameter 'expire'")
-	badParams     = errResp("400", "Bad Params")
 	tempUnavail   = errResp("480", "Temporarily Unavailable")
 	notRegistered = errResp("404", "Event not registered")
 	notPublished  = errResp("404", "Event not published")
@@ -227,12 +240,13 @@ func TestEventSubscribe(t *testing.T) {
 		{"unknown name", `{"event":"E_X","sock":"` + sock + `"}`, tooFewOrMany},
 		{"event not a string", `[5,"` + sock + `"]`, invalidParams("Bad type for parameter 'event'")},
 		{"socket not a string", `{"event":"E_X","socket":{}}`, invalidParams("Bad type for parameter 'socket'")},
-		{"port 0", `["E_X","tcp:127.0.0.1:0"]`, badParamValue},
-		{"port out of range", `["E_X","tcp:127.0.0.1:70000"]`, badParamValue},
-		{"unknown transport", `["E_X","udp:127.0.0.1:9"]`, badParamValue},
-		{"no transport", `["E_X","127.0.0.1:9"]`, badParamValue},
-		{"bad event name", `["bad name","` + sock + `"]`, badParamValue},
-		{"unpublished event (auto_publish off)", `["E_NEW","` + sock + `"]`, badParamValue},
+		{"port 0", `["E_X","tcp:127.0.0.1:0"]`, badParam("tcp:127.0.0.1:0: port 0 out of range 1..65535")},
+		{"port out of range", `["E_X","tcp:127.0.0.1:70000"]`, badParam("tcp:127.0.0.1:70000: port 70000 out of range 1..65535")},
+		{"unknown transport", `["E_X","udp:127.0.0.1:9"]`, badParam(`udp:127.0.0.1:9: unknown transport "udp" (want tcp:)`)},
+		{"no transport", `["E_X","127.0.0.1:9"]`, badParam(`127.0.0.1:9: unknown transport "127.0.0.1" (want tcp:)`)},
+		{"bad event name", `["bad name","` + sock + `"]`, badParam(`event name "bad name" has a space or control byte at 3`)},
+		{"unpublished event (auto_publish off)", `["E_NEW","` + sock + `"]`,
+			badParam(`event "E_NEW": event not published (auto_publish is off: publish it first, with event_publish or in the config)`)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { e.call(t, req("event_subscribe", c.params), c.want) })
@@ -245,13 +259,34 @@ func TestEventSubscribe(t *testing.T) {
 	e.call(t, req("subscribers_list", `["E_X"]`), want)
 }
 
+// TestErrorDataClipped: a reason quoting what the caller sent is clipped,
+// so a huge socket gives a bounded answer (and log line).
+func TestErrorDataClipped(t *testing.T) {
+	var logs testnet.Buffer
+	e := newEnv(t, envOpts{logger: logs.Logger(), autoPublish: true})
+	method := strings.Repeat("m", 3000) + "\\u0001"
+	_, got := e.post(t, req("event_subscribe", `["E_X","tcp:127.0.0.1:1/`+method+`"]`))
+	const prefix = `{"jsonrpc":"2.0","error":{"code":400,"message":"Bad parameter value","data":"tcp:127.0.0.1:1/mmm`
+	if !strings.HasPrefix(got, prefix) || !strings.Contains(got, "more bytes)") || len(got) > 1200 {
+		t.Errorf("answer of %d bytes, want a clipped reason under 1200: %.300s", len(got), got)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if len(line) > 1500 {
+			t.Errorf("log line of %d bytes: %.300s", len(line), line)
+		}
+	}
+	if !strings.Contains(logs.String(), "event_subscribe refused") {
+		t.Errorf("the refusal was not logged:\n%.2000s", logs.String())
+	}
+}
+
 func TestSubscribeAutoPublish(t *testing.T) {
 	e := newEnv(t, envOpts{autoPublish: true})
 	s := testnet.NewSink(t, waitTimeout)
 	e.call(t, req("event_subscribe", `["E_AUTO","`+s.Socket()+`"]`), ok)
 	e.call(t, req("events_list", ""), `{"jsonrpc":"2.0","result":{"Events":[{"name":"E_AUTO","id":0}]},"id":1}`)
 	// A refused subscription publishes nothing.
-	e.call(t, req("event_subscribe", `["E_NOPE","tcp:127.0.0.1:0"]`), badParamValue)
+	e.call(t, req("event_subscribe", `["E_NOPE","tcp:127.0.0.1:0"]`), badParam("tcp:127.0.0.1:0: port 0 out of range 1..65535"))
 	e.call(t, req("events_list", ""), `{"jsonrpc":"2.0","result":{"Events":[{"name":"E_AUTO","id":0}]},"id":1}`)
 }
 
@@ -287,8 +322,8 @@ func TestExpireRefreshUnsubscribe(t *testing.T) {
 	e.call(t, req("subscribers_list", `["E_X"]`), `{"jsonrpc":"2.0","result":{"Event":{}},"id":1}`)
 	e.call(t, req("event_subscribe", `["E_X","`+sock+`",0]`), ok)
 	e.call(t, req("event_subscribe", `["E_UNKNOWN","`+sock+`",0]`), ok)
-	e.call(t, req("event_subscribe", `["E_X","tcp:127.0.0.1:0",0]`), badParamValue)
-	e.call(t, req("event_subscribe", `["bad name","`+sock+`",0]`), badParamValue)
+	e.call(t, req("event_subscribe", `["E_X","tcp:127.0.0.1:0",0]`), badParam("tcp:127.0.0.1:0: port 0 out of range 1..65535"))
+	e.call(t, req("event_subscribe", `["bad name","`+sock+`",0]`), badParam(`event name "bad name" has a space or control byte at 3`))
 }
 
 func TestEventsAndSubscribersList(t *testing.T) {
@@ -301,7 +336,7 @@ func TestEventsAndSubscribersList(t *testing.T) {
 		e.call(t, req("event_publish", `["`+ev+`"]`), ok)
 	}
 	e.call(t, req("event_publish", `["E_A"]`), ok) // again: no new id
-	e.call(t, req("event_publish", `["bad name"]`), badParamValue)
+	e.call(t, req("event_publish", `["bad name"]`), badParam(`event name "bad name" has a space or control byte at 3`))
 	e.call(t, req("events_list", "[]"),
 		`{"jsonrpc":"2.0","result":{"Events":[{"name":"E_A","id":0},{"name":"E_B","id":1},{"name":"E_C","id":2}]},"id":1}`)
 
@@ -331,7 +366,7 @@ func TestEventsAndSubscribersList(t *testing.T) {
 	e.call(t, req("subscribers_list", `["E_NONE"]`), notPublished)
 	e.call(t, req("subscribers_list", `["E_NONE","`+sock+`"]`), notPublished)
 	e.call(t, req("subscribers_list", `["E_A","`+sock+`/nope"]`), noSubscriber)
-	e.call(t, req("subscribers_list", `["E_A","tcp:nohost"]`), badParamValue)
+	e.call(t, req("subscribers_list", `["E_A","tcp:nohost"]`), badParam("tcp:nohost: missing port (want host:port)"))
 	e.call(t, req("subscribers_list", `["E_A","`+sock+`",1]`), tooFewOrMany)
 	e.call(t, req("subscribers_list", `[1]`), invalidParams("Bad type for parameter 'event'"))
 
@@ -339,7 +374,7 @@ func TestEventsAndSubscribersList(t *testing.T) {
 	e.call(t, req("event_unsubscribe", `["E_A","`+sock+`"]`), ok)
 	e.call(t, req("event_unsubscribe", `["E_A","`+sock+`"]`), noSubscriber)
 	e.call(t, req("event_unsubscribe", `["E_NONE","`+sock+`"]`), notPublished)
-	e.call(t, req("event_unsubscribe", `["E_A","tcp:127.0.0.1:0"]`), badParamValue)
+	e.call(t, req("event_unsubscribe", `["E_A","tcp:127.0.0.1:0"]`), badParam("tcp:127.0.0.1:0: port 0 out of range 1..65535"))
 	e.call(t, req("event_unsubscribe", `["E_A"]`), tooFewOrMany)
 	e.call(t, req("subscribers_list", `["E_A"]`), `{"jsonrpc":"2.0","result":{"Event":{}},"id":1}`)
 }
@@ -358,9 +393,22 @@ func TestRaiseEventErrors(t *testing.T) {
 	e.call(t, req("raise_event", `["E_X",[],1]`), tooFewOrMany)
 	e.call(t, req("raise_event", `[1]`), invalidParams("Bad type for parameter 'event'"))
 	e.call(t, req("event_subscribe", `["E_X","`+s.Socket()+`"]`), ok)
-	for _, p := range []string{`5`, `true`, `null`, `"text"`, `"[1,2]"`, `"{bad json"`, `"{\"a\":1} x"`,
-		`[[1]]`, `[{"a":1}]`, `[null]`, `[true]`, `{"":1}`, `"{\"\":1}"`} {
-		e.call(t, req("raise_event", `["E_X",`+p+`]`), badParams)
+	for _, c := range []struct{ params, why string }{
+		{`5`, "want an array, an object or a string holding an object, got 5"},
+		{`true`, "want an array, an object or a string holding an object, got true"},
+		{`null`, "want an array, an object or a string holding an object, got null"},
+		{`"text"`, `a string must hold a JSON object, got "text"`},
+		{`"[1,2]"`, `a string must hold a JSON object, got "[1,2]"`},
+		{`"{bad json"`, "offset 1: unexpected 'b' looking for an object key"},
+		{`"{\"a\":1} x"`, "offset 8: unexpected 'x' after the params"},
+		{`[[1]]`, "element 0 is [1], want a string or a number"},
+		{`[{"a":1}]`, `element 0 is {"a":1}, want a string or a number`},
+		{`[null]`, "element 0 is null, want a string or a number"},
+		{`[true]`, "element 0 is true, want a string or a number"},
+		{`{"":1}`, "offset 1: a member has an empty name (a named param needs a name)"},
+		{`"{\"\":1}"`, "offset 1: a member has an empty name (a named param needs a name)"},
+	} {
+		e.call(t, req("raise_event", `["E_X",`+c.params+`]`), badParams(c.why))
 	}
 	// None of the refused raises sent anything: the first bytes on the
 	// connection are those of the next, good, one.

@@ -46,7 +46,7 @@ func matchParams(c *command, params json.RawMessage) (*args, *jsonrpc.Error) {
 				return nil, invalidParams("params: " + err.Error())
 			}
 		}
-		for _, r := range c.recipes {
+		for _, r := range c.Params {
 			if len(r) == len(vals) {
 				return &args{names: r, vals: vals}, nil
 			}
@@ -58,7 +58,7 @@ func matchParams(c *command, params json.RawMessage) (*args, *jsonrpc.Error) {
 			return nil, invalidParams("params: " + err.Error())
 		}
 	recipes:
-		for _, r := range c.recipes {
+		for _, r := range c.Params {
 			if len(r) != len(byName) {
 				continue
 			}
@@ -126,10 +126,6 @@ func parseExpire(raw json.RawMessage) (int64, *jsonrpc.Error) {
 	return n, nil
 }
 
-// errBadParams is returned by parseEventParams for params raise_event
-// cannot use (400 "Bad Params").
-var errBadParams = errors.New("bad params")
-
 // parseEventParams converts raise_event's params:
 //
 //   - a JSON array: unnamed values, each sent as a string (numbers as
@@ -140,7 +136,8 @@ var errBadParams = errors.New("bad params")
 //     null and nested objects or arrays are kept as JSON (OpenSIPS
 //     truncates or stringifies them); {} is no params.
 //
-// Anything else is an error wrapping errBadParams.
+// Anything else is an error that says what is wrong (raise_event answers
+// 400 "Bad Params" with it as data).
 func parseEventParams(raw json.RawMessage) (evi.Params, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
@@ -154,20 +151,20 @@ func parseEventParams(raw json.RawMessage) (evi.Params, error) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return evi.Params{}, fmt.Errorf("%w: %v", errBadParams, err)
+			return evi.Params{}, fmt.Errorf("not a JSON string: %w", err)
 		}
 		if t := strings.TrimSpace(s); t == "" || t[0] != '{' {
-			return evi.Params{}, fmt.Errorf("%w: a string must hold a JSON object, got %.40q", errBadParams, s)
+			return evi.Params{}, fmt.Errorf("a string must hold a JSON object, got %.40q", s)
 		}
 		return namedParams([]byte(s))
 	}
-	return evi.Params{}, fmt.Errorf("%w: want an array, an object or a string holding an object, got %.40s", errBadParams, raw)
+	return evi.Params{}, fmt.Errorf("want an array, an object or a string holding an object, got %.40s", raw)
 }
 
 func unnamedParams(raw []byte) (evi.Params, error) {
 	var elems []json.RawMessage
 	if err := json.Unmarshal(raw, &elems); err != nil {
-		return evi.Params{}, fmt.Errorf("%w: %v", errBadParams, err)
+		return evi.Params{}, fmt.Errorf("not a JSON array: %w", err)
 	}
 	if len(elems) == 0 {
 		return evi.Params{}, nil
@@ -178,13 +175,13 @@ func unnamedParams(raw []byte) (evi.Params, error) {
 		case c == '"':
 			var s string
 			if err := json.Unmarshal(e, &s); err != nil {
-				return evi.Params{}, fmt.Errorf("%w: element %d: %v", errBadParams, i, err)
+				return evi.Params{}, fmt.Errorf("element %d: %v", i, err)
 			}
 			vals[i] = evi.String(s)
 		case c == '-' || (c >= '0' && c <= '9'):
 			vals[i] = evi.String(string(e))
 		default:
-			return evi.Params{}, fmt.Errorf("%w: element %d is %.40s, want a string or a number", errBadParams, i, e)
+			return evi.Params{}, fmt.Errorf("element %d is %.40s, want a string or a number", i, e)
 		}
 	}
 	return evi.Unnamed(vals...), nil
@@ -194,11 +191,11 @@ func unnamedParams(raw []byte) (evi.Params, error) {
 // order and its values' kinds (jsonrpc.DecodeParams); {} is no params.
 func namedParams(b []byte) (evi.Params, error) {
 	if b = bytes.TrimSpace(b); len(b) == 0 || b[0] != '{' {
-		return evi.Params{}, fmt.Errorf("%w: not a JSON object", errBadParams)
+		return evi.Params{}, errors.New("not a JSON object")
 	}
 	p, err := jsonrpc.DecodeParams(b)
 	if err != nil {
-		return evi.Params{}, fmt.Errorf("%w: %v", errBadParams, err)
+		return evi.Params{}, errors.New(strings.TrimPrefix(err.Error(), jsonrpc.ErrBadParams.Error()+": "))
 	}
 	return p, nil
 }

@@ -92,7 +92,7 @@ func TestMIClient(t *testing.T) {
 		want string
 	}{
 		{[]string{"event_subscribe", "E_X", sock, "-5"}, "error -32602: Invalid params: Negative expire value\n"},
-		{[]string{"event_subscribe", "E_X", "tcp:127.0.0.1:0"}, "error 400: Bad parameter value\n"},
+		{[]string{"event_subscribe", "E_X", "tcp:127.0.0.1:0"}, "error 400: Bad parameter value: tcp:127.0.0.1:0: port 0 out of range 1..65535\n"},
 		{[]string{"subscribers_list", "E_NONE"}, "error 404: Event not published\n"},
 		{[]string{"raise_event", "E_NEW"}, "error 480: Temporarily Unavailable\n"},
 		{[]string{"no_such_command"}, "error -32601: Method not found\n"},

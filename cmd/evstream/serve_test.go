@@ -20,6 +20,11 @@ func miErr(code, msg string) string {
 	return `{"jsonrpc":"2.0","error":{"code":` + code + `,"message":"` + msg + `"},"id":1}`
 }
 
+// miErrData is miErr with a data member: the reason of a generic error.
+func miErrData(code, msg, data string) string {
+	return `{"jsonrpc":"2.0","error":{"code":` + code + `,"message":"` + msg + `","data":` + strconv.Quote(data) + `},"id":1}`
+}
+
 func miInvalid(data string) string {
 	return `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params","data":"` + data + `"},"id":1}`
 }
@@ -80,9 +85,12 @@ func TestServeMIErrors(t *testing.T) {
 	sock := "tcp:" + sink.Addr()
 	d.mustMI(t, "event_subscribe", "E_X", sock)
 	cases := []struct{ name, body, want string }{
-		{"bad socket", miRequest(t, "event_subscribe", []any{"E_X", "tcp:127.0.0.1:0"}), miErr("400", "Bad parameter value")},
-		{"unknown transport", miRequest(t, "event_subscribe", []any{"E_X", "udp:127.0.0.1:9"}), miErr("400", "Bad parameter value")},
-		{"unpublished event", miRequest(t, "event_subscribe", []any{"E_NEW", sock}), miErr("400", "Bad parameter value")},
+		{"bad socket", miRequest(t, "event_subscribe", []any{"E_X", "tcp:127.0.0.1:0"}),
+			miErrData("400", "Bad parameter value", "tcp:127.0.0.1:0: port 0 out of range 1..65535")},
+		{"unknown transport", miRequest(t, "event_subscribe", []any{"E_X", "udp:127.0.0.1:9"}),
+			miErrData("400", "Bad parameter value", `udp:127.0.0.1:9: unknown transport "udp" (want tcp:, virtual:)`)},
+		{"unpublished event", miRequest(t, "event_subscribe", []any{"E_NEW", sock}),
+			miErrData("400", "Bad parameter value", `event "E_NEW": event not published (auto_publish is off: publish it first, with event_publish or in the config)`)},
 		{"negative expire", miRequest(t, "event_subscribe", []any{"E_X", sock, -1}), miInvalid("Negative expire value")},
 		{"too few", miRequest(t, "event_subscribe", []any{"E_X"}), miInvalid("Too few or too many parameters")},
 		{"too many", miRequest(t, "event_subscribe", []any{"E_X", sock, 1, 2}), miInvalid("Too few or too many parameters")},
@@ -93,8 +101,10 @@ func TestServeMIErrors(t *testing.T) {
 		{"subscribers_list no subscribers", miRequest(t, "subscribers_list", []any{"E_EMPTY"}), `{"jsonrpc":"2.0","result":{"Event":{}},"id":1}`},
 		{"raise unknown event", miRequest(t, "raise_event", []any{"E_NONE"}), miErr("404", "Event not registered")},
 		{"raise without subscribers", miRequest(t, "raise_event", []any{"E_EMPTY"}), miErr("480", "Temporarily Unavailable")},
-		{"raise bad params", miRequest(t, "raise_event", []any{"E_X", 5}), miErr("400", "Bad Params")},
-		{"raise params string not an object", miRequest(t, "raise_event", []any{"E_X", "[1]"}), miErr("400", "Bad Params")},
+		{"raise bad params", miRequest(t, "raise_event", []any{"E_X", 5}),
+			miErrData("400", "Bad Params", "want an array, an object or a string holding an object, got 5")},
+		{"raise params string not an object", miRequest(t, "raise_event", []any{"E_X", "[1]"}),
+			miErrData("400", "Bad Params", `a string must hold a JSON object, got "[1]"`)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { checkMI(t, d, c.body, c.want) })

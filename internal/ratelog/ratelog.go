@@ -175,11 +175,14 @@ func (l *Logger) Close() {
 
 // Clip returns s cut to MaxValueLen bytes (on a UTF-8 boundary), followed
 // by how many bytes were cut: values a peer chose never make a line long.
-func Clip(s string) string {
-	if len(s) <= MaxValueLen {
+func Clip(s string) string { return ClipTo(s, MaxValueLen) }
+
+// ClipTo is Clip with a limit of n bytes.
+func ClipTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := MaxValueLen
+	cut := n
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
