@@ -80,6 +80,11 @@ type Config struct {
 type MIConfig struct {
 	// Listen is the MI's host:port; "" turns the MI off.
 	Listen string `yaml:"listen"`
+	// AllowedHosts are the host names (besides localhost, IP addresses and
+	// the name in Listen) that requests may name in their Host header.
+	// Other names are refused, so that a web page cannot reach the MI
+	// through DNS rebinding. Names only, no ports.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // LogConfig is the "log" section.
@@ -136,7 +141,7 @@ type Subscription struct {
 // file: every key at its default.
 func DefaultConfig() Config {
 	return Config{
-		MI:            MIConfig{Listen: DefaultMIListen},
+		MI:            MIConfig{Listen: DefaultMIListen, AllowedHosts: []string{}},
 		Log:           LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		AutoPublish:   DefaultAutoPublish,
 		Events:        []string{},
@@ -205,6 +210,11 @@ func (c Config) Validate() error {
 	if err := checkListen(c.MI.Listen); err != nil {
 		bad("mi.listen", "%v", err)
 	}
+	for i, h := range c.MI.AllowedHosts {
+		if err := checkHostName(h); err != nil {
+			bad(fmt.Sprintf("mi.allowed_hosts[%d]", i), "%v", err)
+		}
+	}
 	if _, err := c.Log.SlogLevel(); err != nil {
 		bad("log.level", "%v", err)
 	}
@@ -257,6 +267,24 @@ func checkListen(addr string) error {
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || port == "" || n > 65535 {
 		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
+
+// checkHostName checks a host name for mi.allowed_hosts: letters, digits,
+// '-', '_' and '.', no port.
+func checkHostName(h string) error {
+	if h == "" {
+		return errors.New("empty (want a host name such as evstream.example.com)")
+	}
+	if len(h) > 253 {
+		return fmt.Errorf("%.40q... is %d bytes, longer than 253", h, len(h))
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("%q is not a host name (letters, digits, '-', '_' and '.'; no port)", h)
+		}
 	}
 	return nil
 }

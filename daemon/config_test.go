@@ -52,6 +52,8 @@ func TestLoadConfigErrors(t *testing.T) {
 			`FILE:2: log.format: "xml" is not a log format (want text or json)`},
 		{"bad mi.listen", "mi:\n  listen: localhost\n",
 			`FILE:2: mi.listen: "localhost" is not host:port (e.g. 127.0.0.1:8888; "" turns it off)`},
+		{"allowed host with a port", "mi:\n  allowed_hosts: [\"evstream.example.com:8888\"]\n",
+			`FILE:2: mi.allowed_hosts[0]: "evstream.example.com:8888" is not a host name (letters, digits, '-', '_' and '.'; no port)`},
 		{"bad ingest port", "ingest:\n  listen: 127.0.0.1:http\n",
 			`FILE:2: ingest.listen: "127.0.0.1:http": port "http" is not a number from 0 to 65535`},
 		{"negative failover_timeout", "event_virtual:\n  failover_timeout: -1\n",
@@ -92,7 +94,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			`FILE:2: event_stream.reliable_mode: want true or false, got "on"`},
 		// Unknown keys and bad values in one file: all of them, in line order.
 		{"unknown keys and bad values together", "mi:\n  lisen: x\nevent_stream:\n  timeout: 9300000000000\n  framing: crlf\nloog: {}\n",
-			"FILE:2: mi.lisen: unknown key (want one of: listen)\n" +
+			"FILE:2: mi.lisen: unknown key (want one of: listen, allowed_hosts)\n" +
 				"FILE:4: event_stream.timeout: 9300000000000 is out of range: want 1 to 3600000 milliseconds (1 hour)\n" +
 				"FILE:5: event_stream.framing: \"crlf\" is not a framing (want none or newline)\n" +
 				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, event_stream, event_virtual, ingest, subscriptions)"},
@@ -149,7 +151,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestLoadConfigEveryKey(t *testing.T) {
 	cfg, _, err := load(t, `
-mi: {listen: "[::1]:0"}
+mi: {listen: "[::1]:0", allowed_hosts: [evstream.example.com]}
 log: {level: DEBUG, format: json}
 auto_publish: false
 events: [E_A, E_B]
@@ -172,7 +174,7 @@ subscriptions:
 		t.Fatal(err)
 	}
 	want := Config{
-		MI:           MIConfig{Listen: "[::1]:0"},
+		MI:           MIConfig{Listen: "[::1]:0", AllowedHosts: []string{"evstream.example.com"}},
 		Log:          LogConfig{Level: "DEBUG", Format: "json"},
 		AutoPublish:  false,
 		Events:       []string{"E_A", "E_B"},

@@ -67,9 +67,10 @@ type Daemon struct {
 
 	stopping atomic.Bool // Shutdown has begun: health answers 503
 
-	// failures logs the delivery failures of events raised over the MI
-	// and ingest, rate-limited (a dead subscriber cannot flood the log).
-	failures *ratelog.Logger
+	// limited logs what peers and callers cause (delivery failures of
+	// events raised over the MI and ingest, refused HTTP requests),
+	// rate-limited: a dead subscriber cannot flood the log.
+	limited *ratelog.Logger
 
 	mu       sync.Mutex
 	started  bool
@@ -93,7 +94,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	for _, o := range opts {
 		o(d)
 	}
-	d.failures = ratelog.New(logger, 0, 0)
+	d.limited = ratelog.New(logger, 0, 0)
 	d.reg = evi.NewRegistry(evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger})
 
 	framing, err := jsonrpc.ParseFraming(cfg.EventStream.Framing)
@@ -134,11 +135,13 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	if cfg.Ingest.Listen != "" {
 		d.ingest = ingest.New(d.reg, ingest.Config{EventParam: cfg.Ingest.EventParam, Logger: logger, Report: d.reportOutcome})
 	}
-	d.http = http.NewServeMux()
-	d.http.Handle(MIPath, d.mi)
-	d.http.Handle("GET "+MetricsPath, metrics.Handler(
+	guarded := http.NewServeMux()
+	guarded.Handle(MIPath, d.mi)
+	guarded.Handle("GET "+MetricsPath, metrics.Handler(
 		metrics.NewRegistry(metrics.Sources{Registry: d.reg, Stream: d.tcp, Ingest: d.ingest}), logger))
-	d.http.HandleFunc("GET "+HealthPath, d.serveHealth)
+	d.http = http.NewServeMux()
+	d.http.HandleFunc("GET "+HealthPath, d.serveHealth) // probes may use any Host
+	d.http.Handle("/", newHostGuard(guarded, cfg.MI.Listen, cfg.MI.AllowedHosts, d.limited))
 	return d, nil
 }
 
@@ -158,7 +161,9 @@ func (d *Daemon) MIHandler() http.Handler { return d.mi }
 
 // HTTPHandler returns everything Start serves on the MI listener: the MI
 // at MIPath, the Prometheus metrics at MetricsPath and the health check at
-// HealthPath.
+// HealthPath. Requests that a web page could have made (another Origin, a
+// Host that is not this daemon's: see MIConfig.AllowedHosts) are refused
+// with 403, except for the health check.
 func (d *Daemon) HTTPHandler() http.Handler { return d.http }
 
 // serveHealth answers 200 "ok" until Shutdown begins, then 503.
@@ -239,6 +244,7 @@ func (d *Daemon) Start() error {
 		})
 		d.log.Info("mi listening", "url", "http://"+ln.Addr().String()+MIPath,
 			"metrics", "http://"+ln.Addr().String()+MetricsPath)
+		d.warnExposed("mi.listen", ln.Addr())
 	}
 	if d.ingestLn != nil {
 		srv, ln := d.ingest, d.ingestLn
@@ -248,6 +254,7 @@ func (d *Daemon) Start() error {
 			}
 		})
 		d.log.Info("ingest listening", "addr", ln.Addr().String())
+		d.warnExposed("ingest.listen", ln.Addr())
 	}
 	d.log.Info("evstream started", "events", len(d.cfg.Events), "subscriptions", len(d.cfg.Subscriptions),
 		"reliable_mode", d.cfg.EventStream.ReliableMode, "auto_publish", d.cfg.AutoPublish)
@@ -268,6 +275,20 @@ func (d *Daemon) bind() error {
 		}
 	}
 	return nil
+}
+
+// warnExposed warns when the listener of the config key listens beyond
+// loopback (every interface, or a LAN address): it has no authentication.
+func (d *Daemon) warnExposed(key string, a net.Addr) {
+	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		return
+	}
+	what := "raise events"
+	if key == "mi.listen" {
+		what = "subscribe any socket and raise events"
+	}
+	d.log.Warn("listening beyond loopback, without authentication: anyone who can reach it can "+what,
+		"key", key, "addr", a.String())
 }
 
 // listenError names the config field and the address, and keeps the
@@ -333,7 +354,8 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	d.logDrain(before, after)
-	d.failures.Close()
+	d.mi.Close()
+	d.limited.Close()
 	return errors.Join(errs...)
 }
 
@@ -357,7 +379,7 @@ func (d *Daemon) reportOutcome(o evi.Outcome) {
 	if o.Err == nil {
 		return
 	}
-	d.failures.Warn("delivery failed", "event", o.Event.Name(), "socket", ratelog.Clip(o.Socket), "reason", o.Err.Error())
+	d.limited.Warn("delivery failed", "event", o.Event.Name(), "socket", ratelog.Clip(o.Socket), "reason", o.Err.Error())
 }
 
 // statistics are the transport (and ingest) counters for get_statistics.
