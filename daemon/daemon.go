@@ -67,6 +67,10 @@ type Daemon struct {
 
 	stopping atomic.Bool // Shutdown has begun: health answers 503
 
+	level    *slog.LevelVar // the logger's level, set by Reload; nil: fixed
+	guard    *hostGuard     // refuses what web pages send; names set by Reload
+	reloadMu sync.Mutex     // one Reload at a time
+
 	// limited logs what peers and callers cause (delivery failures of
 	// events raised over the MI and ingest, refused HTTP requests),
 	// rate-limited: a dead subscriber cannot flood the log.
@@ -141,7 +145,8 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 		metrics.NewRegistry(metrics.Sources{Registry: d.reg, Stream: d.tcp, Ingest: d.ingest}), logger))
 	d.http = http.NewServeMux()
 	d.http.HandleFunc("GET "+HealthPath, d.serveHealth) // probes may use any Host
-	d.http.Handle("/", newHostGuard(guarded, cfg.MI.Listen, cfg.MI.AllowedHosts, d.limited))
+	d.guard = newHostGuard(guarded, cfg.MI.Listen, cfg.MI.AllowedHosts, d.limited)
+	d.http.Handle("/", d.guard)
 	return d, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
@@ -26,7 +27,7 @@ import (
 // listener by address or localhost: they are not affected. An IP address
 // as Host is always allowed (DNS rebinding needs a name).
 type hostGuard struct {
-	names map[string]bool // allowed Host names, lowercase, no port
+	names atomic.Pointer[map[string]bool] // allowed Host names, lowercase, no port
 	log   *ratelog.Logger
 	next  http.Handler
 }
@@ -34,14 +35,21 @@ type hostGuard struct {
 // newHostGuard guards next; listen is the MI's listen address (its host
 // is allowed when it is a name), allowed are the extra names.
 func newHostGuard(next http.Handler, listen string, allowed []string, log *ratelog.Logger) *hostGuard {
-	g := &hostGuard{names: map[string]bool{}, log: log, next: next}
+	g := &hostGuard{log: log, next: next}
+	g.setNames(listen, allowed)
+	return g
+}
+
+// setNames replaces the allowed names (on reload).
+func (g *hostGuard) setNames(listen string, allowed []string) {
+	names := map[string]bool{}
 	if h, _, err := net.SplitHostPort(listen); err == nil && h != "" {
-		g.names[normHost(h)] = true
+		names[normHost(h)] = true
 	}
 	for _, n := range allowed {
-		g.names[normHost(n)] = true
+		names[normHost(n)] = true
 	}
-	return g
+	g.names.Store(&names)
 }
 
 // normHost lowercases a host name and drops a trailing dot and brackets.
@@ -64,7 +72,7 @@ func (g *hostGuard) allowedHost(host string) bool {
 	if _, err := netip.ParseAddr(h); err == nil {
 		return true
 	}
-	return h == "localhost" || strings.HasSuffix(h, ".localhost") || g.names[h]
+	return h == "localhost" || strings.HasSuffix(h, ".localhost") || (*g.names.Load())[h]
 }
 
 // why returns why r is refused, or "".

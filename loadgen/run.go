@@ -600,9 +600,12 @@ func (r *run) result(raiseEnd, drainEnd time.Time) *Result {
 // finishSinks closes the sinks and adds what they received to res.
 func (r *run) finishSinks(res *Result) {
 	var hist Histogram
+	var received, requests uint64
 	for _, s := range r.sinks {
 		s.Close()
 		rep := s.Report()
+		received += rep.Received
+		requests += rep.Requests
 		res.Delivered += rep.Distinct
 		res.Duplicates += rep.Duplicates
 		res.Unstamped += rep.Unstamped
@@ -614,6 +617,15 @@ func (r *run) finishSinks(res *Result) {
 		if len(rep.Errors) > 0 && res.Error == "" {
 			res.Error = "sink: " + strings.Join(rep.Errors, "; ")
 		}
+	}
+	// A daemon in the other mode than the scenario says (--url) measures
+	// something else than asked: say so rather than report ok.
+	switch {
+	case res.Error != "":
+	case res.Mode == ModeNotify && requests > 0:
+		res.Error = fmt.Sprintf("the daemon sent %d of %d events as requests: it runs in reliable mode (run the bench with --mode reliable)", requests, received)
+	case res.Mode == ModeReliable && requests < received:
+		res.Error = fmt.Sprintf("the daemon sent %d of %d events as notifications: it runs in notification mode (run the bench with --mode notify)", received-requests, received)
 	}
 	res.Latency = hist.Summary()
 	if res.ElapsedSeconds > 0 {

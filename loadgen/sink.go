@@ -66,6 +66,9 @@ type SinkReport struct {
 	Duplicates uint64
 	// Unstamped counts events without integer "s" and "t" params.
 	Unstamped uint64
+	// Requests counts the events that came as requests (with an id, so
+	// the sender runs in reliable mode); the others were notifications.
+	Requests uint64
 	// Latency holds now - t for every stamped event, in nanoseconds.
 	Latency Histogram
 	// Conns counts the connections accepted.
@@ -185,6 +188,7 @@ func (s *Sink) retire(c *sinkConn, err error) {
 func (s *Sink) mergeLocked(c *sinkConn) {
 	s.report.Received += c.n
 	s.report.Unstamped += c.unstamped
+	s.report.Requests += c.requests
 	s.report.Latency.Merge(&c.hist)
 	if s.cfg.Verify {
 		s.report.Duplicates += c.seen.dups
@@ -249,7 +253,7 @@ type sinkConn struct {
 	nc net.Conn
 
 	// Owned by the reader (lean), or guarded by mu (server).
-	n, unstamped uint64
+	n, unstamped, requests uint64
 	hist         Histogram
 	seen         seqSet
 	conns        atomic.Int64 // server kind: connections accepted
@@ -265,6 +269,9 @@ type sinkConn struct {
 // record counts one event received at now.
 func (c *sinkConn) record(ev *wireEvent, now int64) {
 	c.n++
+	if ev.id != nil {
+		c.requests++
+	}
 	if !ev.hasSeq || !ev.hasT {
 		c.unstamped++
 		return
@@ -398,7 +405,7 @@ func (c *sinkConn) writeLoop() {
 
 // serveEvent is the receiver.Handler of a ReceiverServer sink.
 func (c *sinkConn) serveEvent(_ context.Context, req *receiver.Request) (any, error) {
-	var ev wireEvent
+	ev := wireEvent{id: req.ID}
 	if len(req.Params) > 0 && req.Params[0] == '{' {
 		scanParams(req.Params, 0, &ev) // a bad object leaves the event unstamped
 	}

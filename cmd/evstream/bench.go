@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,15 +13,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/evstream/evstream/loadgen"
 )
-
-func init() {
-	register("bench", command{
-		summary: "load-test a daemon end to end (throughput, latency, loss)",
-		run:     runBench,
-	})
-}
 
 // benchFlags are the parsed flags of `evstream bench`.
 type benchFlags struct {
@@ -31,13 +25,13 @@ type benchFlags struct {
 	modes       []loadgen.Mode
 	subs        []int
 	atLeastOnce bool
-	duration    time.Duration
+	duration    durationValue
 	count       int64
 	rate        float64
 	workers     int
 	window      int
-	drain       time.Duration
-	timeout     time.Duration
+	drain       durationValue
+	timeout     durationValue
 	receiver    string
 	url         string
 	ingest      string
@@ -47,26 +41,37 @@ type benchFlags struct {
 	memProfile  string
 }
 
-// runBench is `evstream bench`. It runs every combination of --path,
-// --mode and --subs as one bounded scenario, shows a progress line on a
-// terminal, prints a summary table and optionally writes JSON. Exit code: 0
-// when every scenario is OK, 1 when one failed or could not run, 2 on bad
-// usage.
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newBenchCmd() *cobra.Command {
 	var f benchFlags
-	path := fs.String("path", "all", "how events are raised: api (Go API in process), mi (raise_event over HTTP), ingest (relay over TCP), all, or a comma list")
-	mode := fs.String("mode", "all", "event_stream mode: notify, reliable, or all")
-	subs := fs.String("subs", "1,10,100", "subscriber counts, comma separated (one scenario each)")
+	var path, mode, subs string
+	f.duration = durationValue(5 * time.Second)
+	f.drain = durationValue(loadgen.DefaultDrain)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "load-test a daemon end to end (throughput, latency, loss)",
+		Long: `Run every combination of --path, --mode and --subs as one bounded
+scenario against a daemon it starts (or a running one, with --url): real
+receivers on loopback, real sockets. It shows a progress line on a
+terminal, prints a summary table and, with --json, writes the results.
+Exit code: 0 when every scenario is OK, 1 when one failed or could not
+run, 2 on bad usage. docs/BENCH.md has the details.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd, &f, path, mode, subs)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&path, "path", "all", "how events are raised: api (Go API in process), mi (raise_event over HTTP), ingest (relay over TCP), all, or a comma list")
+	fs.StringVar(&mode, "mode", "all", "event_stream mode: notify, reliable, or all")
+	fs.StringVar(&subs, "subs", "1,10,100", "subscriber counts, comma separated (one scenario each)")
 	fs.BoolVar(&f.atLeastOnce, "at-least-once", false, "reliable mode only: check that every subscriber received every event at least once (the run fails on loss)")
-	fs.DurationVar(&f.duration, "duration", 5*time.Second, "raising time per scenario (0: no time bound, --count must be set)")
+	fs.Var(&f.duration, "duration", "raising time per scenario (0: no time bound, --count must be set)")
 	fs.Int64Var(&f.count, "count", 0, "most events raised per scenario (0: no count bound)")
 	fs.Float64Var(&f.rate, "rate", 0, "raise rate in events/s over all workers (0: as fast as possible); use a fixed rate like 10000 for latency")
 	fs.IntVar(&f.workers, "workers", 0, fmt.Sprintf("raising goroutines (api), MI clients (mi) or ingest connections (ingest); 0: GOMAXPROCS, %d, %d", loadgen.DefaultMIWorkers, loadgen.DefaultIngestWorkers))
 	fs.IntVar(&f.window, "window", 0, fmt.Sprintf("most deliveries in flight per subscriber (0: min(%d, %d/subscribers))", loadgen.DefaultWindow, loadgen.DefaultTotalWindow))
-	fs.DurationVar(&f.drain, "drain", loadgen.DefaultDrain, "after raising, how long to wait for the deliveries")
-	fs.DurationVar(&f.timeout, "timeout", 0, "event_stream timeout of the daemon the bench starts (0: its default, 1s); not with --url")
+	fs.Var(&f.drain, "drain", "after raising, how long to wait for the deliveries")
+	fs.Var(&f.timeout, "timeout", "event_stream timeout of the daemon the bench starts (0: its default, 1s); not with --url")
 	fs.StringVar(&f.receiver, "receiver", string(loadgen.ReceiverLean), "subscriber reader: lean (counting reader) or server (receiver.Server)")
 	fs.StringVar(&f.url, "url", "", "MI `URL` of a running daemon to drive (default: start one in this process)")
 	fs.StringVar(&f.ingest, "ingest", "", "ingest `address` of the running daemon (with --url and --path ingest)")
@@ -74,70 +79,69 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress line")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write an allocation profile to `file` at the end")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: evstream bench [--path P] [--mode M] [--subs 1,10,100] [--duration D] [--count N] [--rate R] [--json FILE] [flags]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "evstream bench: "+format+"\n", a...)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	}
+	return cmd
+}
+
+// runBench is `evstream bench`.
+func runBench(cmd *cobra.Command, f *benchFlags, path, mode, subs string) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	var err error
-	if f.paths, err = parsePaths(*path); err != nil {
-		return usageErr("%v", err)
+	if f.paths, err = parsePaths(path); err != nil {
+		return usageError(cmd, "%v", err)
 	}
-	if f.modes, err = parseModes(*mode, f.atLeastOnce); err != nil {
-		return usageErr("%v", err)
+	if f.modes, err = parseModes(mode, f.atLeastOnce); err != nil {
+		return usageError(cmd, "%v", err)
 	}
-	if f.subs, err = parseSubs(*subs); err != nil {
-		return usageErr("%v", err)
+	if f.subs, err = parseSubs(subs); err != nil {
+		return usageError(cmd, "%v", err)
 	}
-	if f.url != "" && len(f.modes) > 1 {
-		return usageErr("with --url, --mode must be the running daemon's mode (notify or reliable)")
+	if f.url != "" {
+		if err := checkMIURL(f.url); err != nil {
+			return usageError(cmd, "%v", err)
+		}
+		if len(f.modes) > 1 {
+			return usageError(cmd, "with --url, --mode must be the running daemon's mode (notify or reliable)")
+		}
+	}
+	if f.ingest != "" {
+		if err := checkAddr(f.ingest, "127.0.0.1:9000"); err != nil {
+			return usageError(cmd, "--ingest: %v", err)
+		}
 	}
 	scenarios := f.scenarios()
 	for _, sc := range scenarios {
 		if err := sc.Validate(); err != nil {
-			return usageErr("%s: %v", sc.Name(), err)
+			return usageError(cmd, "%s: %v", sc.Name(), err)
 		}
 	}
 
 	if f.cpuProfile != "" {
 		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
-			fmt.Fprintf(stderr, "evstream bench: %v\n", err)
-			return 1
+			return failure(cmd, "--cpuprofile: %v", err)
 		}
 		defer pf.Close()
 		if err := pprof.StartCPUProfile(pf); err != nil {
-			fmt.Fprintf(stderr, "evstream bench: cpu profile: %v\n", err)
-			return 1
+			return failure(cmd, "cpu profile: %v", err)
 		}
 		defer pprof.StopCPUProfile()
 	}
 
 	report := &loadgen.Report{
 		Schema:          loadgen.ReportSchema,
-		EvstreamVersion: Version,
+		EvstreamVersion: versionString(),
 		Date:            time.Now().UTC().Format(time.RFC3339),
-		Command:         append([]string{"evstream", "bench"}, args...),
+		Command:         append([]string{"evstream"}, os.Args[1:]...),
 		Machine:         loadgen.DescribeMachine(),
 		Settings:        map[string]string{},
 		OK:              true,
 	}
-	fs.VisitAll(func(fl *flag.Flag) { report.Settings[fl.Name] = fl.Value.String() })
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) { report.Settings[fl.Name] = fl.Value.String() })
 
+	ctx, stop := interruptible(cmd)
+	defer stop()
 	live := !f.quiet && isTerminal(stdout)
-	code := 0
+	code := exitOK
 	for _, sc := range scenarios {
 		if ctx.Err() != nil {
 			break
@@ -152,36 +156,38 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if err != nil {
 			fmt.Fprintf(stderr, "evstream bench: %v\n", err)
 			report.OK = false
-			code = 1
+			code = exitFailure
 			continue
 		}
 		report.Scenarios = append(report.Scenarios, res)
 		if !res.OK {
 			fmt.Fprintf(stderr, "evstream bench: %s: %s\n", res.Name, res.Error)
 			report.OK = false
-			code = 1
+			code = exitFailure
 		}
 	}
 	printTable(stdout, report.Scenarios)
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "evstream bench: interrupted")
 		report.OK = false
-		code = 1
+		code = exitFailure
 	}
 
 	if f.memProfile != "" {
 		if err := writeHeapProfile(f.memProfile); err != nil {
 			fmt.Fprintf(stderr, "evstream bench: %v\n", err)
-			code = 1
+			code = exitFailure
 		}
 	}
 	if f.jsonFile != "" {
 		if err := writeJSON(f.jsonFile, report); err != nil {
-			fmt.Fprintf(stderr, "evstream bench: %v\n", err)
-			return 1
+			return failure(cmd, "%v", err)
 		}
 	}
-	return code
+	if code != exitOK {
+		return exitWith(code)
+	}
+	return nil
 }
 
 // scenarios returns every combination of the flags, path-major.
@@ -192,8 +198,8 @@ func (f *benchFlags) scenarios() []loadgen.Scenario {
 			for _, n := range f.subs {
 				out = append(out, loadgen.Scenario{
 					Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce,
-					Duration: f.duration, Count: f.count, Rate: f.rate,
-					Workers: f.workers, Window: f.window, Drain: f.drain, Timeout: f.timeout,
+					Duration: time.Duration(f.duration), Count: f.count, Rate: f.rate,
+					Workers: f.workers, Window: f.window, Drain: time.Duration(f.drain), Timeout: time.Duration(f.timeout),
 					Receiver: loadgen.ReceiverKind(f.receiver),
 					URL:      f.url, IngestAddr: f.ingest,
 				})

@@ -161,3 +161,21 @@ func TestBenchDrivesRunningDaemon(t *testing.T) {
 		t.Errorf("daemon exit %d", code)
 	}
 }
+
+// TestBenchDetectsTheDaemonsMode: --mode must be the running daemon's;
+// a mismatch fails the scenario with a message saying so, either way.
+func TestBenchDetectsTheDaemonsMode(t *testing.T) {
+	for _, tc := range []struct{ daemonReliable, benchMode, want string }{
+		{"true", "notify", "it runs in reliable mode (run the bench with --mode reliable)"},
+		{"false", "reliable", "it runs in notification mode (run the bench with --mode notify)"},
+	} {
+		d := startDaemon(t, "--config", writeConfig(t, "event_stream: {reliable_mode: "+tc.daemonReliable+", timeout: 30000}\n"))
+		code, _, stderr := runToEnd(t, "bench", "--url", d.MIURL, "--path", "mi", "--mode", tc.benchMode,
+			"--subs", "1", "--count", "20", "--duration", "30s", "--quiet")
+		if code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("daemon reliable_mode %s, bench --mode %s: exit %d, stderr %q; want 1 and %q",
+				tc.daemonReliable, tc.benchMode, code, stderr, tc.want)
+		}
+		d.stop(t)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/receiver"
@@ -28,130 +29,114 @@ const defaultListenReply = `"OK"`
 // listenStopTimeout bounds the flushing of the last replies on exit.
 const listenStopTimeout = 5 * time.Second
 
-func init() {
-	register("listen", command{
-		summary: "print the events received over TCP (an event_stream subscriber)",
-		run:     runListen,
-	})
+func newListenCmd() *cobra.Command {
+	var (
+		reply    string
+		errMsg   string
+		delay    durationValue
+		count    int
+		maxSize  int
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "listen [ADDR]",
+		Short: "print the events received over TCP (an event_stream subscriber)",
+		Long: fmt.Sprintf(`Listen on ADDR (default %s) for event_stream connections and print
+every event received as one JSON line on stdout:
+
+  {"time":"2006-01-02T15:04:05.999999999Z","peer":"127.0.0.1:50000","method":"E_X","params":{...},"id":1}
+
+(params and id only when the event has them). Requests (reliable mode) are
+answered with --reply (default "OK") or --error. It writes "evstream:
+listening on ADDR" to stderr once it listens, and exits 0 after --count
+events or on SIGINT/SIGTERM, 1 when it cannot listen, 2 on bad usage.`, defaultListenAddr),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			addr := defaultListenAddr
+			switch len(args) {
+			case 0:
+			case 1:
+				addr = args[0]
+			default:
+				return usageError(cmd, "one address at most, got %q", args)
+			}
+			if err := checkAddr(addr, "127.0.0.1:8080"); err != nil {
+				return usageError(cmd, "%v", err)
+			}
+			fl := cmd.Flags()
+			if fl.Changed("reply") && fl.Changed("error") {
+				return usageError(cmd, "--reply and --error exclude each other")
+			}
+			if count < 0 {
+				return usageError(cmd, "--count %d: cannot be negative", count)
+			}
+			if maxSize <= 0 {
+				return usageError(cmd, "--max-message-size %d: must be positive", maxSize)
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError(cmd, "--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, []byte(reply)); err != nil {
+				return usageError(cmd, "--reply %q is not valid JSON: %v", reply, err)
+			}
+			l := &listener{
+				out:    stdout,
+				result: json.RawMessage(compact.Bytes()),
+				delay:  time.Duration(delay),
+				limit:  int64(count),
+				done:   make(chan struct{}),
+			}
+			if fl.Changed("error") {
+				l.err = &jsonrpc.Error{Code: receiver.CodeServerError, Message: errMsg}
+			}
+			srv := &receiver.Server{
+				Handler:        l,
+				MaxMessageSize: maxSize,
+				Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return failure(cmd, "cannot listen on %s: %v", addr, listenReason(err))
+			}
+			fmt.Fprintf(stderr, "evstream: listening on %s\n", ln.Addr())
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ln) }()
+
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			select {
+			case <-ctx.Done():
+			case <-l.done:
+			case err := <-served:
+				return failure(cmd, "%v", err)
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), listenStopTimeout)
+			defer cancel()
+			srv.Shutdown(sctx) // the replies in hand go out
+			<-served
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&reply, "reply", defaultListenReply, "answer requests with this JSON `result`")
+	fl.StringVar(&errMsg, "error", "", "answer requests with a JSON-RPC error (code -32000) with this `message` instead")
+	fl.Var(&delay, "delay", "wait this long before answering each event (events of one connection are handled in turn)")
+	fl.IntVar(&count, "count", 0, "exit after `N` events (0: never)")
+	fl.IntVar(&maxSize, "max-message-size", jsonrpc.DefaultMaxMessageSize, "largest event accepted, in `bytes`; a larger one closes its connection")
+	fl.StringVar(&logLevel, "log-level", "info", "lowest `level` logged to stderr: debug, info, warn or error")
+	return cmd
 }
 
-// runListen is `evstream listen [ADDR] [FLAGS]`: a receiver that prints
-// every event it gets as one JSON line on stdout,
-//
-//	{"time":"2006-01-02T15:04:05.999999999Z","peer":"127.0.0.1:50000","method":"E_X","params":{...},"id":1}
-//
-// (params and id only when the event has them) and answers requests with
-// --reply (default "OK") or --error. It writes
-// "evstream: listening on ADDR" to stderr once it listens, and exits 0 after
-// --count events or on SIGINT/SIGTERM, 1 when it cannot listen, 2 on bad
-// usage.
-func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	reply := fs.String("reply", defaultListenReply, "answer requests with this JSON `result`")
-	errMsg := fs.String("error", "", "answer requests with a JSON-RPC error (code -32000) with this `message` instead")
-	delay := fs.Duration("delay", 0, "wait this `long` before answering each event (events of one connection are handled in turn)")
-	count := fs.Int("count", 0, "exit after `N` events (0: never)")
-	maxSize := fs.Int("max-message-size", jsonrpc.DefaultMaxMessageSize, "largest event accepted, in `bytes`; a larger one closes its connection")
-	logLevel := fs.String("log-level", "info", "lowest `level` logged to stderr: debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: evstream listen [ADDR] [--reply JSON | --error MSG] [--delay D] [--count N]\n")
-		fmt.Fprintf(stderr, "Listens on ADDR (default %s) for event_stream connections and prints each event as a JSON line.\n", defaultListenAddr)
-		fs.PrintDefaults()
+// listenReason drops the "listen tcp ADDR:" prefix of a listen error (the
+// address is already in the message).
+func listenReason(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
 	}
-	addrs, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "evstream listen: "+format+"\n", a...)
-		fs.Usage()
-		return 2
-	}
-	addr := defaultListenAddr
-	switch len(addrs) {
-	case 0:
-	case 1:
-		addr = addrs[0]
-	default:
-		return usageErr("one address at most, got %q", addrs)
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["reply"] && set["error"] {
-		return usageErr("--reply and --error exclude each other")
-	}
-	if *count < 0 || *delay < 0 || *maxSize <= 0 {
-		return usageErr("--count and --delay cannot be negative, --max-message-size must be positive")
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usageErr("--log-level %q: want debug, info, warn or error", *logLevel)
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, []byte(*reply)); err != nil {
-		return usageErr("--reply %q is not valid JSON: %v", *reply, err)
-	}
-
-	l := &listener{
-		out:    stdout,
-		result: json.RawMessage(compact.Bytes()),
-		delay:  *delay,
-		limit:  int64(*count),
-		done:   make(chan struct{}),
-	}
-	if set["error"] {
-		l.err = &jsonrpc.Error{Code: receiver.CodeServerError, Message: *errMsg}
-	}
-	srv := &receiver.Server{
-		Handler:        l,
-		MaxMessageSize: *maxSize,
-		Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "evstream listen: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stderr, "evstream: listening on %s\n", ln.Addr())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
-	select {
-	case <-ctx.Done():
-	case <-l.done:
-	case err := <-served:
-		fmt.Fprintf(stderr, "evstream listen: %v\n", err)
-		return 1
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), listenStopTimeout)
-	defer cancel()
-	srv.Shutdown(sctx) // the replies in hand go out
-	<-served
-	return 0
-}
-
-// parseInterspersed parses flags that may come before or after the
-// positional arguments (`listen 127.0.0.1:0 --count 2`), which it returns.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		rest := fs.Args()
-		if i := len(args) - len(rest) - 1; i >= 0 && args[i] == "--" { // all positional after --
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
+	return err
 }
 
 // errLimitReached answers the events that arrive after --count.

@@ -226,19 +226,22 @@ func TestListenUsage(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{"help", []string{"-h"}, 0, "usage: evstream listen"},
+		{"help", []string{"-h"}, 0, "evstream listen [ADDR] [flags]"},
 		{"bad reply", []string{"--reply", "{nope"}, 2, `--reply "{nope" is not valid JSON`},
 		{"reply and error", []string{"--reply", "1", "--error", "x"}, 2, "--reply and --error exclude each other"},
 		{"two addresses", []string{"127.0.0.1:0", "127.0.0.1:1"}, 2, "one address at most"},
 		{"negative count", []string{"--count", "-1"}, 2, "cannot be negative"},
 		{"bad log level", []string{"--log-level", "loud"}, 2, `--log-level "loud"`},
-		{"unknown flag", []string{"--nope"}, 2, "flag provided but not defined: -nope"},
-		{"bad port", []string{"127.0.0.1:99999"}, 1, "evstream listen: listen tcp: address 99999: invalid port"},
+		{"unknown flag", []string{"--nope"}, 2, "evstream listen: unknown flag: --nope"},
+		{"bad port", []string{"127.0.0.1:99999"}, 2, `evstream listen: address "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
+		{"port without host", []string{"9999"}, 2, `evstream listen: address "9999": want host:port, e.g. 127.0.0.1:8080`},
+		{"delay without unit", []string{"--delay", "300"}, 2, `want a duration with a unit, like 300s, 300ms or 2m`},
+		{"flags after the address", []string{"127.0.0.1:0", "--count", "x"}, 2, `invalid argument "x" for "--count" flag`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runToEnd(t, append([]string{"listen"}, tc.args...)...)
-			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
-				t.Errorf("exit code %d, stderr:\n%s\nwant code %d and %q", code, stderr, tc.code, tc.stderr)
+			code, stdout, stderr := runToEnd(t, append([]string{"listen"}, tc.args...)...)
+			if code != tc.code || !strings.Contains(stdout+stderr, tc.stderr) {
+				t.Errorf("exit code %d, stdout+stderr:\n%s%s\nwant code %d and %q", code, stdout, stderr, tc.code, tc.stderr)
 			}
 		})
 	}

@@ -66,7 +66,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	evstreamBin = filepath.Join(dir, "evstream")
-	build := exec.Command("go", "build", "-o", evstreamBin, ".")
+	// -buildvcs=auto: record the VCS revision when git can tell it (the
+	// environment may say -buildvcs=false; version is tested either way).
+	build := exec.Command("go", "build", "-buildvcs=auto", "-o", evstreamBin, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "TestMain: go build -o %s .: %v\n%s", evstreamBin, err, out)
 		os.RemoveAll(dir)
@@ -96,11 +98,21 @@ type daemonProc struct {
 // the test if it is still running.
 func runEvstream(t testing.TB, args ...string) *daemonProc {
 	t.Helper()
+	return runEvstreamEnv(t, nil, args...)
+}
+
+// runEvstreamEnv is runEvstream with env (KEY=VALUE) added to the
+// environment.
+func runEvstreamEnv(t testing.TB, env []string, args ...string) *daemonProc {
+	t.Helper()
 	d := &daemonProc{
 		cmd:    exec.Command(evstreamBin, args...),
 		Stdout: new(testnet.Buffer),
 		Stderr: new(testnet.Buffer),
 		exited: make(chan struct{}),
+	}
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
 	}
 	d.cmd.Stderr = d.Stderr
 	outR, outW := io.Pipe()
@@ -164,7 +176,14 @@ func runToEnd(t testing.TB, args ...string) (code int, stdout, stderr string) {
 // daemon's stderr, if the daemon exits or is not ready within testTimeout.
 func startDaemon(t testing.TB, args ...string) *daemonProc {
 	t.Helper()
-	d := runEvstream(t, append([]string{"serve", "--mi-listen", "127.0.0.1:0"}, args...)...)
+	return startDaemonEnv(t, nil, args...)
+}
+
+// startDaemonEnv is startDaemon with env (KEY=VALUE) added to the
+// environment.
+func startDaemonEnv(t testing.TB, env []string, args ...string) *daemonProc {
+	t.Helper()
+	d := runEvstreamEnv(t, env, append([]string{"serve", "--mi-listen", "127.0.0.1:0"}, args...)...)
 	deadline := time.NewTimer(testTimeout)
 	defer deadline.Stop()
 	for {
@@ -203,6 +222,15 @@ func (d *daemonProc) wait(t testing.TB) int {
 		t.Fatalf("evstream did not exit within %v; stderr:\n%s", testTimeout, d.Stderr.String())
 		return -1
 	}
+}
+
+// waitStderr waits until the process's stderr contains want, and fails
+// the test, showing it, after testTimeout.
+func (d *daemonProc) waitStderr(t testing.TB, want string) {
+	t.Helper()
+	testnet.PollUntil(t, testTimeout, fmt.Sprintf("stderr containing %q (stderr so far: %s)", want, d.Stderr.String()), func() bool {
+		return strings.Contains(d.Stderr.String(), want)
+	})
 }
 
 // signal sends sig to the process.

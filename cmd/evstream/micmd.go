@@ -5,15 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
+	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/mi"
 )
 
 // defaultMIURL is where `evstream serve` listens by default.
@@ -22,86 +26,140 @@ const defaultMIURL = "http://127.0.0.1:8888/mi"
 // maxMIResponse bounds the response read from the MI.
 const maxMIResponse = 64 << 20
 
-func init() {
-	register("mi", command{
-		summary: "call a running daemon's MI (like opensips-cli -x mi)",
-		run:     runMI,
-	})
+// miFlags are the flags of `evstream mi`.
+type miFlags struct {
+	url     string
+	timeout durationValue
 }
 
-// runMI is `evstream mi [--url URL] [--timeout D] CMD [ARGS...]`.
-//
-// Args are sent as params by position, each as a JSON string, except that
-// an arg holding a JSON object or array ({"ip":"10.0.0.1"}, [1,2]) is sent
-// as that JSON. When every arg has the form NAME=VALUE (NAME: lowercase
-// letters, digits, '_') they are sent by name instead, with the same rule
-// for VALUE.
-//
-// The result is printed as indented JSON. An MI error prints
-// "error CODE: MESSAGE[: DATA]" to stderr and exits 1, as does a daemon
-// that cannot be reached; bad usage exits 2.
-func runMI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("mi", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	url := fs.String("url", defaultMIURL, "the daemon's MI `URL`")
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the answer")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: evstream mi [--url URL] [--timeout D] COMMAND [ARG...]")
-		fmt.Fprintln(stderr, "       evstream mi [--url URL] COMMAND NAME=VALUE...")
-		fmt.Fprintln(stderr, "example: evstream mi event_subscribe E_PIKE_BLOCKED tcp:127.0.0.1:8080/block_ip 3600")
-		fmt.Fprintln(stderr, "         evstream mi raise_event E_PIKE_BLOCKED '{\"ip\":\"192.168.2.11\"}'")
-		fmt.Fprintln(stderr, "         evstream mi which")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "evstream mi: missing COMMAND")
-		fs.Usage()
-		return 2
-	}
-	method := fs.Arg(0)
-	body, err := miRequestBody(method, fs.Args()[1:])
-	if err != nil {
-		fmt.Fprintf(stderr, "evstream mi: %v\n", err)
-		return 2
-	}
+func newMICmd() *cobra.Command {
+	f := &miFlags{url: defaultMIURL, timeout: durationValue(10 * time.Second)}
+	cmd := &cobra.Command{
+		Use:   "mi COMMAND [ARG...]",
+		Short: "call a running daemon's MI (like opensips-cli -x mi)",
+		Long: `Call a command of a running daemon's MI and print its result as indented JSON.
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, *url, bytes.NewReader(body))
+Args are sent as params by position, each as a JSON string, except that an
+arg holding a JSON object or array ({"ip":"10.0.0.1"}, [1,2]) is sent as
+that JSON. When every arg is NAME=VALUE (NAME: lowercase letters, digits,
+'_') they are sent by name instead. An arg that starts with '-' goes after
+'--'. Flags may come anywhere.
+
+  evstream mi event_subscribe E_PIKE_BLOCKED tcp:127.0.0.1:8080/block_ip 3600
+  evstream mi raise_event E_PIKE_BLOCKED '{"ip":"192.168.2.11"}'
+  evstream mi subscribers_list event=E_PIKE_BLOCKED
+  evstream mi help                     the MI commands
+  evstream mi help event_subscribe     one command's params
+
+An MI error prints "error CODE: MESSAGE[: DATA]" and exits 1, as does a
+daemon that cannot be reached; bad usage exits 2.`,
+		// Its own flag parsing: flags anywhere, and MI args such as a
+		// negative number (-5) are args, not unknown shorthand flags.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			args, help, err := parseMIArgs(cmd.Flags(), args)
+			switch {
+			case err != nil:
+				return usageError(cmd, "%v", err)
+			case help:
+				return cmd.Help()
+			}
+			return runMI(cmd, f, args)
+		},
+	}
+	cmd.Flags().StringVar(&f.url, "url", defaultMIURL, "the daemon's MI `URL`")
+	cmd.Flags().Var(&f.timeout, "timeout", "how long to wait for the answer")
+	return cmd
+}
+
+// parseMIArgs sets the flags found anywhere in args (--name value,
+// --name=value; -h and --help ask for help) and returns the other args,
+// in order: the MI command and its args. After "--" everything is an arg.
+// A word that starts with one '-' is an arg (-5 is a negative expire); one
+// that starts with "--" must be a known flag.
+func parseMIArgs(fs *pflag.FlagSet, args []string) (rest []string, help bool, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(rest, args[i+1:]...), help, nil
+		case a == "-h" || a == "--help":
+			help = true
+			continue
+		case !strings.HasPrefix(a, "--"):
+			rest = append(rest, a)
+			continue
+		}
+		name, value, hasValue := strings.Cut(a[2:], "=")
+		fl := fs.Lookup(name)
+		if fl == nil {
+			return nil, false, fmt.Errorf("unknown flag --%s (an MI arg that starts with '--' goes after '--')", name)
+		}
+		if !hasValue {
+			if i+1 == len(args) {
+				return nil, false, fmt.Errorf("flag --%s needs a value", name)
+			}
+			i++
+			value = args[i]
+		}
+		if err := fs.Set(name, value); err != nil {
+			return nil, false, err
+		}
+	}
+	return rest, help, nil
+}
+
+// runMI is `evstream mi [--url URL] [--timeout D] COMMAND [ARG...]`.
+func runMI(cmd *cobra.Command, f *miFlags, args []string) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if len(args) == 0 {
+		return usageError(cmd, "missing COMMAND (evstream mi help lists them)")
+	}
+	if args[0] == "help" {
+		return miHelp(cmd, args[1:])
+	}
+	if err := checkMIURL(f.url); err != nil {
+		return usageError(cmd, "%v", err)
+	}
+	method := args[0]
+	body, err := miRequestBody(method, args[1:])
 	if err != nil {
-		fmt.Fprintf(stderr, "evstream mi: bad --url %q: %v\n", *url, err)
-		return 2
+		return usageError(cmd, "%v", err)
+	}
+	ctx, cancel := interruptible(cmd)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, time.Duration(f.timeout))
+	defer cancelTimeout()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url, bytes.NewReader(body))
+	if err != nil {
+		return usageError(cmd, "--url %q: %v", f.url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "evstream mi: cannot reach the MI at %s: %v (is `evstream serve` running there?)\n", *url, unwrapURLError(err))
-		return 1
+		return failure(cmd, "cannot reach the MI at %s: %v (is `evstream serve` running there?)", f.url, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxMIResponse))
 	if err != nil {
-		fmt.Fprintf(stderr, "evstream mi: reading the answer from %s: %v\n", *url, err)
-		return 1
+		return failure(cmd, "reading the answer from %s: %v", f.url, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "evstream mi: %s answered HTTP %s: %s\n", *url, resp.Status, bytes.TrimSpace(raw))
-		return 1
+	m, perr := jsonrpc.Parse(raw)
+	isResponse := perr == nil && (m.Result != nil || m.Error != nil)
+	if resp.StatusCode != http.StatusOK && !(isResponse && m.Error != nil) {
+		return failure(cmd, "%s answered HTTP %s: %.200s", f.url, resp.Status, bytes.TrimSpace(raw))
 	}
-	m, err := jsonrpc.Parse(raw)
-	if err != nil || (m.Result == nil && m.Error == nil) {
-		fmt.Fprintf(stderr, "evstream mi: %s answered something that is not a JSON-RPC response: %.200s\n", *url, raw)
-		return 1
+	if !isResponse {
+		return failure(cmd, "%s answered something that is not a JSON-RPC response: %.200s", f.url, raw)
 	}
 	if m.Error != nil {
 		fmt.Fprintln(stderr, formatMIError(m.Error))
-		return 1
+		if m.Error.Code == jsonrpc.CodeInvalidParams && string(m.Error.Data) == `"`+mi.MsgTooFewOrMany+`"` {
+			if c, ok := mi.Lookup(method); ok {
+				fmt.Fprintf(stderr, "usage: evstream mi %s\n", c.Usage())
+			}
+		}
+		return exitWith(exitFailure)
 	}
 	var out bytes.Buffer
 	if err := json.Indent(&out, m.Result, "", "  "); err != nil {
@@ -110,7 +168,78 @@ func runMI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	out.WriteByte('\n')
 	stdout.Write(out.Bytes())
-	return 0
+	return nil
+}
+
+// miHelp is `evstream mi help [COMMAND]`: what the MI commands are, from
+// the MI's own table, without a running daemon.
+func miHelp(cmd *cobra.Command, args []string) error {
+	w := cmd.OutOrStdout()
+	switch len(args) {
+	case 0:
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "MI commands (evstream mi help COMMAND for its params):")
+		for _, c := range mi.Commands() {
+			ext := ""
+			if c.Extension {
+				ext = " (evstream extension)"
+			}
+			fmt.Fprintf(tw, "  %s\t%s%s\n", c.Usage(), c.Summary, ext)
+		}
+		return tw.Flush()
+	case 1:
+		c, ok := mi.Lookup(args[0])
+		if !ok {
+			return usageError(cmd, "no MI command %q%s (evstream mi help lists them)", args[0], suggestMI(args[0]))
+		}
+		fmt.Fprintf(w, "usage: evstream mi %s\n\n%s.\n", c.Usage(), c.Summary)
+		if p := c.Params[len(c.Params)-1]; len(p) > 0 {
+			fmt.Fprintln(w, "\nparams (by position, or by name: NAME=VALUE):")
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			for _, name := range p {
+				fmt.Fprintf(tw, "  %s\t%s\n", name, mi.ParamHelp(name))
+			}
+			tw.Flush()
+		}
+		return nil
+	}
+	return usageError(cmd, "help takes one COMMAND at most")
+}
+
+// suggestMI returns `: did you mean "X"?` for the MI command nearest to
+// name, or "".
+func suggestMI(name string) string {
+	best, bestD := "", 3
+	for _, c := range mi.Commands() {
+		if d := levenshtein(name, c.Name); d < bestD {
+			best, bestD = c.Name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(": did you mean %q?", best)
+}
+
+// levenshtein is the edit distance between a and b.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // namedArg matches NAME=VALUE args.

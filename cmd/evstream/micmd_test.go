@@ -80,6 +80,12 @@ func TestMIClient(t *testing.T) {
 		`{"jsonrpc":"2.0","method":"E_X","params":["1","a"]}`+
 		`{"jsonrpc":"2.0","method":"y"}`)
 
+	// Flags anywhere on the line: --url after the command is the flag, not
+	// an MI param.
+	if code, stdout, stderr := runToEnd(t, "mi", "which", "--url", d.MIURL); code != 0 || !strings.Contains(stdout, `"event_subscribe"`) {
+		t.Errorf("mi which --url URL: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
 	code, stdout, stderr := mi("events_list")
 	want := "{\n  \"Events\": [\n    {\n      \"name\": \"E_X\",\n      \"id\": 0\n    },\n    {\n      \"name\": \"E_Y\",\n      \"id\": 1\n    }\n  ]\n}\n"
 	if code != 0 || stdout != want || stderr != "" {
@@ -96,6 +102,7 @@ func TestMIClient(t *testing.T) {
 		{[]string{"subscribers_list", "E_NONE"}, "error 404: Event not published\n"},
 		{[]string{"raise_event", "E_NEW"}, "error 480: Temporarily Unavailable\n"},
 		{[]string{"no_such_command"}, "error -32601: Method not found\n"},
+		{[]string{"event_subscribe"}, "error -32602: Invalid params: Too few or too many parameters\nusage: evstream mi event_subscribe EVENT SOCKET [EXPIRE]\n"},
 	}
 	for _, c := range errs {
 		code, stdout, stderr := mi(c.args...)
@@ -121,8 +128,32 @@ func TestMIClientUnreachable(t *testing.T) {
 
 func TestMIClientUsage(t *testing.T) {
 	code, _, stderr := runToEnd(t, "mi")
-	if code != 2 || !strings.HasPrefix(stderr, "evstream mi: missing COMMAND\nusage: evstream mi") {
-		t.Errorf("exit %d, stderr %q; want 2 and the usage", code, stderr)
+	if want := "evstream mi: missing COMMAND (evstream mi help lists them)\nRun 'evstream mi --help' for usage.\n"; code != 2 || stderr != want {
+		t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, want)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--url", "127.0.0.1:8888", "which"}, `evstream mi: --url "127.0.0.1:8888": want the MI's URL, like http://127.0.0.1:8888/mi`},
+		{[]string{"which", "--nope"}, "evstream mi: unknown flag --nope"},
+		{[]string{"which", "--url"}, "evstream mi: flag --url needs a value"},
+		{[]string{"which", "--timeout", "5"}, `evstream mi: invalid argument "5" for "--timeout" flag: want a duration with a unit`},
+		{[]string{"help", "event_subscrib"}, `evstream mi: no MI command "event_subscrib": did you mean "event_subscribe"?`},
+	} {
+		code, _, stderr := runToEnd(t, append([]string{"mi"}, c.args...)...)
+		if code != 2 || !strings.HasPrefix(stderr, c.want) {
+			t.Errorf("mi %q: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+	// Offline help, from the MI's own command table.
+	code, stdout, _ := runToEnd(t, "mi", "help", "event_subscribe")
+	if code != 0 || !strings.HasPrefix(stdout, "usage: evstream mi event_subscribe EVENT SOCKET [EXPIRE]\n") || !strings.Contains(stdout, "  socket  where events go") {
+		t.Errorf("mi help event_subscribe: exit %d, %q", code, stdout)
+	}
+	code, stdout, _ = runToEnd(t, "mi", "help")
+	if code != 0 || !strings.Contains(stdout, "raise_event EVENT [PARAMS]") || !strings.Contains(stdout, "subscribers_list [EVENT [SOCKET]]") {
+		t.Errorf("mi help: exit %d, %q", code, stdout)
 	}
 	// Something that answers HTTP but is not the MI.
 	d := startDaemon(t)

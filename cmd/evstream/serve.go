@@ -3,90 +3,123 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/evstream/evstream/daemon"
+	"github.com/evstream/evstream/internal/sdnotify"
+	"github.com/evstream/evstream/transport/stream"
 )
 
 // defaultShutdownTimeout bounds the delivery of queued events after
 // SIGINT/SIGTERM.
 const defaultShutdownTimeout = 5 * time.Second
 
-func init() {
-	register("serve", command{
-		summary: "run the daemon (MI, transports, ingest)",
-		run:     runServe,
-	})
+// serveFlags are the flags of `evstream serve`; the config keys they
+// override are applied over the file, at start and at every reload.
+type serveFlags struct {
+	config          string
+	miListen        string
+	ingestListen    string
+	logLevel        string
+	shutdownTimeout durationValue
 }
 
-// runServe is `evstream serve`. It prints its startup lines to stdout once
-// it is ready:
-//
-//	evstream: ingest listening on ADDR              (when ingest is on)
-//	evstream: MI listening on http://ADDR/mi        (always last; or "evstream: MI disabled")
-//
-// and logs to stderr. It exits 0 after a signal (once queued events are
-// delivered or the shutdown timeout is reached), 1 when it cannot start, 2
-// on bad usage.
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "YAML config `file` (default: the built-in defaults, see examples/evstream.yaml)")
-	miListen := fs.String("mi-listen", "", "MI listen `address` host:port, overrides mi.listen (\"\" turns the MI off)")
-	ingestListen := fs.String("ingest-listen", "", "ingest listen `address` host:port, overrides ingest.listen (\"\" turns it off)")
-	logLevel := fs.String("log-level", "", "lowest `level` logged: debug, info, warn or error; overrides log.level")
-	shutdownTimeout := fs.Duration("shutdown-timeout", defaultShutdownTimeout,
-		"on SIGINT/SIGTERM, how long to keep delivering queued events before giving up")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: evstream serve [--config FILE] [--mi-listen ADDR] [--ingest-listen ADDR] [--log-level LEVEL] [--shutdown-timeout D]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "evstream serve: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
-	}
+func newServeCmd() *cobra.Command {
+	f := &serveFlags{shutdownTimeout: durationValue(defaultShutdownTimeout)}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "run the daemon (MI, transports, ingest)",
+		Long: `Run the evstream daemon on built-in defaults (the MI on
+http://127.0.0.1:8888/mi) or from a YAML config file (docs/CONFIG.md).
 
+Once it listens it prints, on stdout:
+
+  evstream: ingest listening on ADDR           (when ingest is on)
+  evstream: MI listening on http://ADDR/mi     (always last; or "evstream: MI disabled")
+
+and tells systemd it is ready (Type=notify, when NOTIFY_SOCKET is set).
+Logs go to stderr.
+
+Signals:
+  SIGHUP           reload the config file: the log level, events, the
+                   config's subscriptions and mi.allowed_hosts change at
+                   once; other changes are logged as needing a restart. A
+                   file that no longer loads is logged and the running
+                   config kept.
+  SIGINT, SIGTERM  stop accepting, deliver what is queued (at most
+                   --shutdown-timeout), exit 0. A second one ends the
+                   drain at once.
+
+Exit codes: 0 after a signal, 1 when it cannot start, 2 on bad usage.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "YAML config `file` (default: the built-in defaults, see examples/evstream.yaml)")
+	fl.StringVar(&f.miListen, "mi-listen", "", "MI listen `address` host:port, overrides mi.listen (\"\" turns the MI off)")
+	fl.StringVar(&f.ingestListen, "ingest-listen", "", "ingest listen `address` host:port, overrides ingest.listen (\"\" turns it off)")
+	fl.StringVar(&f.logLevel, "log-level", "", "lowest `level` logged: debug, info, warn or error; overrides log.level")
+	fl.Var(&f.shutdownTimeout, "shutdown-timeout", "on SIGINT/SIGTERM, how long to keep delivering queued events before giving up")
+	return cmd
+}
+
+// load reads the config (the file, or the defaults) and applies the flags
+// that override it.
+func (f *serveFlags) load(cmd *cobra.Command) (daemon.Config, error) {
 	cfg := daemon.DefaultConfig()
-	if *configPath != "" {
+	if f.config != "" {
 		var err error
-		if cfg, err = daemon.LoadConfig(*configPath); err != nil {
-			printError(stderr, err)
-			return 1
+		if cfg, err = daemon.LoadConfig(f.config); err != nil {
+			return cfg, err
 		}
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "mi-listen":
-			cfg.MI.Listen = *miListen
-		case "ingest-listen":
-			cfg.Ingest.Listen = *ingestListen
-		case "log-level":
-			cfg.Log.Level = *logLevel
-		}
-	})
-	// New validates cfg: a bad flag value is reported like a bad key.
-	logger := newLogger(cfg.Log, stderr)
-	d, err := daemon.New(cfg, logger, daemon.WithVersion(Version))
+	fl := cmd.Flags()
+	if fl.Changed("mi-listen") {
+		cfg.MI.Listen = f.miListen
+	}
+	if fl.Changed("ingest-listen") {
+		cfg.Ingest.Listen = f.ingestListen
+	}
+	if fl.Changed("log-level") {
+		cfg.Log.Level = f.logLevel
+	}
+	return cfg, nil
+}
+
+func runServe(cmd *cobra.Command, f *serveFlags) error {
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	// Catch the signals first: one that arrives while starting is handled
+	// once the daemon runs, not by the default action (exit 129 on HUP).
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	cfg, err := f.load(cmd)
 	if err != nil {
 		printError(stderr, err)
-		return 1
+		return exitWith(exitFailure)
+	}
+	// New validates cfg: a bad flag value is reported like a bad key.
+	level := new(slog.LevelVar)
+	logger := newLogger(cfg.Log, level, stderr)
+	d, err := daemon.New(cfg, logger, daemon.WithVersion(versionString()), daemon.WithLogLevel(level))
+	if err != nil {
+		printError(stderr, err)
+		return exitWith(exitFailure)
 	}
 	if err := d.Start(); err != nil {
 		printError(stderr, err)
-		return 1
+		return exitWith(exitFailure)
 	}
 	if a := d.IngestAddr(); a != nil {
 		fmt.Fprintf(stdout, "evstream: ingest listening on %s\n", a)
@@ -96,16 +129,93 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	} else {
 		fmt.Fprintln(stdout, "evstream: MI disabled")
 	}
+	notify(logger, sdnotify.Ready, "STATUS=serving")
 
-	<-ctx.Done()
-	logger.Info("shutting down", "timeout", shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	for sig := range sigs {
+		if sig != syscall.SIGHUP {
+			logger.Info("shutting down", "signal", sig.String(), "timeout", f.shutdownTimeout.String())
+			break
+		}
+		reload(cmd, f, d, logger)
+	}
+
+	notify(logger, sdnotify.Stopping, "STATUS=draining")
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(f.shutdownTimeout))
 	defer cancel()
-	if err := d.Shutdown(sctx); err != nil {
+	// A second SIGINT or SIGTERM ends the drain at once; SIGHUP is ignored.
+	abandoned := make(chan struct{})
+	stopWatching := make(chan struct{})
+	defer close(stopWatching)
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGHUP {
+					logger.Warn("reload ignored: shutting down", "signal", sig.String())
+					continue
+				}
+				logger.Warn("second signal: ending the drain now", "signal", sig.String())
+				close(abandoned)
+				cancel()
+				return
+			case <-stopWatching:
+				return
+			}
+		}
+	}()
+	err = d.Shutdown(sctx)
+	var failed uint64
+	var se *stream.ShutdownError
+	if errors.As(err, &se) {
+		failed = se.Failed
+	}
+	switch {
+	case isClosed(abandoned):
+		logger.Warn("drain abandoned", "abandoned_events", failed)
+	case se != nil:
+		logger.Warn("shutdown timeout reached", "abandoned_events", failed, "timeout", f.shutdownTimeout.String())
+	case err != nil:
 		logger.Warn("shutdown incomplete", "err", err)
 	}
 	logger.Info("stopped")
-	return 0
+	return nil
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// reload is SIGHUP: read the config again and apply what can change.
+func reload(cmd *cobra.Command, f *serveFlags, d *daemon.Daemon, logger *slog.Logger) {
+	notify(logger, sdnotify.Reloading, sdnotify.Monotonic())
+	defer notify(logger, sdnotify.Ready, "STATUS=serving")
+	if f.config == "" {
+		logger.Info("reload: no config file (--config): nothing to reload")
+		return
+	}
+	logger.Info("reloading", "config", f.config)
+	cfg, err := f.load(cmd)
+	if err == nil {
+		_, err = d.Reload(cfg)
+	}
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			logger.Error("reload refused, the running config is kept", "err", line)
+		}
+	}
+}
+
+// notify tells systemd, when it is listening; a failure is logged, never
+// fatal.
+func notify(logger *slog.Logger, assignments ...string) {
+	if err := sdnotify.Notify(assignments...); err != nil {
+		logger.Warn("cannot notify systemd", "err", err)
+	}
 }
 
 // miURL is the MI's URL for a listener address (IPv6 hosts come
@@ -121,9 +231,10 @@ func printError(w io.Writer, err error) {
 }
 
 // newLogger returns the daemon's logger: text or json to w at the level
-// of cfg (validated).
-func newLogger(cfg daemon.LogConfig, w io.Writer) *slog.Logger {
-	level, _ := cfg.SlogLevel()
+// of cfg (validated), held in level so that a reload can change it.
+func newLogger(cfg daemon.LogConfig, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	l, _ := cfg.SlogLevel()
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

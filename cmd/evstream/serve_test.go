@@ -284,7 +284,7 @@ func TestServeBadConfig(t *testing.T) {
 		{"bad value", "event_stream:\n  reliable_mode: true\n  timeout: -5\n", nil,
 			"evstream: FILE:3: event_stream.timeout: -5 is out of range: want 1 to 3600000 milliseconds (1 hour)\n"},
 		{"unknown key", "mi:\n  listen: 127.0.0.1:0\n  lisen: 127.0.0.1:0\n", nil,
-			"evstream: FILE:3: mi.lisen: unknown key (want one of: listen)\n"},
+			"evstream: FILE:3: mi.lisen: unknown key (want one of: listen, allowed_hosts)\n"},
 		{"two problems", "log:\n  level: loud\n  format: xml\n", nil,
 			"evstream: FILE:2: log.level: \"loud\" is not a log level (want debug, info, warn or error)\n" +
 				"evstream: FILE:3: log.format: \"xml\" is not a log format (want text or json)\n"},
@@ -309,17 +309,47 @@ func TestServeBadConfig(t *testing.T) {
 }
 
 func TestServeUsage(t *testing.T) {
-	code, _, stderr := runToEnd(t, "serve", "extra")
-	if code != 2 || !strings.HasPrefix(stderr, "evstream serve: unexpected argument \"extra\"\nusage: evstream serve") {
-		t.Errorf("exit %d, stderr %q; want 2 and the usage", code, stderr)
+	const hint = "Run 'evstream serve --help' for usage.\n"
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"extra"}, "evstream serve: unexpected argument \"extra\"\n" + hint},
+		{[]string{"--no-such-flag"}, "evstream serve: unknown flag: --no-such-flag\n" + hint},
+		// A raw Go error never reaches the user: it says what was expected.
+		{[]string{"--shutdown-timeout", "5"},
+			"evstream serve: invalid argument \"5\" for \"--shutdown-timeout\" flag: want a duration with a unit, like 5s, 5ms or 2m\n" + hint},
 	}
-	code, _, stderr = runToEnd(t, "serve", "--no-such-flag")
-	if code != 2 || !strings.Contains(stderr, "flag provided but not defined: -no-such-flag") {
-		t.Errorf("exit %d, stderr %q; want 2 and the flag error", code, stderr)
+	for _, c := range cases {
+		code, stdout, stderr := runToEnd(t, append([]string{"serve"}, c.args...)...)
+		if code != 2 || stdout != "" || stderr != c.want {
+			t.Errorf("serve %q: exit %d, stdout %q, stderr %q; want 2 and %q", c.args, code, stdout, stderr, c.want)
+		}
 	}
-	code, _, stderr = runToEnd(t, "serve", "-h")
-	if code != 0 || !strings.Contains(stderr, "-shutdown-timeout") {
-		t.Errorf("serve -h: exit %d, stderr %q", code, stderr)
+	// Help, three ways; the flags anywhere.
+	for _, args := range [][]string{{"serve", "-h"}, {"serve", "--help"}, {"help", "serve"}} {
+		code, stdout, _ := runToEnd(t, args...)
+		if code != 0 || !strings.Contains(stdout, "--shutdown-timeout") || !strings.Contains(stdout, "SIGHUP") {
+			t.Errorf("%q: exit %d, stdout %q", args, code, stdout)
+		}
+	}
+}
+
+// TestCommandLine: a bare evstream, an unknown or mistyped command, help.
+func TestCommandLine(t *testing.T) {
+	code, stdout, stderr := runToEnd(t)
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "Available Commands:") {
+		t.Errorf("evstream: exit %d, stdout %q, stderr %q; want 2 and the commands", code, stdout, stderr)
+	}
+	code, _, stderr = runToEnd(t, "serv")
+	if code != 2 || !strings.Contains(stderr, `unknown command "serv"`) || !strings.Contains(stderr, "Did you mean this?\n\tserve") {
+		t.Errorf("evstream serv: exit %d, stderr %q; want 2 and a suggestion", code, stderr)
+	}
+	code, stdout, _ = runToEnd(t, "--help")
+	for _, c := range []string{"serve", "mi", "listen", "bench", "version"} {
+		if code != 0 || !strings.Contains(stdout, "  "+c+" ") {
+			t.Errorf("evstream --help: exit %d, no %q in %q", code, c, stdout)
+		}
 	}
 }
 
