@@ -16,7 +16,7 @@ import (
 	"github.com/evstream/evstream/jsonrpc"
 )
 
-// Defaults of the config file (DESIGN §6b). Every key is optional; a key
+// Defaults of the config file (docs/CONFIG.md). Every key is optional; a key
 // that is absent keeps its default.
 const (
 	// DefaultMIListen is where the MI listens: loopback only.

@@ -3,7 +3,7 @@
 // (event_virtual) transports, the MI served over HTTP at /mi, and the
 // optional ingest listener that relays JSON-RPC events received over TCP.
 //
-// The Config mirrors the YAML config file key for key (DESIGN §6b, and the
+// The Config mirrors the YAML config file key for key (docs/CONFIG.md, and the
 // commented examples/evstream.yaml). LoadConfig reads a file over
 // DefaultConfig strictly: unknown keys, duplicate keys and values of the
 // wrong type are errors, and every error names the file, the line and the

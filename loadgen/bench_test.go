@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// BenchmarkPipeline runs the DESIGN §8 throughput scenarios end to end
+// BenchmarkPipeline runs the throughput targets' scenarios (BENCHMARKS.md) end to end
 // over loopback, b.N deliveries each (b.N/subscribers events), and reports
 // what the targets measure: ns/op is the time per delivery (setup
 // excluded), events/s and deliveries/s the rates, p99-ns the 99th

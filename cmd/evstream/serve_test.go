@@ -76,7 +76,7 @@ func TestServeSubscribeAndRaise(t *testing.T) {
 	}
 }
 
-// TestServeMIErrors goes through every error row of DESIGN §6 against the
+// TestServeMIErrors goes through every error row of docs/MI.md against the
 // binary, OpenSIPS-strict (auto_publish off).
 func TestServeMIErrors(t *testing.T) {
 	cfg := writeConfig(t, "auto_publish: false\nevents: [E_X, E_EMPTY]\n")
