@@ -683,3 +683,35 @@ func TestConnectHangs(t *testing.T) {
 		t.Errorf("Close took %v: it waited for the connect", took)
 	}
 }
+
+// TestReconnectStormLogsBounded: a peer that accepts and closes every
+// connection at once makes the transport reconnect for every event; the
+// "connection lost" and "reconnected" lines stay a few per second, with a
+// count of those suppressed (it used to log a WARN and an INFO per
+// reconnect: 13.7 MB in 30 s).
+func TestReconnectStormLogsBounded(t *testing.T) {
+	srv := newServer(t, func(int, net.Conn) {}) // the handler returns: the connection closes
+	var logs testnet.Buffer
+	tr := newTransport(t, Config{ReliableMode: true, Logger: logs.Logger(), BackoffMin: time.Millisecond, BackoffMax: time.Millisecond})
+	d := parse(t, tr, srv.socket(""))
+	ev := event(t, "E_STORM")
+	const n = 300
+	start := time.Now()
+	o := newOutcomes(n)
+	for i := range n {
+		if err := d.Send(seqMsg(ev, i), o.done(i)); err != nil {
+			t.Fatal(err)
+		}
+		o.wait(t, 1, 20*time.Second) // one at a time: each one reconnects
+	}
+	windows := 1 + int(time.Since(start)/ratelog.DefaultWindow)
+	if st := tr.Stats(); st.Reconnects < n/2 {
+		t.Fatalf("%d reconnects for %d events: the storm did not happen", st.Reconnects, n)
+	}
+	limit := (ratelog.DefaultBurst + 1) * windows
+	for _, msg := range []string{`msg="connection lost"`, `msg=reconnected`} {
+		if got := strings.Count(logs.String(), msg); got > limit {
+			t.Errorf("%d lines %s for %d reconnects in %d windows, want at most %d", got, msg, n, windows, limit)
+		}
+	}
+}
