@@ -34,8 +34,8 @@ func TestReload(t *testing.T) {
 	next := cfg
 	next.Log.Level = "debug"
 	next.Events = []string{"E_NEW"}
-	next.MI.Listen = "127.0.0.1:1"         // needs a restart
-	next.EventStream.ReliableMode = true    // needs a restart
+	next.MI.Listen = "127.0.0.1:1"       // needs a restart
+	next.EventStream.ReliableMode = true // needs a restart
 	next.MI.AllowedHosts = []string{"evstream.example.com"}
 	next.Subscriptions = []Subscription{
 		{Event: "E_B", Socket: b.Socket(), Expire: 120}, // expire changed

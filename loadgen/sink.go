@@ -254,9 +254,9 @@ type sinkConn struct {
 
 	// Owned by the reader (lean), or guarded by mu (server).
 	n, unstamped, requests uint64
-	hist         Histogram
-	seen         seqSet
-	conns        atomic.Int64 // server kind: connections accepted
+	hist                   Histogram
+	seen                   seqSet
+	conns                  atomic.Int64 // server kind: connections accepted
 
 	mu    sync.Mutex
 	space sync.Cond
