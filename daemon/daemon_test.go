@@ -16,6 +16,7 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/value"
 )
 
 func TestMain(m *testing.M) {
@@ -94,7 +95,7 @@ func TestStartSubscriptionsAndMI(t *testing.T) {
 		t.Fatalf("version = %s", got)
 	}
 	// Raising from Go goes to the same subscribers.
-	if _, err := d.Registry().Raise("E_B", evi.Unnamed(evi.Int(1)), nil); err != nil {
+	if _, err := d.Registry().Raise("E_B", value.Unnamed(value.Int(1)), nil); err != nil {
 		t.Fatal(err)
 	}
 	wire := `{"jsonrpc":"2.0","method":"first","params":{"ev":"E_A","ip":"10.0.0.1"}}` + "\n" +
@@ -211,7 +212,7 @@ func queue(t *testing.T, d *Daemon, sock string, n, size int) string {
 	if err := d.Registry().Subscribe("E_BULK", sock, 0); err != nil {
 		t.Fatal(err)
 	}
-	p := evi.Unnamed(evi.String(strings.Repeat("x", size)))
+	p := value.Unnamed(value.String(strings.Repeat("x", size)))
 	for range n {
 		if _, err := d.Registry().Raise("E_BULK", p, nil); err != nil {
 			t.Fatal(err)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/testnet"
+	"github.com/evstream/evstream/value"
 )
 
 func httpGet(t *testing.T, method, url string) (int, string) {
@@ -54,7 +54,7 @@ func TestMetricsAndHealth(t *testing.T) {
 			d, _ := start(t, cfg)
 			base := "http://" + d.MIAddr().String()
 			for i := range n {
-				if _, err := d.Registry().Raise("E_M", evi.Named(evi.P("i", evi.Int(int64(i)))), nil); err != nil {
+				if _, err := d.Registry().Raise("E_M", value.Named(value.P("i", value.Int(int64(i)))), nil); err != nil {
 					t.Fatal(err)
 				}
 			}

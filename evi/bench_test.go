@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/value"
 )
 
 // nopTransport's destinations accept every event and do nothing with it.
@@ -88,7 +89,7 @@ func benchRegistry(b *testing.B, subs int) *evi.Registry {
 // the hand-off to every subscriber's Destination. The destinations do
 // nothing, so this is the registry's own cost per raised event.
 func BenchmarkRaise(b *testing.B) {
-	params := evi.Named(evi.P("ip", evi.String("127.0.0.1")), evi.P("port", evi.Int(5060)))
+	params := value.Named(value.P("ip", value.String("127.0.0.1")), value.P("port", value.Int(5060)))
 	for _, subs := range []int{1, 100} {
 		for _, withReport := range []bool{false, true} {
 			name := fmt.Sprintf("subs=%d", subs)
@@ -118,7 +119,7 @@ func BenchmarkRaise(b *testing.B) {
 func BenchmarkRaiseParallel(b *testing.B) {
 	r := benchRegistry(b, 1)
 	ev := r.Lookup("E_BENCH")
-	params := evi.Unnamed(evi.Int(3), evi.Int(5))
+	params := value.Unnamed(value.Int(3), value.Int(5))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -133,7 +134,7 @@ func BenchmarkRaiseParallel(b *testing.B) {
 // BenchmarkEncodedHit is the per-destination cost of fetching the shared
 // encoding once it has been computed (two keys cached, the older one asked).
 func BenchmarkEncodedHit(b *testing.B) {
-	m := evi.NewMessage(nil, evi.Params{}, time.Time{})
+	m := evi.NewMessage(nil, value.Params{}, time.Time{})
 	enc := func(*evi.Message) []byte { return []byte("{}") }
 	m.Encoded("tcp", enc)
 	m.Encoded("tcp/newline", enc)

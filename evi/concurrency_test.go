@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/value"
 )
 
 // TestConcurrent runs subscribers, unsubscribers, raisers and sweepers at the
@@ -39,7 +40,7 @@ func TestConcurrent(t *testing.T) {
 	)
 	report := func(evi.Outcome) { reports.Add(1) }
 	raise := func(name string) error {
-		n, err := r.Raise(name, evi.Named(evi.P("n", evi.Int(1))), report)
+		n, err := r.Raise(name, value.Named(value.P("n", value.Int(1))), report)
 		if errors.Is(err, evi.ErrNoSubscribers) {
 			return nil
 		}

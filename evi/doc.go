@@ -6,8 +6,9 @@
 //   - An Event is a named thing that happens (E_PIKE_BLOCKED). It must be
 //     published before it can be subscribed to or raised; each published event
 //     gets a sequential numeric id.
-//   - Params are the data of one raised event: an ordered list of values,
-//     either all named (sent as a JSON object) or all unnamed (a JSON array).
+//   - Params are the data of one raised event (package value): an ordered
+//     list of values, either all named (sent as a JSON object) or all
+//     unnamed (a JSON array).
 //   - A socket is where a subscriber wants its events, "transport:rest", for
 //     example "tcp:127.0.0.1:8080/block_ip". The prefix before the first ':'
 //     selects the Transport that parses it into a Destination.

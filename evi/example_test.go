@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/value"
 )
 
 // printTransport is a tiny Transport for the examples: its sockets are
@@ -44,7 +45,7 @@ func (d printDest) Send(m *evi.Message, done func(error)) error {
 func (printDest) Close() error { return nil }
 
 // formatParams prints params as {name:value,...} or [value,...].
-func formatParams(p evi.Params) string {
+func formatParams(p value.Params) string {
 	var parts []string
 	for _, prm := range p.All() {
 		if p.IsNamed() {
@@ -82,7 +83,7 @@ func ExampleRegistry() {
 	// each outcome is reported later.
 	outcomes := make(chan evi.Outcome, len(subs))
 	n, err := r.Raise("E_PIKE_BLOCKED",
-		evi.Named(evi.P("ip", evi.String("127.0.0.1"))),
+		value.Named(value.P("ip", value.String("127.0.0.1"))),
 		func(o evi.Outcome) { outcomes <- o })
 	fmt.Println("accepted:", n, "error:", err)
 
@@ -94,7 +95,7 @@ func ExampleRegistry() {
 	slices.Sort(delivered) // outcomes arrive in any order
 	fmt.Println(strings.Join(delivered, "; "))
 
-	_, err = r.Raise("E_UNKNOWN", evi.Params{}, nil)
+	_, err = r.Raise("E_UNKNOWN", value.Params{}, nil)
 	fmt.Println(errors.Is(err, evi.ErrNotPublished))
 	// Output:
 	// subscriber print:bob 1h0m0s
@@ -128,38 +129,8 @@ func ExampleRegistry_Subscribe() {
 	// socket "udp:127.0.0.1:9": unknown transport "udp" (want print:)
 }
 
-func ExampleNamed() {
-	p := evi.Named(
-		evi.P("port", evi.Int(5060)),
-		evi.P("ip", evi.String("127.0.0.1")),
-	)
-	fmt.Println(p.IsNamed(), p.Len())
-	for _, prm := range p.All() {
-		fmt.Printf("%s = %v (%v)\n", prm.Name, prm.Value, prm.Value.Kind())
-	}
-	fmt.Println(evi.Named(evi.P("", evi.Null())).Validate())
-	// Output:
-	// true 2
-	// port = 5060 (int)
-	// ip = "127.0.0.1" (string)
-	// evi: param 0 has an empty name
-}
-
-func ExampleUnnamed() {
-	p := evi.Unnamed(evi.String("five"), evi.Int(3), evi.Null())
-	fmt.Println(p.IsNamed(), p.Len())
-	for i := range p.Len() {
-		fmt.Printf("%d: %v (%v)\n", i, p.At(i).Value, p.At(i).Value.Kind())
-	}
-	// Output:
-	// false 3
-	// 0: "five" (string)
-	// 1: 3 (int)
-	// 2: null (null)
-}
-
 func ExampleMessage_Encoded() {
-	m := evi.NewMessage(nil, evi.Unnamed(evi.Int(3), evi.Int(5)), time.Time{})
+	m := evi.NewMessage(nil, value.Unnamed(value.Int(3), value.Int(5)), time.Time{})
 	computed := 0
 	enc := func(m *evi.Message) []byte {
 		computed++

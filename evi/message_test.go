@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/value"
 )
 
 func testMessage(t testing.TB) *evi.Message {
@@ -17,13 +18,13 @@ func testMessage(t testing.TB) *evi.Message {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return evi.NewMessage(ev, evi.Unnamed(evi.Int(1)), c.Now())
+	return evi.NewMessage(ev, value.Unnamed(value.Int(1)), c.Now())
 }
 
 func TestNewMessage(t *testing.T) {
 	r, _, c := newTestRegistry(t, evi.Config{})
 	ev, _ := r.Publish("E_X")
-	p := evi.Named(evi.P("a", evi.String("b")))
+	p := value.Named(value.P("a", value.String("b")))
 	m := evi.NewMessage(ev, p, c.Now())
 	if m.Event != ev || m.Params.At(0) != p.At(0) || !m.Raised.Equal(c.Now()) {
 		t.Fatalf("NewMessage = %+v", m)

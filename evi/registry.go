@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/internal/ratelog"
+	"github.com/evstream/evstream/value"
 )
 
 // MaxEventNameLen is the longest event name accepted, in bytes.
@@ -419,7 +420,7 @@ func (r *Registry) AutoPublish() bool { return r.cfg.AutoPublish }
 
 // Raise raises the event name with params to every live subscriber. See
 // RaiseEvent.
-func (r *Registry) Raise(name string, params Params, report func(Outcome)) (int, error) {
+func (r *Registry) Raise(name string, params value.Params, report func(Outcome)) (int, error) {
 	ev, err := r.event(name)
 	if err != nil {
 		return 0, err
@@ -436,7 +437,7 @@ func (r *Registry) Raise(name string, params Params, report func(Outcome)) (int,
 // block. The error is ErrNoSubscribers when there is no live subscriber, and
 // wraps the rejections (for example ErrQueueFull) when any subscriber did not
 // accept the event.
-func (r *Registry) RaiseEvent(ev *Event, params Params, report func(Outcome)) (int, error) {
+func (r *Registry) RaiseEvent(ev *Event, params value.Params, report func(Outcome)) (int, error) {
 	if r.isClosed.Load() {
 		return 0, fmt.Errorf("raise %q: %w", ev.name, ErrClosed)
 	}

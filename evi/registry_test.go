@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/value"
 )
 
 func TestValidateEventName(t *testing.T) {
@@ -187,7 +188,7 @@ func TestSubscribeNewestFirst(t *testing.T) {
 			t.Errorf("%s: expire %v ttl %v, want 10s %v", infos[i].Socket, infos[i].Expire, infos[i].TTL, ttl)
 		}
 	}
-	if _, err := r.Raise("E_X", evi.Named(evi.P("k", evi.Int(1))), nil); err != nil {
+	if _, err := r.Raise("E_X", value.Named(value.P("k", value.Int(1))), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := ft.sends(), []string{"c", "b", "a"}; !slices.Equal(got, want) {
@@ -238,7 +239,7 @@ func TestSubscribeRefresh(t *testing.T) {
 	if got := sockets(infos); !slices.Equal(got, []string{"fake:b"}) {
 		t.Fatalf("after expiry: %v, want [fake:b]", got)
 	}
-	if _, err := r.Raise("E_X", evi.Params{}, nil); err != nil {
+	if _, err := r.Raise("E_X", value.Params{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := bs[0].messages(); len(got) != 1 {
@@ -284,7 +285,7 @@ func TestSubscribeExpire(t *testing.T) {
 		t.Fatalf("at expiry: %v, want [fake:never]", got)
 	}
 	// Expired subscribers are not delivered to, even before a sweep.
-	n, err := r.Raise("E_X", evi.Params{}, nil)
+	n, err := r.Raise("E_X", value.Params{}, nil)
 	if n != 1 || err != nil {
 		t.Fatalf("Raise = %d, %v; want 1, nil", n, err)
 	}
@@ -465,7 +466,7 @@ func TestAutoPublish(t *testing.T) {
 				if !errors.Is(err, evi.ErrNotPublished) || !strings.Contains(err.Error(), "E_NEW") {
 					t.Fatalf("Subscribe: %v, want ErrNotPublished naming E_NEW", err)
 				}
-				if _, err := r.Raise("E_OTHER", evi.Params{}, nil); !errors.Is(err, evi.ErrNotPublished) {
+				if _, err := r.Raise("E_OTHER", value.Params{}, nil); !errors.Is(err, evi.ErrNotPublished) {
 					t.Fatalf("Raise: %v, want ErrNotPublished", err)
 				}
 				if len(r.Events()) != 0 || len(ft.allDests()) != 0 {
@@ -477,7 +478,7 @@ func TestAutoPublish(t *testing.T) {
 				}
 				// Raising an unknown event never publishes it.
 				for range 3 {
-					if _, err := r.Raise("E_OTHER", evi.Params{}, nil); !errors.Is(err, evi.ErrNoSubscribers) {
+					if _, err := r.Raise("E_OTHER", value.Params{}, nil); !errors.Is(err, evi.ErrNoSubscribers) {
 						t.Fatalf("Raise: %v, want ErrNoSubscribers", err)
 					}
 				}
@@ -493,7 +494,7 @@ func TestAutoPublish(t *testing.T) {
 			if err := r.Subscribe("BAD NAME", "fake:a", 0); !errors.Is(err, evi.ErrBadEventName) {
 				t.Errorf("Subscribe(bad name): %v, want ErrBadEventName", err)
 			}
-			if _, err := r.Raise("", evi.Params{}, nil); !errors.Is(err, evi.ErrBadEventName) {
+			if _, err := r.Raise("", value.Params{}, nil); !errors.Is(err, evi.ErrBadEventName) {
 				t.Errorf("Raise(empty name): %v, want ErrBadEventName", err)
 			}
 		})
@@ -529,7 +530,7 @@ func TestRaise(t *testing.T) {
 	for _, s := range []string{"fake:ok1", "fake:reject1", "fake:fail1", "fake:ok2", "fake:reject2"} {
 		must(t, r.Subscribe("E_X", s, 0))
 	}
-	params := evi.Named(evi.P("ip", evi.String("127.0.0.1")), evi.P("port", evi.Int(5060)))
+	params := value.Named(value.P("ip", value.String("127.0.0.1")), value.P("port", value.Int(5060)))
 	outs := newOutcomes(10)
 	c.Advance(time.Minute)
 	n, err := r.Raise("E_X", params, outs.report)
@@ -601,7 +602,7 @@ func TestRaiseNilReport(t *testing.T) {
 	r.Publish("E_X")
 	must(t, r.Subscribe("E_X", "fake:a", 0))
 	must(t, r.Subscribe("E_X", "fake:reject", 0))
-	n, err := r.Raise("E_X", evi.Unnamed(evi.Int(3)), nil)
+	n, err := r.Raise("E_X", value.Unnamed(value.Int(3)), nil)
 	if n != 1 || !errors.Is(err, evi.ErrQueueFull) {
 		t.Fatalf("Raise = %d, %v; want 1, ErrQueueFull", n, err)
 	}
@@ -614,12 +615,12 @@ func TestRaiseNoSubscribers(t *testing.T) {
 	r, _, c := newTestRegistry(t, evi.Config{})
 	ev, _ := r.Publish("E_X")
 	outs := newOutcomes(1)
-	if n, err := r.RaiseEvent(ev, evi.Params{}, outs.report); n != 0 || !errors.Is(err, evi.ErrNoSubscribers) || !strings.Contains(err.Error(), "E_X") {
+	if n, err := r.RaiseEvent(ev, value.Params{}, outs.report); n != 0 || !errors.Is(err, evi.ErrNoSubscribers) || !strings.Contains(err.Error(), "E_X") {
 		t.Fatalf("RaiseEvent(no subscribers) = %d, %v", n, err)
 	}
 	must(t, r.Subscribe("E_X", "fake:a", time.Second))
 	c.Advance(time.Second)
-	if n, err := r.Raise("E_X", evi.Params{}, outs.report); n != 0 || !errors.Is(err, evi.ErrNoSubscribers) {
+	if n, err := r.Raise("E_X", value.Params{}, outs.report); n != 0 || !errors.Is(err, evi.ErrNoSubscribers) {
 		t.Fatalf("Raise(only expired subscribers) = %d, %v", n, err)
 	}
 	if outs.count() != 0 {
@@ -634,7 +635,7 @@ func TestRaiseBadParams(t *testing.T) {
 	r, ft, _ := newTestRegistry(t, evi.Config{})
 	r.Publish("E_X")
 	must(t, r.Subscribe("E_X", "fake:a", 0))
-	_, err := r.Raise("E_X", evi.Named(evi.P("", evi.Int(1))), nil)
+	_, err := r.Raise("E_X", value.Named(value.P("", value.Int(1))), nil)
 	if err == nil || !strings.Contains(err.Error(), "E_X") || !strings.Contains(err.Error(), "empty name") {
 		t.Fatalf("Raise(bad params) = %v", err)
 	}
@@ -649,7 +650,7 @@ func TestClose(t *testing.T) {
 	must(t, r.Subscribe("E_X", "fake:a", 0))
 	must(t, r.Subscribe("E_X", "fake:b", 0))
 	outs := newOutcomes(4)
-	if _, err := r.Raise("E_X", evi.Params{}, outs.report); err != nil {
+	if _, err := r.Raise("E_X", value.Params{}, outs.report); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Close(); err != nil {
@@ -680,8 +681,8 @@ func TestClose(t *testing.T) {
 		what string
 		err  error
 	}{
-		{"Raise", func() error { _, err := r.Raise("E_X", evi.Params{}, nil); return err }()},
-		{"RaiseEvent", func() error { _, err := r.RaiseEvent(ev, evi.Params{}, nil); return err }()},
+		{"Raise", func() error { _, err := r.Raise("E_X", value.Params{}, nil); return err }()},
+		{"RaiseEvent", func() error { _, err := r.RaiseEvent(ev, value.Params{}, nil); return err }()},
 		{"Subscribe", r.Subscribe("E_X", "fake:c", 0)},
 		{"Unsubscribe", r.Unsubscribe("E_X", "fake:a")},
 		{"Publish", func() error { _, err := r.Publish("E_NEW"); return err }()},
@@ -712,7 +713,7 @@ func TestShutdown(t *testing.T) {
 	must(t, r.Subscribe("E_X", "plain:a", 0))
 	must(t, r.Subscribe("E_X", "drain:b", 0))
 	outs := newOutcomes(2)
-	if _, err := r.Raise("E_X", evi.Params{}, outs.report); err != nil {
+	if _, err := r.Raise("E_X", value.Params{}, outs.report); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Shutdown(context.Background()); err != nil {

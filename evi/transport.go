@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/evstream/evstream/value"
 )
 
 // Transport turns socket strings of one scheme ("tcp", "virtual") into
@@ -53,7 +55,7 @@ type Destination interface {
 // It must not be modified after Raise.
 type Message struct {
 	Event  *Event
-	Params Params
+	Params value.Params
 	// Raised is when the event was raised; delivery deadlines count from it.
 	Raised time.Time
 
@@ -71,7 +73,7 @@ type encoding struct {
 }
 
 // NewMessage returns a message for ev with params, raised now.
-func NewMessage(ev *Event, params Params, now time.Time) *Message {
+func NewMessage(ev *Event, params value.Params, now time.Time) *Message {
 	return &Message{Event: ev, Params: params, Raised: now}
 }
 

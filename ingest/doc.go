@@ -9,7 +9,7 @@
 //	evstream mi event_subscribe E_PIKE_BLOCKED tcp:10.0.0.5:8080
 //
 // A Server is a receiver.Server whose handler converts each event's JSON
-// params into evi.Params (jsonrpc.DecodeEventParams) and raises it in an evi.Registry,
+// params into value.Params (jsonrpc.DecodeEventParams) and raises it in an evi.Registry,
 // under its JSON-RPC method or, with Config.EventParam, under the name the
 // params carry (OpenSIPS's event_param, taken out of the params). Raising
 // never publishes an event: an unknown one has no subscribers (480) when the

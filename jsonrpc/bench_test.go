@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/value"
 )
 
 // A typical event: two named params.
-var benchParams = evi.Named(
-	evi.P("ip", evi.String("192.168.2.11")),
-	evi.P("port", evi.Int(5060)),
+var benchParams = value.Named(
+	value.P("ip", value.String("192.168.2.11")),
+	value.P("port", value.Int(5060)),
 )
 
 func BenchmarkEncodeEvent(b *testing.B) {
@@ -88,9 +88,9 @@ func eventStream(size int) []byte {
 }
 
 func BenchmarkDecoder(b *testing.B) {
-	big := AppendNotification(nil, "E_BIG", AppendParams(nil, evi.Named(
-		evi.P("s", evi.String(strings.Repeat("some text with \"quotes\" and {braces} ", 3000))),
-		evi.P("n", evi.RawJSON(`[1,2,3,{"a":[true,false,null]}]`)),
+	big := AppendNotification(nil, "E_BIG", AppendParams(nil, value.Named(
+		value.P("s", value.String(strings.Repeat("some text with \"quotes\" and {braces} ", 3000))),
+		value.P("n", value.RawJSON(`[1,2,3,{"a":[true,false,null]}]`)),
 	), "", ""))
 	streams := []struct {
 		name string
@@ -152,7 +152,7 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-// BenchmarkDecodeParams measures the JSON to evi.Params conversion of a
+// BenchmarkDecodeParams measures the JSON to value.Params conversion of a
 // typical event's params.
 func BenchmarkDecodeParams(b *testing.B) {
 	raw := []byte(`{"ip":"192.168.2.11","port":5060,"reason":"flood"}`)

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/value"
 )
 
 // clean[c] is true for the ASCII bytes AppendString copies as they are.
@@ -79,20 +79,20 @@ func AppendString(dst []byte, s string) []byte {
 // encoding/json writes it; NaN and ±Inf, which JSON cannot express, as
 // null), a bool as true or false, and raw JSON exactly as given (an empty
 // raw value as null). A Value of unknown kind is written as null.
-func AppendValue(dst []byte, v evi.Value) []byte {
+func AppendValue(dst []byte, v value.Value) []byte {
 	switch v.Kind() {
-	case evi.KindInt:
+	case value.KindInt:
 		return strconv.AppendInt(dst, v.Int(), 10)
-	case evi.KindString:
+	case value.KindString:
 		return AppendString(dst, v.Str())
-	case evi.KindFloat:
+	case value.KindFloat:
 		return appendFloat(dst, v.Float())
-	case evi.KindBool:
+	case value.KindBool:
 		if v.Bool() {
 			return append(dst, "true"...)
 		}
 		return append(dst, "false"...)
-	case evi.KindRaw:
+	case value.KindRaw:
 		if v.Str() == "" {
 			return append(dst, "null"...)
 		}
@@ -136,7 +136,7 @@ func appendFloat(dst []byte, f float64) []byte {
 // With no params and no eventParam it returns dst unchanged: the message then
 // has no params member. With no params but an eventParam it appends
 // {"eventParam":"eventName"} (an evstream extension: OpenSIPS drops the name).
-func AppendParams(dst []byte, p evi.Params, eventParam, eventName string) []byte {
+func AppendParams(dst []byte, p value.Params, eventParam, eventName string) []byte {
 	list := p.All()
 	if len(list) == 0 {
 		if eventParam == "" {

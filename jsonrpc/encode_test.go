@@ -14,29 +14,29 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/testnet"
+	"github.com/evstream/evstream/value"
 )
 
 // vectorValue converts a JSON value of a vector's params (string or
-// integer, the OpenSIPS kinds) to an evi.Value.
-func vectorValue(t *testing.T, raw json.RawMessage) evi.Value {
+// integer, the OpenSIPS kinds) to an value.Value.
+func vectorValue(t *testing.T, raw json.RawMessage) value.Value {
 	t.Helper()
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
-		return evi.String(s)
+		return value.String(s)
 	}
 	i, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
 		t.Fatalf("vector value %s is neither a string nor an integer", raw)
 	}
-	return evi.Int(i)
+	return value.Int(i)
 }
 
-func vectorParams(t *testing.T, raw json.RawMessage) evi.Params {
+func vectorParams(t *testing.T, raw json.RawMessage) value.Params {
 	t.Helper()
 	if len(raw) == 0 || string(raw) == "null" {
-		return evi.Params{}
+		return value.Params{}
 	}
 	var p struct {
 		Named   [][2]json.RawMessage `json:"named"`
@@ -46,21 +46,21 @@ func vectorParams(t *testing.T, raw json.RawMessage) evi.Params {
 		t.Fatalf("params %s: %v", raw, err)
 	}
 	if p.Named != nil {
-		var ps []evi.Param
+		var ps []value.Param
 		for _, kv := range p.Named {
 			var name string
 			if err := json.Unmarshal(kv[0], &name); err != nil {
 				t.Fatalf("param name %s: %v", kv[0], err)
 			}
-			ps = append(ps, evi.P(name, vectorValue(t, kv[1])))
+			ps = append(ps, value.P(name, vectorValue(t, kv[1])))
 		}
-		return evi.Named(ps...)
+		return value.Named(ps...)
 	}
-	var vs []evi.Value
+	var vs []value.Value
 	for _, v := range p.Unnamed {
 		vs = append(vs, vectorValue(t, v))
 	}
-	return evi.Unnamed(vs...)
+	return value.Unnamed(vs...)
 }
 
 func TestOpenSIPSGolden(t *testing.T) {
@@ -113,7 +113,7 @@ type goldenCase struct {
 	event      string
 	method     string // "" means the event name
 	eventParam string
-	params     evi.Params
+	params     value.Params
 	id         int64 // 0: notification
 	want       string
 }
@@ -135,11 +135,11 @@ var allControls = func() string {
 const allControlsWant = `\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000b\f\r\u000e\u000f` +
 	`\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f`
 
-var ip = evi.P("ip", evi.String("192.168.2.11"))
+var ip = value.P("ip", value.String("192.168.2.11"))
 
 func goldenCases() []goldenCase {
-	named := func(ps ...evi.Param) evi.Params { return evi.Named(ps...) }
-	s := func(v string) evi.Params { return named(evi.P("s", evi.String(v))) }
+	named := func(ps ...value.Param) value.Params { return value.Named(ps...) }
+	s := func(v string) value.Params { return named(value.P("s", value.String(v))) }
 	const pre = `{"jsonrpc":"2.0","method":"E_X","params":`
 	return []goldenCase{
 		// The examples of the event_stream documentation.
@@ -152,13 +152,13 @@ func goldenCases() []goldenCase {
 		{name: "spec-event-param-named", event: "E_PIKE_BLOCKED", method: "block_ip", eventParam: "opensips_event", params: named(ip),
 			want: `{"jsonrpc":"2.0","method":"block_ip","params":{"opensips_event":"E_PIKE_BLOCKED","ip":"192.168.2.11"}}`},
 		{name: "event-param-unnamed", event: "E_PIKE_BLOCKED", eventParam: "opensips_event",
-			params: evi.Unnamed(evi.String("192.168.2.11"), evi.Int(3)),
+			params: value.Unnamed(value.String("192.168.2.11"), value.Int(3)),
 			want:   `{"jsonrpc":"2.0","method":"E_PIKE_BLOCKED","params":["E_PIKE_BLOCKED","192.168.2.11",3]}`},
-		{name: "event-param-request", event: "E_X", eventParam: "ev", params: named(evi.P("a", evi.Int(1))), id: 1,
+		{name: "event-param-request", event: "E_X", eventParam: "ev", params: named(value.P("a", value.Int(1))), id: 1,
 			want: `{"id":1,"jsonrpc":"2.0","method":"E_X","params":{"ev":"E_X","a":1}}`},
-		{name: "unnamed-array", event: "E_X", params: evi.Unnamed(evi.Int(3), evi.Int(5)),
+		{name: "unnamed-array", event: "E_X", params: value.Unnamed(value.Int(3), value.Int(5)),
 			want: pre + `[3,5]}`},
-		{name: "unnamed-request", event: "E_X", params: evi.Unnamed(evi.Int(3), evi.Int(5)), id: 2147483647,
+		{name: "unnamed-request", event: "E_X", params: value.Unnamed(value.Int(3), value.Int(5)), id: 2147483647,
 			want: `{"id":2147483647,"jsonrpc":"2.0","method":"E_X","params":[3,5]}`},
 		// No params.
 		{name: "no-params", event: "E_X",
@@ -169,9 +169,9 @@ func goldenCases() []goldenCase {
 			want: pre + `{"opensips_event":"E_X"}}`},
 		{name: "no-params-event-param-request", event: "E_X", eventParam: "opensips_event", id: 9,
 			want: `{"id":9,"jsonrpc":"2.0","method":"E_X","params":{"opensips_event":"E_X"}}`},
-		{name: "empty-named-event-param", event: "E_X", eventParam: "ev", params: evi.Named(),
+		{name: "empty-named-event-param", event: "E_X", eventParam: "ev", params: value.Named(),
 			want: pre + `{"ev":"E_X"}}`},
-		{name: "empty-unnamed", event: "E_X", params: evi.Unnamed(),
+		{name: "empty-unnamed", event: "E_X", params: value.Unnamed(),
 			want: `{"jsonrpc":"2.0","method":"E_X"}`},
 		// Escaping.
 		{name: "quotes-backslash", event: "E_X", params: s(`say "hi" \ bye`),
@@ -198,32 +198,32 @@ func goldenCases() []goldenCase {
 			want: pre + "{\"s\":\"\uFFFD\uFFFD\uFFFD\"}}"},
 		{name: "overlong-replaced", event: "E_X", params: s("\xc0\xaf"),
 			want: pre + "{\"s\":\"\uFFFD\uFFFD\"}}"},
-		{name: "escaped-key-and-method", event: "E_X", method: "m\"\n", params: named(evi.P("k\"\\", evi.Int(1))),
+		{name: "escaped-key-and-method", event: "E_X", method: "m\"\n", params: named(value.P("k\"\\", value.Int(1))),
 			want: `{"jsonrpc":"2.0","method":"m\"\n","params":{"k\"\\":1}}`},
-		{name: "escaped-event-param-name", event: "E_X", eventParam: "e\tp", params: evi.Unnamed(evi.Null()),
+		{name: "escaped-event-param-name", event: "E_X", eventParam: "e\tp", params: value.Unnamed(value.Null()),
 			want: pre + `["E_X",null]}`},
-		{name: "escaped-event-param-key", event: "E_X", eventParam: "e\tp", params: named(evi.P("a", evi.Null())),
+		{name: "escaped-event-param-key", event: "E_X", eventParam: "e\tp", params: named(value.P("a", value.Null())),
 			want: pre + `{"e\tp":"E_X","a":null}}`},
 		{name: "100KB-string", event: "E_X", params: s(bigString),
 			want: pre + `{"s":"` + bigWant() + `"}}`},
 		{name: "empty-string", event: "E_X", params: s(""),
 			want: pre + `{"s":""}}`},
 		// Values of every kind.
-		{name: "ints", event: "E_X", params: evi.Unnamed(evi.Int(0), evi.Int(-1), evi.Int(math.MaxInt64), evi.Int(math.MinInt64)),
+		{name: "ints", event: "E_X", params: value.Unnamed(value.Int(0), value.Int(-1), value.Int(math.MaxInt64), value.Int(math.MinInt64)),
 			want: pre + `[0,-1,9223372036854775807,-9223372036854775808]}`},
-		{name: "null", event: "E_X", params: named(evi.P("n", evi.Null())),
+		{name: "null", event: "E_X", params: named(value.P("n", value.Null())),
 			want: pre + `{"n":null}}`},
-		{name: "floats", event: "E_X", params: evi.Unnamed(evi.Float(1.5), evi.Float(-0.25), evi.Float(100),
-			evi.Float(0), evi.Float(1e21), evi.Float(1e20), evi.Float(1e-7), evi.Float(0.000001), evi.Float(123456789.125),
-			evi.Float(0.1), evi.Float(math.MaxFloat64), evi.Float(5e-324)),
+		{name: "floats", event: "E_X", params: value.Unnamed(value.Float(1.5), value.Float(-0.25), value.Float(100),
+			value.Float(0), value.Float(1e21), value.Float(1e20), value.Float(1e-7), value.Float(0.000001), value.Float(123456789.125),
+			value.Float(0.1), value.Float(math.MaxFloat64), value.Float(5e-324)),
 			want: pre + `[1.5,-0.25,100,0,1e+21,100000000000000000000,1e-7,0.000001,123456789.125,0.1,1.7976931348623157e+308,5e-324]}`},
-		{name: "float-specials-null", event: "E_X", params: evi.Unnamed(evi.Float(math.NaN()), evi.Float(math.Inf(1)), evi.Float(math.Inf(-1))),
+		{name: "float-specials-null", event: "E_X", params: value.Unnamed(value.Float(math.NaN()), value.Float(math.Inf(1)), value.Float(math.Inf(-1))),
 			want: pre + `[null,null,null]}`},
-		{name: "bools", event: "E_X", params: named(evi.P("t", evi.Bool(true)), evi.P("f", evi.Bool(false))),
+		{name: "bools", event: "E_X", params: named(value.P("t", value.Bool(true)), value.P("f", value.Bool(false))),
 			want: pre + `{"t":true,"f":false}}`},
-		{name: "raw", event: "E_X", params: named(evi.P("r", evi.RawJSON(`{"a":[1,"<&>"],"b":null}`)), evi.P("e", evi.RawJSON(""))),
+		{name: "raw", event: "E_X", params: named(value.P("r", value.RawJSON(`{"a":[1,"<&>"],"b":null}`)), value.P("e", value.RawJSON(""))),
 			want: pre + `{"r":{"a":[1,"<&>"],"b":null},"e":null}}`},
-		{name: "mixed-kinds", event: "E_X", params: evi.Unnamed(evi.String("x"), evi.Int(1), evi.Float(2.5), evi.Bool(true), evi.Null(), evi.RawJSON(`[]`)),
+		{name: "mixed-kinds", event: "E_X", params: value.Unnamed(value.String("x"), value.Int(1), value.Float(2.5), value.Bool(true), value.Null(), value.RawJSON(`[]`)),
 			want: pre + `["x",1,2.5,true,null,[]]}`},
 	}
 }
@@ -263,22 +263,22 @@ func sanitize(s string) string {
 }
 
 // expectedJSON is what encoding/json should read back for v.
-func expectedJSON(t *testing.T, v evi.Value) any {
+func expectedJSON(t *testing.T, v value.Value) any {
 	t.Helper()
 	switch v.Kind() {
-	case evi.KindInt:
+	case value.KindInt:
 		return json.Number(strconv.FormatInt(v.Int(), 10))
-	case evi.KindString:
+	case value.KindString:
 		return sanitize(v.Str())
-	case evi.KindFloat:
+	case value.KindFloat:
 		f := v.Float()
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil
 		}
 		return f
-	case evi.KindBool:
+	case value.KindBool:
 		return v.Bool()
-	case evi.KindRaw:
+	case value.KindRaw:
 		if v.Str() == "" {
 			return nil
 		}
@@ -314,7 +314,7 @@ func sameJSON(got, want any) bool {
 
 // checkRoundTrip decodes an encoded event with encoding/json and checks it
 // holds exactly what was encoded.
-func checkRoundTrip(t *testing.T, wire []byte, id int64, method string, p evi.Params, eventParam, event string) {
+func checkRoundTrip(t *testing.T, wire []byte, id int64, method string, p value.Params, eventParam, event string) {
 	t.Helper()
 	if !json.Valid(wire) {
 		t.Fatalf("not valid JSON: %.300q", wire)
@@ -438,7 +438,7 @@ func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
 	}
 	for _, f := range fs {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			if got := string(AppendValue(nil, evi.Float(f))); got != "null" {
+			if got := string(AppendValue(nil, value.Float(f))); got != "null" {
 				t.Errorf("AppendValue(%v) = %s, want null", f, got)
 			}
 			continue
@@ -447,7 +447,7 @@ func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := AppendValue(nil, evi.Float(f))
+		got := AppendValue(nil, value.Float(f))
 		if !bytes.Equal(got, want) {
 			t.Fatalf("AppendValue(%v) = %s, encoding/json gives %s", f, got, want)
 		}
@@ -460,18 +460,18 @@ func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
 
 func TestAppendValueKinds(t *testing.T) {
 	tests := []struct {
-		v    evi.Value
+		v    value.Value
 		want string
 	}{
-		{evi.Null(), "null"},
-		{evi.Value{}, "null"},
-		{evi.Int(-42), "-42"},
-		{evi.String("a\"b"), `"a\"b"`},
-		{evi.Float(2.5), "2.5"},
-		{evi.Bool(true), "true"},
-		{evi.Bool(false), "false"},
-		{evi.RawJSON(`{"x":[true]}`), `{"x":[true]}`},
-		{evi.RawJSON(""), "null"},
+		{value.Null(), "null"},
+		{value.Value{}, "null"},
+		{value.Int(-42), "-42"},
+		{value.String("a\"b"), `"a\"b"`},
+		{value.Float(2.5), "2.5"},
+		{value.Bool(true), "true"},
+		{value.Bool(false), "false"},
+		{value.RawJSON(`{"x":[true]}`), `{"x":[true]}`},
+		{value.RawJSON(""), "null"},
 	}
 	for _, tc := range tests {
 		if got := string(AppendValue([]byte("prefix:"), tc.v)); got != "prefix:"+tc.want {
@@ -482,7 +482,7 @@ func TestAppendValueKinds(t *testing.T) {
 
 func TestAppendParamsNoParamsLeavesDst(t *testing.T) {
 	dst := []byte("keep")
-	if got := AppendParams(dst, evi.Params{}, "", "E_X"); string(got) != "keep" {
+	if got := AppendParams(dst, value.Params{}, "", "E_X"); string(got) != "keep" {
 		t.Errorf("got %q", got)
 	}
 	if got := AppendNotification(nil, "m", nil); string(got) != `{"jsonrpc":"2.0","method":"m"}` {

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
 func ExampleAppendNotification() {
-	params := jsonrpc.AppendParams(nil, evi.Named(evi.P("ip", evi.String("192.168.2.11"))), "", "E_PIKE_BLOCKED")
+	params := jsonrpc.AppendParams(nil, value.Named(value.P("ip", value.String("192.168.2.11"))), "", "E_PIKE_BLOCKED")
 	fmt.Printf("%s\n", jsonrpc.AppendNotification(nil, "E_PIKE_BLOCKED", params))
 	// Output:
 	// {"jsonrpc":"2.0","method":"E_PIKE_BLOCKED","params":{"ip":"192.168.2.11"}}
@@ -17,7 +17,7 @@ func ExampleAppendNotification() {
 
 func ExampleAppendRequest() {
 	// Encode the params once; write the envelope per subscriber.
-	params := jsonrpc.AppendParams(nil, evi.Unnamed(evi.String("192.168.2.11"), evi.Int(5060)), "opensips_event", "E_PIKE_BLOCKED")
+	params := jsonrpc.AppendParams(nil, value.Unnamed(value.String("192.168.2.11"), value.Int(5060)), "opensips_event", "E_PIKE_BLOCKED")
 	var msg []byte
 	msg = jsonrpc.AppendRequest(msg[:0], 915243442, "E_PIKE_BLOCKED", params)
 	msg = jsonrpc.FramingNewline.Append(msg)
@@ -85,7 +85,7 @@ func ExampleParseFraming() {
 	// jsonrpc: unknown framing "crlf" (want "none" or "newline")
 }
 
-// JSON params become evi.Params in order, with the kinds OpenSIPS uses for
+// JSON params become value.Params in order, with the kinds OpenSIPS uses for
 // integers, strings and null, and raw JSON for nested values.
 func ExampleDecodeParams() {
 	p, err := jsonrpc.DecodeParams([]byte(`{"ip":"192.168.2.11","port":5060,"user":null,"blocked":true,"tags":[ "a", "b" ]}`))

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/value"
 )
 
 // ErrBadParams is wrapped by the errors of DecodeParams and
@@ -17,23 +17,23 @@ import (
 var ErrBadParams = errors.New("bad params")
 
 // DecodeParams converts the raw JSON params of a JSON-RPC event into
-// evi.Params that encode back (with AppendParams) to the same JSON,
+// value.Params that encode back (with AppendParams) to the same JSON,
 // byte for byte when it came from OpenSIPS:
 //
 //   - an object becomes named params, an array unnamed params, in order
 //     (duplicate keys are kept); empty or absent params become no params;
-//   - an integer that fits an int64 becomes evi.Int, a string evi.String,
-//     null evi.Null — the OpenSIPS kinds;
-//   - true and false become evi.Bool, other numbers evi.Float (numbers that
+//   - an integer that fits an int64 becomes value.Int, a string value.String,
+//     null value.Null — the OpenSIPS kinds;
+//   - true and false become value.Bool, other numbers value.Float (numbers that
 //     a float64 cannot hold, like 1e400, and integers beyond int64 are kept
-//     as evi.RawJSON with their digits as written);
-//   - a nested object or array becomes evi.RawJSON, compacted.
+//     as value.RawJSON with their digits as written);
+//   - a nested object or array becomes value.RawJSON, compacted.
 //
 // Strings are unescaped as encoding/json does (invalid UTF-8 and lone
 // surrogates become U+FFFD). Anything else than an object or an array,
 // malformed JSON, or an object member with an empty name (evi's named
 // params all have a name) is an error wrapping ErrBadParams.
-func DecodeParams(raw []byte) (evi.Params, error) {
+func DecodeParams(raw []byte) (value.Params, error) {
 	_, p, err := DecodeEventParams(raw, "")
 	return p, err
 }
@@ -45,11 +45,11 @@ func DecodeParams(raw []byte) (evi.Params, error) {
 // array when it is a non-empty string. That member or element is removed
 // from the params and its value returned as name. name is "" (and nothing is
 // removed) when eventParam is empty or the params hold no such string.
-func DecodeEventParams(raw []byte, eventParam string) (name string, p evi.Params, err error) {
+func DecodeEventParams(raw []byte, eventParam string) (name string, p value.Params, err error) {
 	d := paramDecoder{b: raw}
 	name, p, err = d.params(eventParam)
 	if err != nil {
-		return "", evi.Params{}, fmt.Errorf("%w: %w", ErrBadParams, err)
+		return "", value.Params{}, fmt.Errorf("%w: %w", ErrBadParams, err)
 	}
 	return name, p, nil
 }
@@ -88,13 +88,13 @@ func (d *paramDecoder) unexpected(context string) error {
 	return d.errorf("unexpected %q %s", d.b[d.i], context)
 }
 
-func (d *paramDecoder) params(eventParam string) (string, evi.Params, error) {
+func (d *paramDecoder) params(eventParam string) (string, value.Params, error) {
 	d.skipSpace()
 	if d.i >= len(d.b) {
-		return "", evi.Params{}, nil // absent
+		return "", value.Params{}, nil // absent
 	}
 	var name string
-	var p evi.Params
+	var p value.Params
 	var err error
 	switch d.b[d.i] {
 	case '{':
@@ -102,20 +102,20 @@ func (d *paramDecoder) params(eventParam string) (string, evi.Params, error) {
 	case '[':
 		name, p, err = d.array(eventParam)
 	default:
-		return "", evi.Params{}, d.unexpected("(params must be a JSON object or array)")
+		return "", value.Params{}, d.unexpected("(params must be a JSON object or array)")
 	}
 	if err != nil {
-		return "", evi.Params{}, err
+		return "", value.Params{}, err
 	}
 	d.skipSpace()
 	if d.i < len(d.b) {
-		return "", evi.Params{}, d.unexpected("after the params")
+		return "", value.Params{}, d.unexpected("after the params")
 	}
 	return name, p, nil
 }
 
-func (d *paramDecoder) object(eventParam string) (string, evi.Params, error) {
-	var buf [listBuf]evi.Param
+func (d *paramDecoder) object(eventParam string) (string, value.Params, error) {
+	var buf [listBuf]value.Param
 	list := buf[:0]
 	var name string
 	found := eventParam == ""
@@ -123,35 +123,35 @@ func (d *paramDecoder) object(eventParam string) (string, evi.Params, error) {
 	d.skipSpace()
 	if d.i < len(d.b) && d.b[d.i] == '}' {
 		d.i++
-		return "", evi.Params{}, nil
+		return "", value.Params{}, nil
 	}
 	for {
 		if d.i >= len(d.b) || d.b[d.i] != '"' {
-			return "", evi.Params{}, d.unexpected("looking for an object key")
+			return "", value.Params{}, d.unexpected("looking for an object key")
 		}
 		keyAt := d.i
 		key, err := d.str()
 		if err != nil {
-			return "", evi.Params{}, err
+			return "", value.Params{}, err
 		}
 		if key == "" {
 			d.i = keyAt
-			return "", evi.Params{}, d.errorf("a member has an empty name (a named param needs a name)")
+			return "", value.Params{}, d.errorf("a member has an empty name (a named param needs a name)")
 		}
 		d.skipSpace()
 		if d.i >= len(d.b) || d.b[d.i] != ':' {
-			return "", evi.Params{}, d.unexpected("after an object key")
+			return "", value.Params{}, d.unexpected("after an object key")
 		}
 		d.i++
 		d.skipSpace()
 		v, err := d.value()
 		if err != nil {
-			return "", evi.Params{}, err
+			return "", value.Params{}, err
 		}
-		if !found && v.Kind() == evi.KindString && v.Str() != "" && key == eventParam {
+		if !found && v.Kind() == value.KindString && v.Str() != "" && key == eventParam {
 			name, found = v.Str(), true
 		} else {
-			list = append(list, evi.P(key, v))
+			list = append(list, value.P(key, v))
 		}
 		d.skipSpace()
 		if d.i < len(d.b) {
@@ -163,17 +163,17 @@ func (d *paramDecoder) object(eventParam string) (string, evi.Params, error) {
 			case '}':
 				d.i++
 				if len(list) == 0 {
-					return name, evi.Params{}, nil
+					return name, value.Params{}, nil
 				}
-				return name, evi.Named(slices.Clone(list)...), nil
+				return name, value.Named(slices.Clone(list)...), nil
 			}
 		}
-		return "", evi.Params{}, d.unexpected("after an object member")
+		return "", value.Params{}, d.unexpected("after an object member")
 	}
 }
 
-func (d *paramDecoder) array(eventParam string) (string, evi.Params, error) {
-	var buf [listBuf]evi.Value
+func (d *paramDecoder) array(eventParam string) (string, value.Params, error) {
+	var buf [listBuf]value.Value
 	list := buf[:0]
 	var name string
 	found := eventParam == ""
@@ -181,14 +181,14 @@ func (d *paramDecoder) array(eventParam string) (string, evi.Params, error) {
 	d.skipSpace()
 	if d.i < len(d.b) && d.b[d.i] == ']' {
 		d.i++
-		return "", evi.Params{}, nil
+		return "", value.Params{}, nil
 	}
 	for {
 		v, err := d.value()
 		if err != nil {
-			return "", evi.Params{}, err
+			return "", value.Params{}, err
 		}
-		if !found && len(list) == 0 && v.Kind() == evi.KindString && v.Str() != "" {
+		if !found && len(list) == 0 && v.Kind() == value.KindString && v.Str() != "" {
 			name, found = v.Str(), true
 		} else {
 			list = append(list, v)
@@ -203,47 +203,47 @@ func (d *paramDecoder) array(eventParam string) (string, evi.Params, error) {
 			case ']':
 				d.i++
 				if len(list) == 0 {
-					return name, evi.Params{}, nil
+					return name, value.Params{}, nil
 				}
-				return name, evi.Unnamed(list...), nil
+				return name, value.Unnamed(list...), nil
 			}
 		}
-		return "", evi.Params{}, d.unexpected("after an array element")
+		return "", value.Params{}, d.unexpected("after an array element")
 	}
 }
 
 // value decodes the value at d.i.
-func (d *paramDecoder) value() (evi.Value, error) {
+func (d *paramDecoder) value() (value.Value, error) {
 	if d.i >= len(d.b) {
-		return evi.Value{}, d.unexpected("looking for a value")
+		return value.Value{}, d.unexpected("looking for a value")
 	}
 	switch c := d.b[d.i]; c {
 	case '"':
 		s, err := d.str()
-		return evi.String(s), err
+		return value.String(s), err
 	case 'n':
-		return evi.Null(), d.literal("null")
+		return value.Null(), d.literal("null")
 	case 't':
-		return evi.Bool(true), d.literal("true")
+		return value.Bool(true), d.literal("true")
 	case 'f':
-		return evi.Bool(false), d.literal("false")
+		return value.Bool(false), d.literal("false")
 	case '{', '[':
 		start := d.i
 		if err := d.skipValue(1); err != nil {
-			return evi.Value{}, err
+			return value.Value{}, err
 		}
 		raw := d.b[start:d.i]
 		var buf bytes.Buffer
 		buf.Grow(len(raw))
 		if err := json.Compact(&buf, raw); err != nil { // validated: cannot fail
-			return evi.Value{}, fmt.Errorf("offset %d: %w", start, err)
+			return value.Value{}, fmt.Errorf("offset %d: %w", start, err)
 		}
-		return evi.RawJSON(buf.String()), nil
+		return value.RawJSON(buf.String()), nil
 	default:
 		if c == '-' || isDigit(c) {
 			return d.number()
 		}
-		return evi.Value{}, d.unexpected("looking for a value")
+		return value.Value{}, d.unexpected("looking for a value")
 	}
 }
 
@@ -266,24 +266,24 @@ func (d *paramDecoder) scanNumber() (integer bool, err error) {
 	return integer, nil
 }
 
-func (d *paramDecoder) number() (evi.Value, error) {
+func (d *paramDecoder) number() (value.Value, error) {
 	start := d.i
 	integer, err := d.scanNumber()
 	if err != nil {
-		return evi.Value{}, err
+		return value.Value{}, err
 	}
 	lit := d.b[start:d.i]
 	if integer {
 		if n, ok := parseInt(lit); ok {
-			return evi.Int(n), nil
+			return value.Int(n), nil
 		}
-		return evi.RawJSON(string(lit)), nil // beyond int64: keep the digits
+		return value.RawJSON(string(lit)), nil // beyond int64: keep the digits
 	}
 	f, err := strconv.ParseFloat(string(lit), 64)
 	if err != nil { // out of float64's range: keep it as written
-		return evi.RawJSON(string(lit)), nil
+		return value.RawJSON(string(lit)), nil
 	}
-	return evi.Float(f), nil
+	return value.Float(f), nil
 }
 
 // str decodes the JSON string at d.i (at its opening quote).

@@ -9,45 +9,45 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
 func TestDecodeParams(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		in   string
-		want evi.Params
+		want value.Params
 	}{
-		{"absent", ``, evi.Params{}},
-		{"whitespace only", " \n", evi.Params{}},
-		{"empty object", `{}`, evi.Params{}},
-		{"empty array", ` [ ] `, evi.Params{}},
-		{"named string", `{"ip":"192.168.2.11"}`, evi.Named(evi.P("ip", evi.String("192.168.2.11")))},
+		{"absent", ``, value.Params{}},
+		{"whitespace only", " \n", value.Params{}},
+		{"empty object", `{}`, value.Params{}},
+		{"empty array", ` [ ] `, value.Params{}},
+		{"named string", `{"ip":"192.168.2.11"}`, value.Named(value.P("ip", value.String("192.168.2.11")))},
 		{"named keeps order", `{"port":5060,"ip":"x","a":null}`,
-			evi.Named(evi.P("port", evi.Int(5060)), evi.P("ip", evi.String("x")), evi.P("a", evi.Null()))},
-		{"duplicate keys kept", `{"a":1,"a":2}`, evi.Named(evi.P("a", evi.Int(1)), evi.P("a", evi.Int(2)))},
-		{"unnamed mixed", `["five",3]`, evi.Unnamed(evi.String("five"), evi.Int(3))},
+			value.Named(value.P("port", value.Int(5060)), value.P("ip", value.String("x")), value.P("a", value.Null()))},
+		{"duplicate keys kept", `{"a":1,"a":2}`, value.Named(value.P("a", value.Int(1)), value.P("a", value.Int(2)))},
+		{"unnamed mixed", `["five",3]`, value.Unnamed(value.String("five"), value.Int(3))},
 		{"spaces", " { \"a\" :\t1 ,\n\"b\": [ 1 , {\"c\" : 2} ] } ",
-			evi.Named(evi.P("a", evi.Int(1)), evi.P("b", evi.RawJSON(`[1,{"c":2}]`)))},
+			value.Named(value.P("a", value.Int(1)), value.P("b", value.RawJSON(`[1,{"c":2}]`)))},
 		{"ints", `[0,-7,9223372036854775807,-9223372036854775808]`,
-			evi.Unnamed(evi.Int(0), evi.Int(-7), evi.Int(9223372036854775807), evi.Int(-9223372036854775808))},
+			value.Unnamed(value.Int(0), value.Int(-7), value.Int(9223372036854775807), value.Int(-9223372036854775808))},
 		{"ints beyond int64", `[9223372036854775808,-9223372036854775809,123456789012345678901234567890]`,
-			evi.Unnamed(evi.RawJSON("9223372036854775808"), evi.RawJSON("-9223372036854775809"), evi.RawJSON("123456789012345678901234567890"))},
+			value.Unnamed(value.RawJSON("9223372036854775808"), value.RawJSON("-9223372036854775809"), value.RawJSON("123456789012345678901234567890"))},
 		{"floats", `[1.5,-0.25,1e3,2E-2,1.0]`,
-			evi.Unnamed(evi.Float(1.5), evi.Float(-0.25), evi.Float(1000), evi.Float(0.02), evi.Float(1))},
-		{"float beyond float64", `[1e400]`, evi.Unnamed(evi.RawJSON("1e400"))},
-		{"bools", `[true,false]`, evi.Unnamed(evi.Bool(true), evi.Bool(false))},
+			value.Unnamed(value.Float(1.5), value.Float(-0.25), value.Float(1000), value.Float(0.02), value.Float(1))},
+		{"float beyond float64", `[1e400]`, value.Unnamed(value.RawJSON("1e400"))},
+		{"bools", `[true,false]`, value.Unnamed(value.Bool(true), value.Bool(false))},
 		{"nested compacted", `{"o":{ "x" : [ ] , "s":"a b" },"e":{}}`,
-			evi.Named(evi.P("o", evi.RawJSON(`{"x":[],"s":"a b"}`)), evi.P("e", evi.RawJSON(`{}`)))},
+			value.Named(value.P("o", value.RawJSON(`{"x":[],"s":"a b"}`)), value.P("e", value.RawJSON(`{}`)))},
 		{"escapes", `{"esc":"q\"b\\n\nt\tr\r","u":"\u00e9\ud83d\ude00\/"}`,
-			evi.Named(evi.P("esc", evi.String("q\"b\\n\nt\tr\r")), evi.P("u", evi.String("é😀/")))},
-		{"nested empty name is fine", `[{"":1}]`, evi.Unnamed(evi.RawJSON(`{"":1}`))},
-		{"escaped key", `{"a\u0062":1}`, evi.Named(evi.P("ab", evi.Int(1)))},
-		{"lone surrogate", `["\ud800"]`, evi.Unnamed(evi.String("\uFFFD"))},
-		{"invalid utf-8", "[\"a\xffb\"]", evi.Unnamed(evi.String("a\uFFFDb"))},
-		{"raw utf-8", `["héllo € 😀 中"]`, evi.Unnamed(evi.String("héllo € 😀 中"))},
+			value.Named(value.P("esc", value.String("q\"b\\n\nt\tr\r")), value.P("u", value.String("é😀/")))},
+		{"nested empty name is fine", `[{"":1}]`, value.Unnamed(value.RawJSON(`{"":1}`))},
+		{"escaped key", `{"a\u0062":1}`, value.Named(value.P("ab", value.Int(1)))},
+		{"lone surrogate", `["\ud800"]`, value.Unnamed(value.String("\uFFFD"))},
+		{"invalid utf-8", "[\"a\xffb\"]", value.Unnamed(value.String("a\uFFFDb"))},
+		{"raw utf-8", `["héllo € 😀 中"]`, value.Unnamed(value.String("héllo € 😀 中"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := jsonrpc.DecodeParams([]byte(tc.in))
@@ -99,20 +99,20 @@ func TestDecodeEventParams(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, eventParam string
 		wantName             string
-		want                 evi.Params
+		want                 value.Params
 	}{
-		{"object, first", `{"opensips_event":"E_X","ip":"1"}`, "opensips_event", "E_X", evi.Named(evi.P("ip", evi.String("1")))},
-		{"object, not first", `{"ip":"1","opensips_event":"E_X"}`, "opensips_event", "E_X", evi.Named(evi.P("ip", evi.String("1")))},
-		{"object, only member", `{"opensips_event":"E_X"}`, "opensips_event", "E_X", evi.Params{}},
-		{"object, twice: the first counts", `{"ev":"A","ev":"B"}`, "ev", "A", evi.Named(evi.P("ev", evi.String("B")))},
-		{"object, not a string", `{"ev":1,"ip":"1"}`, "ev", "", evi.Named(evi.P("ev", evi.Int(1)), evi.P("ip", evi.String("1")))},
-		{"object, absent", `{"ip":"1"}`, "ev", "", evi.Named(evi.P("ip", evi.String("1")))},
-		{"object, setting off", `{"ev":"E_X"}`, "", "", evi.Named(evi.P("ev", evi.String("E_X")))},
-		{"array", `["E_SCRIPT","five",3]`, "opensips_event", "E_SCRIPT", evi.Unnamed(evi.String("five"), evi.Int(3))},
-		{"array, only element", `["E_SCRIPT"]`, "opensips_event", "E_SCRIPT", evi.Params{}},
-		{"array, first not a string", `[3,"E_SCRIPT"]`, "opensips_event", "", evi.Unnamed(evi.Int(3), evi.String("E_SCRIPT"))},
-		{"array, setting off", `["E_SCRIPT"]`, "", "", evi.Unnamed(evi.String("E_SCRIPT"))},
-		{"absent", ``, "opensips_event", "", evi.Params{}},
+		{"object, first", `{"opensips_event":"E_X","ip":"1"}`, "opensips_event", "E_X", value.Named(value.P("ip", value.String("1")))},
+		{"object, not first", `{"ip":"1","opensips_event":"E_X"}`, "opensips_event", "E_X", value.Named(value.P("ip", value.String("1")))},
+		{"object, only member", `{"opensips_event":"E_X"}`, "opensips_event", "E_X", value.Params{}},
+		{"object, twice: the first counts", `{"ev":"A","ev":"B"}`, "ev", "A", value.Named(value.P("ev", value.String("B")))},
+		{"object, not a string", `{"ev":1,"ip":"1"}`, "ev", "", value.Named(value.P("ev", value.Int(1)), value.P("ip", value.String("1")))},
+		{"object, absent", `{"ip":"1"}`, "ev", "", value.Named(value.P("ip", value.String("1")))},
+		{"object, setting off", `{"ev":"E_X"}`, "", "", value.Named(value.P("ev", value.String("E_X")))},
+		{"array", `["E_SCRIPT","five",3]`, "opensips_event", "E_SCRIPT", value.Unnamed(value.String("five"), value.Int(3))},
+		{"array, only element", `["E_SCRIPT"]`, "opensips_event", "E_SCRIPT", value.Params{}},
+		{"array, first not a string", `[3,"E_SCRIPT"]`, "opensips_event", "", value.Unnamed(value.Int(3), value.String("E_SCRIPT"))},
+		{"array, setting off", `["E_SCRIPT"]`, "", "", value.Unnamed(value.String("E_SCRIPT"))},
+		{"absent", ``, "opensips_event", "", value.Params{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name, got, err := jsonrpc.DecodeEventParams([]byte(tc.in), tc.eventParam)
@@ -224,39 +224,39 @@ func FuzzParams(f *testing.F) {
 
 type split struct {
 	name string
-	p    evi.Params
+	p    value.Params
 }
 
 // withoutEventName is DecodeEventParams's job done on decoded params.
-func withoutEventName(q evi.Params, eventParam string) split {
+func withoutEventName(q value.Params, eventParam string) split {
 	all := q.All()
 	if eventParam == "" {
 		return split{p: q}
 	}
-	isName := func(prm evi.Param) bool {
-		return prm.Value.Kind() == evi.KindString && prm.Value.Str() != ""
+	isName := func(prm value.Param) bool {
+		return prm.Value.Kind() == value.KindString && prm.Value.Str() != ""
 	}
 	if q.IsNamed() {
 		for i, prm := range all {
 			if prm.Name == eventParam && isName(prm) {
-				rest := append(append([]evi.Param(nil), all[:i]...), all[i+1:]...)
+				rest := append(append([]value.Param(nil), all[:i]...), all[i+1:]...)
 				if len(rest) == 0 {
 					return split{name: prm.Value.Str()}
 				}
-				return split{prm.Value.Str(), evi.Named(rest...)}
+				return split{prm.Value.Str(), value.Named(rest...)}
 			}
 		}
 		return split{p: q}
 	}
 	if len(all) > 0 && isName(all[0]) {
-		var vs []evi.Value
+		var vs []value.Value
 		for _, prm := range all[1:] {
 			vs = append(vs, prm.Value)
 		}
 		if len(vs) == 0 {
 			return split{name: all[0].Value.Str()}
 		}
-		return split{all[0].Value.Str(), evi.Unnamed(vs...)}
+		return split{all[0].Value.Str(), value.Unnamed(vs...)}
 	}
 	return split{p: q}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
 // counts are the raise side's tallies, shared by the workers.
@@ -56,9 +57,9 @@ func (a *apiRaiser) raise(_ int, from, to int64) error {
 	// look longer, never shorter.
 	now := time.Now().UnixNano()
 	for seq := from; seq < to; seq++ {
-		params := evi.Named(
-			evi.P("s", evi.Int(seq)),
-			evi.P("t", evi.Int(now)),
+		params := value.Named(
+			value.P("s", value.Int(seq)),
+			value.P("t", value.Int(now)),
 		)
 		n, err := a.reg.RaiseEvent(a.ev, params, nil)
 		if n > 0 {

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
 func TestScanEvent(t *testing.T) {
@@ -86,8 +86,8 @@ func TestScanEventGarbage(t *testing.T) {
 // TestScanEventReadsEncoderOutput checks the scanner against what the
 // sender really writes: jsonrpc's encoder, both modes, event_param on.
 func TestScanEventReadsEncoderOutput(t *testing.T) {
-	params := jsonrpc.AppendParams(nil, evi.Named(
-		evi.P("s", evi.Int(12)), evi.P("t", evi.Int(34)), evi.P("ip", evi.String("a\"}\\"))),
+	params := jsonrpc.AppendParams(nil, value.Named(
+		value.P("s", value.Int(12)), value.P("t", value.Int(34)), value.P("ip", value.String("a\"}\\"))),
 		"opensips_event", "E_X")
 	for _, msg := range [][]byte{
 		jsonrpc.AppendNotification(nil, "E_X", params),

@@ -19,6 +19,7 @@ import (
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/metrics"
 	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/value"
 )
 
 func TestMain(m *testing.M) {
@@ -84,7 +85,7 @@ func TestCollectorOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		if _, err := src.Registry.Raise("E_METRICS", evi.Named(evi.P("i", evi.Int(int64(i)))), nil); err != nil {
+		if _, err := src.Registry.Raise("E_METRICS", value.Named(value.P("i", value.Int(int64(i)))), nil); err != nil {
 			t.Fatalf("raise %d: %v", i, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
 // args are a command's params once matched against one of its recipes.
@@ -138,10 +139,10 @@ func parseExpire(raw json.RawMessage) (int64, *jsonrpc.Error) {
 //
 // Anything else is an error that says what is wrong (raise_event answers
 // 400 "Bad Params" with it as data).
-func parseEventParams(raw json.RawMessage) (evi.Params, error) {
+func parseEventParams(raw json.RawMessage) (value.Params, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
-		return evi.Params{}, nil
+		return value.Params{}, nil
 	}
 	switch raw[0] {
 	case '[':
@@ -151,51 +152,51 @@ func parseEventParams(raw json.RawMessage) (evi.Params, error) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return evi.Params{}, fmt.Errorf("not a JSON string: %w", err)
+			return value.Params{}, fmt.Errorf("not a JSON string: %w", err)
 		}
 		if t := strings.TrimSpace(s); t == "" || t[0] != '{' {
-			return evi.Params{}, fmt.Errorf("a string must hold a JSON object, got %.40q", s)
+			return value.Params{}, fmt.Errorf("a string must hold a JSON object, got %.40q", s)
 		}
 		return namedParams([]byte(s))
 	}
-	return evi.Params{}, fmt.Errorf("want an array, an object or a string holding an object, got %.40s", raw)
+	return value.Params{}, fmt.Errorf("want an array, an object or a string holding an object, got %.40s", raw)
 }
 
-func unnamedParams(raw []byte) (evi.Params, error) {
+func unnamedParams(raw []byte) (value.Params, error) {
 	var elems []json.RawMessage
 	if err := json.Unmarshal(raw, &elems); err != nil {
-		return evi.Params{}, fmt.Errorf("not a JSON array: %w", err)
+		return value.Params{}, fmt.Errorf("not a JSON array: %w", err)
 	}
 	if len(elems) == 0 {
-		return evi.Params{}, nil
+		return value.Params{}, nil
 	}
-	vals := make([]evi.Value, len(elems))
+	vals := make([]value.Value, len(elems))
 	for i, e := range elems {
 		switch c := e[0]; {
 		case c == '"':
 			var s string
 			if err := json.Unmarshal(e, &s); err != nil {
-				return evi.Params{}, fmt.Errorf("element %d: %v", i, err)
+				return value.Params{}, fmt.Errorf("element %d: %v", i, err)
 			}
-			vals[i] = evi.String(s)
+			vals[i] = value.String(s)
 		case c == '-' || (c >= '0' && c <= '9'):
-			vals[i] = evi.String(string(e))
+			vals[i] = value.String(string(e))
 		default:
-			return evi.Params{}, fmt.Errorf("element %d is %.40s, want a string or a number", i, e)
+			return value.Params{}, fmt.Errorf("element %d is %.40s, want a string or a number", i, e)
 		}
 	}
-	return evi.Unnamed(vals...), nil
+	return value.Unnamed(vals...), nil
 }
 
 // namedParams decodes a JSON object into named params, keeping its keys in
 // order and its values' kinds (jsonrpc.DecodeParams); {} is no params.
-func namedParams(b []byte) (evi.Params, error) {
+func namedParams(b []byte) (value.Params, error) {
 	if b = bytes.TrimSpace(b); len(b) == 0 || b[0] != '{' {
-		return evi.Params{}, errors.New("not a JSON object")
+		return value.Params{}, errors.New("not a JSON object")
 	}
 	p, err := jsonrpc.DecodeParams(b)
 	if err != nil {
-		return evi.Params{}, errors.New(strings.TrimPrefix(err.Error(), jsonrpc.ErrBadParams.Error()+": "))
+		return value.Params{}, errors.New(strings.TrimPrefix(err.Error(), jsonrpc.ErrBadParams.Error()+": "))
 	}
 	return p, nil
 }

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
 func TestParseExpire(t *testing.T) {
@@ -40,12 +40,12 @@ func TestParseExpire(t *testing.T) {
 func TestNamedNumbers(t *testing.T) {
 	cases := []struct {
 		in   string
-		want evi.Value
+		want value.Value
 	}{
-		{"0", evi.Int(0)}, {"-7", evi.Int(-7)}, {"9223372036854775807", evi.Int(9223372036854775807)},
-		{"9223372036854775808", evi.RawJSON("9223372036854775808")},
-		{"1.5", evi.Float(1.5)}, {"1e3", evi.Float(1000)}, {"-2E-2", evi.Float(-0.02)},
-		{"1e400", evi.RawJSON("1e400")},
+		{"0", value.Int(0)}, {"-7", value.Int(-7)}, {"9223372036854775807", value.Int(9223372036854775807)},
+		{"9223372036854775808", value.RawJSON("9223372036854775808")},
+		{"1.5", value.Float(1.5)}, {"1e3", value.Float(1000)}, {"-2E-2", value.Float(-0.02)},
+		{"1e400", value.RawJSON("1e400")},
 	}
 	for _, c := range cases {
 		p, err := parseEventParams(json.RawMessage(`{"n":` + c.in + `}`))
@@ -82,7 +82,7 @@ func FuzzParseEventParams(f *testing.F) {
 		}
 		if !p.IsNamed() {
 			for i, prm := range p.All() {
-				if prm.Value.Kind() != evi.KindString {
+				if prm.Value.Kind() != value.KindString {
 					t.Fatalf("parseEventParams(%q): unnamed param %d is %v, want a string", in, i, prm.Value.Kind())
 				}
 			}

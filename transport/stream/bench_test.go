@@ -9,9 +9,10 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
-var benchParams = evi.Named(evi.P("ip", evi.String("192.168.2.11")), evi.P("port", evi.Int(5060)))
+var benchParams = value.Named(value.P("ip", value.String("192.168.2.11")), value.P("port", value.Int(5060)))
 
 // sinkServer reads and discards, counting the bytes received.
 func sinkServer(b *testing.B, total *atomic.Int64) *testServer {

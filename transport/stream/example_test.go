@@ -8,6 +8,7 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/value"
 )
 
 func ExampleParseSocket() {
@@ -56,7 +57,7 @@ func Example() {
 		panic(err)
 	}
 	done := make(chan error, 1)
-	reg.Raise("E_PIKE_BLOCKED", evi.Named(evi.P("ip", evi.String("192.168.2.11"))),
+	reg.Raise("E_PIKE_BLOCKED", value.Named(value.P("ip", value.String("192.168.2.11"))),
 		func(o evi.Outcome) { done <- o.Err })
 	fmt.Println("delivered:", <-done)
 	reg.Close() // closes the connection
@@ -100,7 +101,7 @@ func ExampleConfig_reliable() {
 	defer reg.Close()
 	ev, _ := reg.Publish("E_MY_EVENT")
 	done := make(chan error, 1)
-	dest.Send(evi.NewMessage(ev, evi.Unnamed(evi.Int(3), evi.Int(5)), time.Now()), func(err error) { done <- err })
+	dest.Send(evi.NewMessage(ev, value.Unnamed(value.Int(3), value.Int(5)), time.Now()), func(err error) { done <- err })
 	fmt.Println("confirmed:", <-done)
 	// Output:
 	// request: {"id":1,"jsonrpc":"2.0","method":"E_MY_EVENT","params":[3,5]}

@@ -16,6 +16,7 @@ import (
 	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
 // boundPort returns a loopback port that refuses connections and that no
@@ -61,7 +62,7 @@ func freePort(t testing.TB) int {
 
 // bigMsg returns a message with a 4 KB param, to fill socket buffers fast.
 func bigMsg(ev *evi.Event) *evi.Message {
-	return evi.NewMessage(ev, evi.Named(evi.P("blob", evi.String(strings.Repeat("x", 4096)))), time.Now())
+	return evi.NewMessage(ev, value.Named(value.P("blob", value.String(strings.Repeat("x", 4096)))), time.Now())
 }
 
 // TestStuckDestinationIsolated: a destination that accepts but never reads

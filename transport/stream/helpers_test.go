@@ -14,6 +14,7 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
 // testServer is a real loopback TCP server, a testnet.Server whose handler gets each connection's rank
@@ -78,7 +79,7 @@ func event(t testing.TB, name string) *evi.Event {
 
 // seqMsg returns a message of ev with the named param "n": i.
 func seqMsg(ev *evi.Event, i int) *evi.Message {
-	return evi.NewMessage(ev, evi.Named(evi.P("n", evi.Int(int64(i)))), time.Now())
+	return evi.NewMessage(ev, value.Named(value.P("n", value.Int(int64(i)))), time.Now())
 }
 
 // outcomes collects done callbacks.

@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sourcegraph/jsonrpc2"
+
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
-	"github.com/sourcegraph/jsonrpc2"
+	"github.com/evstream/evstream/value"
 )
 
 // TestInteropJSONRPC2: the receiving end is a real JSON-RPC library,
@@ -108,7 +110,7 @@ func TestInteropRegistryToJSONRPC2(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := make(chan evi.Outcome, 1)
-	if _, err := reg.Raise("E_PIKE_BLOCKED", evi.Named(evi.P("ip", evi.String("192.168.2.11"))), func(o evi.Outcome) { out <- o }); err != nil {
+	if _, err := reg.Raise("E_PIKE_BLOCKED", value.Named(value.P("ip", value.String("192.168.2.11"))), func(o evi.Outcome) { out <- o }); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -13,6 +13,7 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
 // recorder is a test server that records every byte received, per
@@ -63,9 +64,9 @@ func TestNotifyGolden(t *testing.T) {
 	pike := event(t, "E_PIKE_BLOCKED")
 	mine := event(t, "E_MY_EVENT")
 	bare := event(t, "E_X")
-	named := evi.Named(evi.P("ip", evi.String("192.168.2.11")))
-	unnamed := evi.Unnamed(evi.Int(3), evi.Int(5))
-	tricky := evi.Named(evi.P("s", evi.String("a\"b\\c\n</>&\x01é")), evi.P("nil", evi.Null()), evi.P("port", evi.Int(5060)))
+	named := value.Named(value.P("ip", value.String("192.168.2.11")))
+	unnamed := value.Unnamed(value.Int(3), value.Int(5))
+	tricky := value.Named(value.P("s", value.String("a\"b\\c\n</>&\x01é")), value.P("nil", value.Null()), value.P("port", value.Int(5060)))
 	now := time.Now()
 
 	// OpenSIPS defaults: no event_param, objects back to back. Two
@@ -88,11 +89,11 @@ func TestNotifyGolden(t *testing.T) {
 		{byEvent, evi.NewMessage(pike, named, now)},
 		{byMethod, evi.NewMessage(pike, named, now)},
 		{byEvent, evi.NewMessage(mine, unnamed, now)},
-		{byEvent, evi.NewMessage(bare, evi.Params{}, now)},
+		{byEvent, evi.NewMessage(bare, value.Params{}, now)},
 		{byEvent, evi.NewMessage(bare, tricky, now)},
 		{handle, evi.NewMessage(pike, named, now)},
 		{byEvent2, evi.NewMessage(mine, unnamed, now)},
-		{byEvent2, evi.NewMessage(bare, evi.Params{}, now)},
+		{byEvent2, evi.NewMessage(bare, value.Params{}, now)},
 	}
 	o := newOutcomes(len(sends))
 	for i, s := range sends {
@@ -143,7 +144,7 @@ func TestNotifyThroughRegistry(t *testing.T) {
 		t.Fatalf("bad socket subscribed: %v", err)
 	}
 	got := make(chan evi.Outcome, 2)
-	n, err := reg.Raise("E_REG", evi.Unnamed(evi.String("x")), func(o evi.Outcome) { got <- o })
+	n, err := reg.Raise("E_REG", value.Unnamed(value.String("x")), func(o evi.Outcome) { got <- o })
 	if n != 2 || err != nil {
 		t.Fatalf("Raise = %d, %v", n, err)
 	}

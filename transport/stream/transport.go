@@ -13,6 +13,7 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/value"
 )
 
 // Transport is the "tcp:" transport (OpenSIPS's event_stream): it parses
@@ -277,7 +278,7 @@ func (d *destination) Close() error {
 
 // paramsSize estimates the encoded size of params, so that encoding them
 // takes a single allocation (strings that need escapes may still grow it).
-func paramsSize(p evi.Params, eventParam, eventName string) int {
+func paramsSize(p value.Params, eventParam, eventName string) int {
 	if p.Len() == 0 && eventParam == "" {
 		return 0
 	}
@@ -290,9 +291,9 @@ func paramsSize(p evi.Params, eventParam, eventName string) int {
 		prm := &list[i]
 		n += len(prm.Name) + 4 // quotes, colon, comma
 		switch prm.Value.Kind() {
-		case evi.KindString:
+		case value.KindString:
 			n += len(prm.Value.Str()) + 2
-		case evi.KindRaw:
+		case value.KindRaw:
 			n += len(prm.Value.Str())
 		default:
 			n += 24 // a number, null, true or false

@@ -9,6 +9,7 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/value"
 )
 
 // sink accepts connections on 127.0.0.1 and discards what it reads.
@@ -83,7 +84,7 @@ func BenchmarkTCP(b *testing.B) {
 				b.Fatal(err)
 			}
 			ev := reg.Lookup("E_BENCH")
-			params := evi.Named(evi.P("ip", evi.String("192.168.2.11")), evi.P("n", evi.Int(7)))
+			params := value.Named(value.P("ip", value.String("192.168.2.11")), value.P("n", value.Int(7)))
 			// At most window events in flight, well below the queue size.
 			const window = 4096
 			sem := make(chan struct{}, window)

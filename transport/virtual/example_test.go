@@ -9,6 +9,7 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/transport/stream"
 	"github.com/evstream/evstream/transport/virtual"
+	"github.com/evstream/evstream/value"
 )
 
 // A registry with the tcp: and virtual: transports, the way the daemon
@@ -93,7 +94,7 @@ func Example_failover() {
 		panic(err)
 	}
 	outcome := make(chan evi.Outcome, 1)
-	params := evi.Named(evi.P("ip", evi.String("192.168.2.11")))
+	params := value.Named(value.P("ip", value.String("192.168.2.11")))
 	if _, err := reg.Raise("E_PIKE_BLOCKED", params, func(o evi.Outcome) { outcome <- o }); err != nil {
 		panic(err)
 	}

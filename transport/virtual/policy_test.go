@@ -12,6 +12,7 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/ratelog"
+	"github.com/evstream/evstream/value"
 )
 
 // clock is a settable time source for Config.Now.
@@ -68,7 +69,7 @@ func (e *fakeEnv) parse(t *testing.T, socket string) evi.Destination {
 }
 
 func (e *fakeEnv) msg() *evi.Message {
-	return evi.NewMessage(e.ev, evi.Unnamed(evi.Int(1)), time.Now())
+	return evi.NewMessage(e.ev, value.Unnamed(value.Int(1)), time.Now())
 }
 
 // send sends one event to d and waits for its outcome.

@@ -15,6 +15,7 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/value"
 )
 
 // These tests run the virtual transport over the real tcp: transport and
@@ -240,7 +241,7 @@ func (e *tcpEnv) raise(t *testing.T) (int, evi.Outcome) {
 	seq := e.seq
 	e.seq++
 	out := make(chan evi.Outcome, 2)
-	n, err := e.reg.Raise("E_X", evi.Unnamed(evi.Int(int64(seq))), func(o evi.Outcome) { out <- o })
+	n, err := e.reg.Raise("E_X", value.Unnamed(value.Int(int64(seq))), func(o evi.Outcome) { out <- o })
 	if err != nil && n != 0 {
 		t.Fatalf("raise: %d accepted, error %v", n, err)
 	}
@@ -476,7 +477,7 @@ func TestTCPRoundRobin(t *testing.T) {
 		raisers.Go(func() {
 			for i := range per {
 				outcomes.Add(1)
-				_, err := e.reg.RaiseEvent(ev, evi.Unnamed(evi.Int(int64(1000+w*per+i))), func(o evi.Outcome) {
+				_, err := e.reg.RaiseEvent(ev, value.Unnamed(value.Int(int64(1000+w*per+i))), func(o evi.Outcome) {
 					if o.Err != nil {
 						failed.Add(1)
 					}
@@ -575,7 +576,7 @@ func TestTCPEndToEnd(t *testing.T) {
 		t.Fatalf("subscribers %+v, want one %q expiring in 1h", subs, socket)
 	}
 	out := make(chan evi.Outcome, 1)
-	n, err := e.reg.Raise("E_X", evi.Unnamed(evi.Int(42)), func(o evi.Outcome) { out <- o })
+	n, err := e.reg.Raise("E_X", value.Unnamed(value.Int(42)), func(o evi.Outcome) { out <- o })
 	if n != 1 || err != nil {
 		t.Fatalf("Raise = %d, %v", n, err)
 	}

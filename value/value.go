@@ -1,4 +1,4 @@
-package evi
+package value
 
 import (
 	"fmt"
@@ -136,13 +136,13 @@ func (p Params) All() []Param { return p.list }
 func (p Params) Validate() error {
 	for i, prm := range p.list {
 		if p.named && prm.Name == "" {
-			return fmt.Errorf("evi: param %d has an empty name", i)
+			return fmt.Errorf("value: param %d has an empty name", i)
 		}
 		if !p.named && prm.Name != "" {
-			return fmt.Errorf("evi: unnamed params: param %d has a name %q", i, prm.Name)
+			return fmt.Errorf("value: unnamed params: param %d has a name %q", i, prm.Name)
 		}
 		if prm.Value.kind > KindRaw {
-			return fmt.Errorf("evi: param %d has an unknown kind %d", i, prm.Value.kind)
+			return fmt.Errorf("value: param %d has an unknown kind %d", i, prm.Value.kind)
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package evi
+package value
 
 import (
 	"strings"

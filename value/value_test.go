@@ -1,36 +1,36 @@
-package evi_test
+package value_test
 
 import (
 	"math"
 	"strings"
 	"testing"
 
-	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/value"
 )
 
 func TestValueConstructors(t *testing.T) {
 	tests := []struct {
 		name  string
-		v     evi.Value
-		kind  evi.Kind
+		v     value.Value
+		kind  value.Kind
 		i     int64
 		s     string
 		f     float64
 		b     bool
 		print string
 	}{
-		{"zero", evi.Value{}, evi.KindNull, 0, "", 0, false, "null"},
-		{"null", evi.Null(), evi.KindNull, 0, "", 0, false, "null"},
-		{"int", evi.Int(5060), evi.KindInt, 5060, "", 0, false, "5060"},
-		{"negative int", evi.Int(-7), evi.KindInt, -7, "", 0, false, "-7"},
-		{"min int", evi.Int(math.MinInt64), evi.KindInt, math.MinInt64, "", 0, false, "-9223372036854775808"},
-		{"string", evi.String("127.0.0.1"), evi.KindString, 0, "127.0.0.1", 0, false, `"127.0.0.1"`},
-		{"empty string", evi.String(""), evi.KindString, 0, "", 0, false, `""`},
-		{"string with quote", evi.String(`a"b`), evi.KindString, 0, `a"b`, 0, false, `"a\"b"`},
-		{"float", evi.Float(1.5), evi.KindFloat, 0, "", 1.5, false, "1.5"},
-		{"bool true", evi.Bool(true), evi.KindBool, 0, "", 0, true, "true"},
-		{"bool false", evi.Bool(false), evi.KindBool, 0, "", 0, false, "false"},
-		{"raw", evi.RawJSON(`{"a":[1,2]}`), evi.KindRaw, 0, `{"a":[1,2]}`, 0, false, `{"a":[1,2]}`},
+		{"zero", value.Value{}, value.KindNull, 0, "", 0, false, "null"},
+		{"null", value.Null(), value.KindNull, 0, "", 0, false, "null"},
+		{"int", value.Int(5060), value.KindInt, 5060, "", 0, false, "5060"},
+		{"negative int", value.Int(-7), value.KindInt, -7, "", 0, false, "-7"},
+		{"min int", value.Int(math.MinInt64), value.KindInt, math.MinInt64, "", 0, false, "-9223372036854775808"},
+		{"string", value.String("127.0.0.1"), value.KindString, 0, "127.0.0.1", 0, false, `"127.0.0.1"`},
+		{"empty string", value.String(""), value.KindString, 0, "", 0, false, `""`},
+		{"string with quote", value.String(`a"b`), value.KindString, 0, `a"b`, 0, false, `"a\"b"`},
+		{"float", value.Float(1.5), value.KindFloat, 0, "", 1.5, false, "1.5"},
+		{"bool true", value.Bool(true), value.KindBool, 0, "", 0, true, "true"},
+		{"bool false", value.Bool(false), value.KindBool, 0, "", 0, false, "false"},
+		{"raw", value.RawJSON(`{"a":[1,2]}`), value.KindRaw, 0, `{"a":[1,2]}`, 0, false, `{"a":[1,2]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,30 +58,30 @@ func TestValueConstructors(t *testing.T) {
 }
 
 func TestValueZeroIsNull(t *testing.T) {
-	if evi.Null() != (evi.Value{}) {
+	if value.Null() != (value.Value{}) {
 		t.Fatal("Null() differs from the zero Value")
 	}
-	if evi.Int(0) == evi.Null() {
+	if value.Int(0) == value.Null() {
 		t.Fatal("Int(0) equals Null(): the kind must tell them apart")
 	}
-	if evi.String("") == evi.Null() {
+	if value.String("") == value.Null() {
 		t.Fatal(`String("") equals Null(): the kind must tell them apart`)
 	}
 }
 
 func TestKindString(t *testing.T) {
 	tests := []struct {
-		k    evi.Kind
+		k    value.Kind
 		want string
 	}{
-		{evi.KindNull, "null"},
-		{evi.KindInt, "int"},
-		{evi.KindString, "string"},
-		{evi.KindFloat, "float"},
-		{evi.KindBool, "bool"},
-		{evi.KindRaw, "raw"},
-		{evi.Kind(6), "Kind(6)"},
-		{evi.Kind(255), "Kind(255)"},
+		{value.KindNull, "null"},
+		{value.KindInt, "int"},
+		{value.KindString, "string"},
+		{value.KindFloat, "float"},
+		{value.KindBool, "bool"},
+		{value.KindRaw, "raw"},
+		{value.Kind(6), "Kind(6)"},
+		{value.Kind(255), "Kind(255)"},
 	}
 	for _, tt := range tests {
 		if got := tt.k.String(); got != tt.want {
@@ -93,34 +93,34 @@ func TestKindString(t *testing.T) {
 func TestParams(t *testing.T) {
 	tests := []struct {
 		name   string
-		p      evi.Params
+		p      value.Params
 		named  bool
 		names  []string
-		values []evi.Value
+		values []value.Value
 	}{
-		{"zero", evi.Params{}, false, nil, nil},
-		{"unnamed empty", evi.Unnamed(), false, nil, nil},
-		{"named empty", evi.Named(), true, nil, nil},
+		{"zero", value.Params{}, false, nil, nil},
+		{"unnamed empty", value.Unnamed(), false, nil, nil},
+		{"named empty", value.Named(), true, nil, nil},
 		{
 			"named in order",
-			evi.Named(evi.P("port", evi.Int(5060)), evi.P("ip", evi.String("127.0.0.1"))),
+			value.Named(value.P("port", value.Int(5060)), value.P("ip", value.String("127.0.0.1"))),
 			true,
 			[]string{"port", "ip"},
-			[]evi.Value{evi.Int(5060), evi.String("127.0.0.1")},
+			[]value.Value{value.Int(5060), value.String("127.0.0.1")},
 		},
 		{
 			"named via literal",
-			evi.Named(evi.Param{Name: "a", Value: evi.Null()}),
+			value.Named(value.Param{Name: "a", Value: value.Null()}),
 			true,
 			[]string{"a"},
-			[]evi.Value{evi.Null()},
+			[]value.Value{value.Null()},
 		},
 		{
 			"unnamed in order",
-			evi.Unnamed(evi.String("five"), evi.Int(3)),
+			value.Unnamed(value.String("five"), value.Int(3)),
 			false,
 			[]string{"", ""},
-			[]evi.Value{evi.String("five"), evi.Int(3)},
+			[]value.Value{value.String("five"), value.Int(3)},
 		},
 	}
 	for _, tt := range tests {
@@ -150,13 +150,13 @@ func TestParams(t *testing.T) {
 func TestParamsValidateNamed(t *testing.T) {
 	tests := []struct {
 		name    string
-		p       evi.Params
+		p       value.Params
 		wantErr string // "" = valid
 	}{
-		{"ok", evi.Named(evi.P("a", evi.Int(1)), evi.P("b", evi.Null())), ""},
-		{"empty first name", evi.Named(evi.P("", evi.Int(1))), "param 0 has an empty name"},
-		{"empty later name", evi.Named(evi.P("a", evi.Int(1)), evi.P("b", evi.Int(2)), evi.P("", evi.Int(3))), "param 2 has an empty name"},
-		{"unnamed never has names", evi.Unnamed(evi.Int(1), evi.String("x")), ""},
+		{"ok", value.Named(value.P("a", value.Int(1)), value.P("b", value.Null())), ""},
+		{"empty first name", value.Named(value.P("", value.Int(1))), "param 0 has an empty name"},
+		{"empty later name", value.Named(value.P("a", value.Int(1)), value.P("b", value.Int(2)), value.P("", value.Int(3))), "param 2 has an empty name"},
+		{"unnamed never has names", value.Unnamed(value.Int(1), value.String("x")), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
