@@ -84,6 +84,8 @@ run, 2 on bad usage. docs/BENCH.md has the details.`,
 
 // runBench is `evstream bench`.
 func runBench(cmd *cobra.Command, f *benchFlags, path, mode, subs string) error {
+	ctx, stop := interruptible(cmd)
+	defer stop()
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	var err error
 	if f.paths, err = parsePaths(path); err != nil {
@@ -138,8 +140,6 @@ func runBench(cmd *cobra.Command, f *benchFlags, path, mode, subs string) error 
 	}
 	cmd.Flags().VisitAll(func(fl *pflag.Flag) { report.Settings[fl.Name] = fl.Value.String() })
 
-	ctx, stop := interruptible(cmd)
-	defer stop()
 	live := !f.quiet && isTerminal(stdout)
 	code := exitOK
 	for _, sc := range scenarios {

@@ -51,6 +51,10 @@ answered with --reply (default "OK") or --error. It writes "evstream:
 listening on ADDR" to stderr once it listens, and exits 0 after --count
 events or on SIGINT/SIGTERM, 1 when it cannot listen, 2 on bad usage.`, defaultListenAddr),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Catch SIGINT/SIGTERM before saying "listening": a signal sent
+			// as soon as the line is seen must stop it cleanly, not kill it.
+			ctx, stop := interruptible(cmd)
+			defer stop()
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			addr := defaultListenAddr
 			switch len(args) {
@@ -104,8 +108,6 @@ events or on SIGINT/SIGTERM, 1 when it cannot listen, 2 on bad usage.`, defaultL
 			served := make(chan error, 1)
 			go func() { served <- srv.Serve(ln) }()
 
-			ctx, stop := interruptible(cmd)
-			defer stop()
 			select {
 			case <-ctx.Done():
 			case <-l.done:
