@@ -160,7 +160,7 @@ func TestConcurrent(t *testing.T) {
 	if err := r.Close(); err != nil { // waits for every report
 		t.Fatal(err)
 	}
-	sends := int64(len(ft.sends()))
+	sends := int64(len(ft.Sends()))
 	if sends != accepted.Load()+rejected.Load() {
 		t.Errorf("%d sends, but %d accepted + %d rejected", sends, accepted.Load(), rejected.Load())
 	}
@@ -173,10 +173,10 @@ func TestConcurrent(t *testing.T) {
 	if accepted.Load() == 0 || rejected.Load() == 0 {
 		t.Errorf("accepted %d rejected %d: the test did not exercise both", accepted.Load(), rejected.Load())
 	}
-	dests := ft.allDests()
+	dests := ft.Dests()
 	for _, d := range dests {
-		if n := d.closeCount(); n != 1 {
-			t.Errorf("destination %s closed %d times, want exactly 1", d.name, n)
+		if n := d.CloseCount(); n != 1 {
+			t.Errorf("destination %s closed %d times, want exactly 1", d.Name(), n)
 		}
 	}
 	t.Logf("%d raises, %d sends (%d accepted, %d rejected), %d destinations", raises.Load(), sends, accepted.Load(), rejected.Load(), len(dests))

@@ -75,3 +75,96 @@ func (e *NameError) Error() string { return e.Reason }
 
 // Is reports whether target is ErrBadEventName.
 func (e *NameError) Is(target error) bool { return target == ErrBadEventName }
+
+// Reason says why a delivery failed, as a *DeliveryError reports it.
+type Reason uint8
+
+// The reasons of a *DeliveryError.
+const (
+	// ReasonQueueFull: the destination's queue was full; Send refused the
+	// event (it was never accepted).
+	ReasonQueueFull Reason = iota + 1
+	// ReasonConnect: the destination could not be reached (connect refused
+	// or timed out, no route, the name does not resolve, the TLS handshake
+	// failed), or connects keep failing and the next attempt is not due
+	// yet. The bytes never left.
+	ReasonConnect
+	// ReasonWrite: the connection failed while the event was being
+	// written.
+	ReasonWrite
+	// ReasonLost: the event was written, and the connection was lost
+	// before a reply came (reliable mode).
+	ReasonLost
+	// ReasonErrorReply: the receiver answered with an error (Err is the
+	// *jsonrpc.Error, or what the reply carried).
+	ReasonErrorReply
+	// ReasonTimeout: the deadline of the attempt passed, before the event
+	// was written (notifications) or answered (requests).
+	ReasonTimeout
+	// ReasonClosed: the destination or its transport was closed first.
+	ReasonClosed
+	// ReasonRefused: a policy forbids the delivery (an address outside
+	// an allow-list); retrying does not help until the policy changes.
+	ReasonRefused
+)
+
+var reasonNames = [...]string{
+	ReasonQueueFull: "queue full", ReasonConnect: "connect", ReasonWrite: "write", ReasonLost: "lost",
+	ReasonErrorReply: "error reply", ReasonTimeout: "timeout", ReasonClosed: "closed", ReasonRefused: "refused",
+}
+
+// String returns the reason's name: "timeout", "error reply"...
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) && reasonNames[r] != "" {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("Reason(%d)", uint8(r))
+}
+
+// DeliveryError is why one event did not reach one destination: the
+// destination, the reason, whether the event's bytes left (the receiver
+// may then have acted on it, so that sending it again can make a
+// duplicate), and the underlying cause. Transports report every failure
+// as one; errors.Is(err, ErrTimeout), ErrClosed and ErrQueueFull follow
+// the reason.
+type DeliveryError struct {
+	// Dest is the destination (its address, "tcp:127.0.0.1:8080").
+	Dest string
+	// Reason says what failed.
+	Reason Reason
+	// Written reports that (some of) the event's bytes were written.
+	Written bool
+	// Err is the cause: a network error, the *jsonrpc.Error of an error
+	// reply, ErrTimeout... Its text is the error's detail.
+	Err error
+}
+
+// Error returns "DEST: CAUSE".
+func (e *DeliveryError) Error() string {
+	if e.Err == nil {
+		return e.Dest + ": " + e.Reason.String()
+	}
+	return e.Dest + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+// Is matches the sentinel errors of the reasons: ErrTimeout, ErrClosed,
+// ErrQueueFull.
+func (e *DeliveryError) Is(target error) bool {
+	switch target {
+	case ErrTimeout:
+		return e.Reason == ReasonTimeout
+	case ErrClosed:
+		return e.Reason == ReasonClosed
+	case ErrQueueFull:
+		return e.Reason == ReasonQueueFull
+	}
+	return false
+}
+
+// Retryable reports whether sending the event again later makes sense:
+// everything but a refusal by policy. A failure with Written true may have
+// reached the receiver; sending it again may make a duplicate.
+func (e *DeliveryError) Retryable() bool { return e.Reason != ReasonRefused }

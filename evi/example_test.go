@@ -32,12 +32,12 @@ type printDest string
 
 func (d printDest) String() string { return "print:" + string(d) }
 
-func (d printDest) Match(o evi.Destination) bool { return o == d }
+func (d printDest) Key() string { return d.String() }
 
-func (d printDest) Send(m *evi.Message, done func(error)) error {
+func (d printDest) Send(m *evi.Message, done evi.Done) error {
 	fmt.Printf("%s <- %s %s\n", d, m.Event.Name(), formatParams(m.Params))
 	if done != nil {
-		go done(nil) // the contract: report later, from another goroutine
+		go done.Done(m, nil) // the contract: report later, from another goroutine
 	}
 	return nil
 }

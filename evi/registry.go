@@ -30,7 +30,9 @@ const DefaultSweepInterval = time.Second
 type Event struct {
 	name string
 	id   int
-	subs atomic.Pointer[[]*Subscriber] // newest first; copy on write
+	subs atomic.Pointer[subList] // what Raise reads, without a lock
+
+	byKey map[string]*Subscriber // guarded by Registry.mu
 }
 
 // Name returns the event's name.
@@ -41,42 +43,83 @@ func (e *Event) ID() int { return e.id }
 
 func (e *Event) String() string { return e.name }
 
-// Subscriber is one subscription of an Event.
+// subList holds an event's subscribers, oldest first, for readers that take
+// no lock. Writers (under Registry.mu) append in place: they fill subs[n]
+// and then publish n+1, so a reader that loaded n sees n complete
+// elements; a full array, or a removal, makes a new subList. Subscribing is
+// therefore O(1) (amortized), however many subscribers the event has.
+type subList struct {
+	subs []*Subscriber // len is the capacity; subs[:n] are live
+	n    atomic.Int64
+}
+
+func (l *subList) all() []*Subscriber { return l.subs[:l.n.Load()] }
+
+// Subscriber is one subscription of an Event. It is the Done of every event
+// sent to its destination: it reports outcomes to the raiser and the
+// observers without allocating.
 type Subscriber struct {
-	Event *Event
-	Dest  Destination
-	// Expire is the subscription's lifetime; 0 means it never expires.
-	Expire time.Duration
-	// Start is when it was subscribed or last refreshed.
-	Start time.Time
+	event   *Event
+	dest    Destination
+	socket  string // Dest.String(), computed once
+	key     string // Dest.Key()
+	durable atomic.Bool
+	reg     *Registry
 
-	socket string // Dest.String(), computed once at subscription
+	// start (unix nanoseconds) and expire (nanoseconds, 0: never) change
+	// when the subscription is refreshed.
+	start, expire atomic.Int64
 }
 
-func newSubscriber(ev *Event, dest Destination, expire time.Duration, start time.Time, socket string) *Subscriber {
-	return &Subscriber{Event: ev, Dest: dest, Expire: expire, Start: start, socket: socket}
-}
+// Event returns the event subscribed to.
+func (s *Subscriber) Event() *Event { return s.event }
+
+// Dest returns the subscriber's destination.
+func (s *Subscriber) Dest() Destination { return s.dest }
 
 // Socket returns the printed form of the subscriber's socket.
-func (s *Subscriber) Socket() string {
-	if s.socket != "" {
-		return s.socket
-	}
-	return s.Dest.String()
-}
+func (s *Subscriber) Socket() string { return s.socket }
+
+// Key returns the canonical form of the subscriber's socket.
+func (s *Subscriber) Key() string { return s.key }
+
+// Expire returns the subscription's lifetime; 0 means it never expires.
+func (s *Subscriber) Expire() time.Duration { return time.Duration(s.expire.Load()) }
+
+// Start returns when it was subscribed or last refreshed.
+func (s *Subscriber) Start() time.Time { return time.Unix(0, s.start.Load()) }
 
 // Expired reports whether s has expired at now.
 func (s *Subscriber) Expired(now time.Time) bool {
-	return s.Expire > 0 && !now.Before(s.Start.Add(s.Expire))
+	e := s.expire.Load()
+	return e > 0 && now.UnixNano()-s.start.Load() >= e
+}
+
+// Done reports the outcome of one event sent to s: to the raiser's report
+// function and to the registry's observers.
+func (s *Subscriber) Done(m *Message, err error) {
+	if m.report == nil && len(s.reg.cfg.Observers) == 0 {
+		return
+	}
+	o := Outcome{ID: m.ID, Event: s.event, Socket: s.socket, Err: err}
+	if m.report != nil {
+		m.report(o)
+	}
+	for _, ob := range s.reg.cfg.Observers {
+		ob.OnOutcome(o)
+	}
 }
 
 // SubscriberInfo describes a live subscriber for listings.
 type SubscriberInfo struct {
-	Socket string
+	// Socket is the printed form, Key the canonical one.
+	Socket, Key string
 	// Expire is the lifetime asked for; 0 means never.
 	Expire time.Duration
 	// TTL is the time left (meaningless when Expire is 0).
 	TTL time.Duration
+	// Durable reports that it is kept in the SubscriptionStore.
+	Durable bool
 }
 
 // Config configures a Registry. The zero Config is valid.
@@ -93,6 +136,11 @@ type Config struct {
 	// SweepInterval is how often expired subscribers are removed and their
 	// destinations closed; 0 means DefaultSweepInterval.
 	SweepInterval time.Duration
+	// Store, when set, keeps the durable subscriptions (SubscribeOptions
+	// .Durable) so that Restore can make them again after a restart.
+	Store SubscriptionStore
+	// Observers are told every subscription change and delivery outcome.
+	Observers []Observer
 }
 
 // Registry holds the published events, their subscribers and the transports.
@@ -100,8 +148,9 @@ type Registry struct {
 	cfg Config
 	log *ratelog.Logger // subscribe and expiry lines: MI callers cause them
 	now func() time.Time
+	ids *idSource
 
-	mu         sync.RWMutex // guards the maps and every Event.subs write
+	mu         sync.RWMutex // guards the maps, every Event.byKey and every subList write
 	events     map[string]*Event
 	order      []*Event
 	transports map[string]Transport
@@ -121,6 +170,7 @@ func NewRegistry(cfg Config) *Registry {
 		cfg:        cfg,
 		log:        ratelog.New(cfg.Logger, 20, time.Second),
 		now:        cfg.Now,
+		ids:        newIDSource(),
 		events:     make(map[string]*Event),
 		transports: make(map[string]Transport),
 		stop:       make(chan struct{}),
@@ -154,6 +204,13 @@ func (r *Registry) Register(t Transport) error {
 	}
 	r.transports[s] = t
 	return nil
+}
+
+// Transport returns the transport of scheme, or nil.
+func (r *Registry) Transport(scheme string) Transport {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.transports[scheme]
 }
 
 // ParseSocket parses socket with the transport its prefix names.
@@ -214,8 +271,8 @@ func (r *Registry) publishLocked(name string) *Event {
 	if ev := r.events[name]; ev != nil {
 		return ev
 	}
-	ev := &Event{name: name, id: len(r.order)}
-	ev.subs.Store(&[]*Subscriber{})
+	ev := &Event{name: name, id: len(r.order), byKey: make(map[string]*Subscriber)}
+	ev.subs.Store(&subList{})
 	r.events[name] = ev
 	r.order = append(r.order, ev)
 	r.log.Debug("event published", "event", name, "id", ev.id)
@@ -254,15 +311,34 @@ func (r *Registry) Events() []*Event {
 	return slices.Clone(r.order)
 }
 
-// Subscribe subscribes socket to the event name for expire (0: never). A
-// subscriber whose socket matches is refreshed: its start time and expire are
-// reset. A new subscriber goes to the head of the list.
+// SubscribeOptions are the settings of a subscription.
+type SubscribeOptions struct {
+	// Expire is the subscription's lifetime; 0 means it never expires.
+	Expire time.Duration
+	// Durable keeps the subscription in the registry's SubscriptionStore,
+	// so that Restore makes it again after a restart (the MI's
+	// subscriptions are durable, the config's are not: they come from the
+	// config every time). Without a Store it has no effect.
+	Durable bool
+}
+
+// Subscribe subscribes socket to the event name for expire (0: never); see
+// SubscribeWith.
 func (r *Registry) Subscribe(name, socket string, expire time.Duration) error {
-	if expire < 0 {
-		return fmt.Errorf("subscribe %q to %q: expire %v: %w", socket, name, expire, ErrNegativeExpire)
+	return r.SubscribeWith(name, socket, SubscribeOptions{Expire: expire})
+}
+
+// SubscribeWith subscribes socket to the event name. A subscriber whose
+// socket matches (the same Destination.Key) is refreshed: its start time,
+// expire and durability are reset, it keeps its place in the list and its
+// destination. A new subscriber goes to the head of the list. Subscribing
+// costs the same however many subscribers the event has.
+func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error {
+	if o.Expire < 0 {
+		return fmt.Errorf("subscribe %q to %q: expire %v: %w", socket, name, o.Expire, ErrNegativeExpire)
 	}
-	if expire > MaxExpire {
-		return fmt.Errorf("subscribe %q to %q: expire %v is longer than %v: %w", socket, name, expire, MaxExpire, ErrExpireTooLong)
+	if o.Expire > MaxExpire {
+		return fmt.Errorf("subscribe %q to %q: expire %v is longer than %v: %w", socket, name, o.Expire, MaxExpire, ErrExpireTooLong)
 	}
 	// Check the name and the socket before publishing anything, so that a
 	// failed subscription leaves no trace (not even an auto-published event).
@@ -282,39 +358,166 @@ func (r *Registry) Subscribe(name, socket string, expire time.Duration) error {
 	if err != nil {
 		return err
 	}
+	now := r.now()
+	if o.Durable && r.cfg.Store != nil {
+		if err := r.cfg.Store.Put(stored(name, dest, o.Expire, now)); err != nil {
+			dest.Close()
+			return fmt.Errorf("subscribe %q to %q: keeping the subscription: %w", socket, name, err)
+		}
+	}
 	if ev == nil {
 		if ev, err = r.Publish(name); err != nil {
 			dest.Close()
 			return err
 		}
 	}
-	now := r.now()
+	key := dest.Key()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		dest.Close()
 		return fmt.Errorf("subscribe %q to %q: %w", socket, name, ErrClosed)
 	}
-	old := *ev.subs.Load()
-	for i, s := range old {
-		if s.Dest.Match(dest) {
-			// Refresh in place, as OpenSIPS does: the subscriber keeps its
-			// position in the list and its destination (and connection).
-			next := slices.Clone(old)
-			next[i] = newSubscriber(ev, s.Dest, expire, now, s.socket)
-			ev.subs.Store(&next)
-			r.mu.Unlock()
-			dest.Close()
-			r.log.Debug("subscription refreshed", "event", name, "socket", ratelog.Clip(s.Socket()), "expire", expire)
-			return nil
+	if s := ev.byKey[key]; s != nil {
+		// Refresh in place, as OpenSIPS does: the subscriber keeps its
+		// position in the list and its destination (and connection).
+		s.start.Store(now.UnixNano())
+		s.expire.Store(int64(o.Expire))
+		wasDurable := s.durable.Swap(o.Durable)
+		r.mu.Unlock()
+		dest.Close()
+		if wasDurable && !o.Durable && r.cfg.Store != nil {
+			r.forget(ev.name, key)
 		}
+		r.log.Debug("subscription refreshed", "event", name, "socket", ratelog.Clip(s.socket), "expire", o.Expire)
+		r.notify(Refreshed, s, now)
+		return nil
 	}
-	next := make([]*Subscriber, 0, len(old)+1)
-	next = append(next, newSubscriber(ev, dest, expire, now, dest.String()))
-	next = append(next, old...)
-	ev.subs.Store(&next)
+	s := &Subscriber{event: ev, dest: dest, socket: dest.String(), key: key, reg: r}
+	s.durable.Store(o.Durable)
+	s.start.Store(now.UnixNano())
+	s.expire.Store(int64(o.Expire))
+	ev.byKey[key] = s
+	ev.appendLocked(s)
 	r.mu.Unlock()
-	r.log.Info("subscribed", "event", name, "socket", ratelog.Clip(next[0].Socket()), "expire", expire)
+	r.log.Info("subscribed", "event", name, "socket", ratelog.Clip(s.socket), "expire", o.Expire)
+	r.notify(Subscribed, s, now)
+	return nil
+}
+
+// appendLocked adds s as the newest subscriber; Registry.mu is held.
+func (ev *Event) appendLocked(s *Subscriber) {
+	l := ev.subs.Load()
+	n := int(l.n.Load())
+	if n < len(l.subs) {
+		l.subs[n] = s
+		l.n.Store(int64(n + 1))
+		return
+	}
+	next := &subList{subs: make([]*Subscriber, max(2*n, 4))}
+	copy(next.subs, l.subs[:n])
+	next.subs[n] = s
+	next.n.Store(int64(n + 1))
+	ev.subs.Store(next)
+}
+
+// removeLocked drops the subscribers for which gone is true; Registry.mu
+// is held.
+func (ev *Event) removeLocked(gone func(*Subscriber) bool) {
+	l := ev.subs.Load()
+	all := l.all()
+	next := &subList{subs: make([]*Subscriber, max(len(all), 4))}
+	n := 0
+	for _, s := range all {
+		if gone(s) {
+			delete(ev.byKey, s.key)
+			continue
+		}
+		next.subs[n] = s
+		n++
+	}
+	next.n.Store(int64(n))
+	ev.subs.Store(next)
+}
+
+func stored(event string, d Destination, expire time.Duration, now time.Time) StoredSubscription {
+	s := StoredSubscription{Event: event, Socket: d.String(), Key: d.Key(), Expire: expire}
+	if expire > 0 {
+		s.Expires = now.Add(expire)
+	}
+	return s
+}
+
+// forget deletes a durable subscription from the store, logging a failure
+// (the subscription is gone from the registry either way; a stale entry is
+// dropped by the next Restore when it expired, or made again).
+func (r *Registry) forget(event, key string) {
+	if err := r.cfg.Store.Delete(event, key); err != nil {
+		r.log.Error("subscription store: cannot delete", "event", event, "key", ratelog.Clip(key), "err", err)
+	}
+}
+
+func (r *Registry) notify(kind ChangeKind, s *Subscriber, at time.Time) {
+	if len(r.cfg.Observers) == 0 {
+		return
+	}
+	c := SubscriptionChange{Kind: kind, Event: s.event, Socket: s.socket, Key: s.key, Expire: s.Expire(), At: at, Durable: s.durable.Load()}
+	for _, o := range r.cfg.Observers {
+		o.OnSubscription(c)
+	}
+}
+
+// Restore makes again the durable subscriptions kept in the Store, with
+// their remaining expire; those that expired meanwhile are deleted from it.
+// It returns how many it made, and the problems of the others (a socket
+// that no longer parses, say), which are left in the store.
+func (r *Registry) Restore() (int, error) {
+	if r.cfg.Store == nil {
+		return 0, nil
+	}
+	list, err := r.cfg.Store.Load()
+	if err != nil {
+		return 0, fmt.Errorf("restore subscriptions: %w", err)
+	}
+	now := r.now()
+	made := 0
+	var errs []error
+	for _, s := range list {
+		left := time.Duration(0)
+		if !s.Expires.IsZero() {
+			if left = s.Expires.Sub(now); left <= 0 {
+				r.forget(s.Event, s.Key)
+				continue
+			}
+		}
+		if err := r.restoreOne(s, left, now); err != nil {
+			errs = append(errs, fmt.Errorf("restore the subscription of %s to %q: %w", s.Event, s.Socket, err))
+			continue
+		}
+		made++
+	}
+	return made, errors.Join(errs...)
+}
+
+// restoreOne subscribes s again for left (0: never), keeping its original
+// expire for listings, without writing it to the store again.
+func (r *Registry) restoreOne(s StoredSubscription, left time.Duration, now time.Time) error {
+	if err := r.SubscribeWith(s.Event, s.Socket, SubscribeOptions{Expire: left}); err != nil {
+		return err
+	}
+	ev := r.Lookup(s.Event)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sub := ev.byKey[s.Key]
+	if sub == nil { // the socket's key changed meaning: find it by what was made
+		return fmt.Errorf("key %q not found after subscribing", s.Key)
+	}
+	sub.durable.Store(true)
+	if s.Expire > 0 {
+		// Listed with the expire asked for and the ttl left.
+		sub.expire.Store(int64(s.Expire))
+		sub.start.Store(now.Add(left - s.Expire).UnixNano())
+	}
 	return nil
 }
 
@@ -331,20 +534,22 @@ func (r *Registry) Unsubscribe(name, socket string) error {
 	if err != nil {
 		return err
 	}
-	defer dest.Close()
+	key := dest.Key()
+	dest.Close()
 	r.mu.Lock()
-	old := *ev.subs.Load()
-	i := slices.IndexFunc(old, func(s *Subscriber) bool { return s.Dest.Match(dest) })
-	if i < 0 {
+	gone := ev.byKey[key]
+	if gone == nil {
 		r.mu.Unlock()
 		return fmt.Errorf("event %q, socket %q: %w", name, socket, ErrNoSubscriber)
 	}
-	gone := old[i]
-	next := slices.Delete(slices.Clone(old), i, i+1)
-	ev.subs.Store(&next)
+	ev.removeLocked(func(s *Subscriber) bool { return s == gone })
 	r.mu.Unlock()
-	gone.Dest.Close()
-	r.log.Info("unsubscribed", "event", name, "socket", ratelog.Clip(gone.Socket()))
+	gone.dest.Close()
+	if gone.durable.Load() && r.cfg.Store != nil {
+		r.forget(name, key)
+	}
+	r.log.Info("unsubscribed", "event", name, "socket", ratelog.Clip(gone.socket))
+	r.notify(Unsubscribed, gone, r.now())
 	return nil
 }
 
@@ -354,32 +559,28 @@ func (r *Registry) Subscribers(name string) ([]SubscriberInfo, error) {
 	if ev == nil {
 		return nil, fmt.Errorf("event %q: %w", name, ErrNotPublished)
 	}
-	return r.subscribersOf(ev), nil
-}
-
-func (r *Registry) subscribersOf(ev *Event) []SubscriberInfo {
 	now := r.now()
+	all := ev.subs.Load().all()
 	var out []SubscriberInfo
-	for _, s := range *ev.subs.Load() {
-		if s.Expired(now) {
-			continue
+	for i := len(all) - 1; i >= 0; i-- {
+		if s := all[i]; !s.Expired(now) {
+			out = append(out, infoOf(s, now))
 		}
-		out = append(out, infoOf(s, now))
 	}
-	return out
+	return out, nil
 }
 
 func infoOf(s *Subscriber, now time.Time) SubscriberInfo {
-	info := SubscriberInfo{Socket: s.Socket(), Expire: s.Expire}
-	if s.Expire > 0 {
-		info.TTL = s.Start.Add(s.Expire).Sub(now)
+	info := SubscriberInfo{Socket: s.socket, Key: s.key, Expire: s.Expire(), Durable: s.durable.Load()}
+	if info.Expire > 0 {
+		info.TTL = s.Start().Add(info.Expire).Sub(now)
 	}
 	return info
 }
 
 // Subscriber returns the live subscriber of the event name whose socket
-// matches socket (by the transport's Match rules, as subscribing does). The
-// error wraps ErrNotPublished, the socket's parse error, or ErrNoSubscriber.
+// matches socket (by its Destination.Key, as subscribing does). The error
+// wraps ErrNotPublished, the socket's parse error, or ErrNoSubscriber.
 func (r *Registry) Subscriber(name, socket string) (SubscriberInfo, error) {
 	ev := r.Lookup(name)
 	if ev == nil {
@@ -389,14 +590,16 @@ func (r *Registry) Subscriber(name, socket string) (SubscriberInfo, error) {
 	if err != nil {
 		return SubscriberInfo{}, err
 	}
-	defer dest.Close()
+	key := dest.Key()
+	dest.Close()
 	now := r.now()
-	for _, s := range *ev.subs.Load() {
-		if !s.Expired(now) && s.Dest.Match(dest) {
-			return infoOf(s, now), nil
-		}
+	r.mu.RLock()
+	s := ev.byKey[key]
+	r.mu.RUnlock()
+	if s == nil || s.Expired(now) {
+		return SubscriberInfo{}, fmt.Errorf("event %q, socket %q: %w", name, socket, ErrNoSubscriber)
 	}
-	return SubscriberInfo{}, fmt.Errorf("event %q, socket %q: %w", name, socket, ErrNoSubscriber)
+	return infoOf(s, now), nil
 }
 
 // SubscriberCount returns the number of live (not expired) subscribers over
@@ -405,7 +608,7 @@ func (r *Registry) SubscriberCount() int {
 	now := r.now()
 	n := 0
 	for _, ev := range r.Events() {
-		for _, s := range *ev.subs.Load() {
+		for _, s := range ev.subs.Load().all() {
 			if !s.Expired(now) {
 				n++
 			}
@@ -438,33 +641,54 @@ func (r *Registry) Raise(name string, params value.Params, report func(Outcome))
 // wraps the rejections (for example ErrQueueFull) when any subscriber did not
 // accept the event.
 func (r *Registry) RaiseEvent(ev *Event, params value.Params, report func(Outcome)) (int, error) {
+	return r.raise(nil, ev, params, report)
+}
+
+// RaiseEventWait is RaiseEvent for a producer that can wait: a subscriber
+// whose queue is full (and whose destination is a Waiter) is given until
+// ctx ends to make room, instead of refusing the event at once. The wait is
+// for all the subscribers together: ctx bounds how long the raise can
+// take. A subscriber still full when ctx ends refuses the event, as with
+// RaiseEvent.
+func (r *Registry) RaiseEventWait(ctx context.Context, ev *Event, params value.Params, report func(Outcome)) (int, error) {
+	return r.raise(ctx, ev, params, report)
+}
+
+func (r *Registry) raise(ctx context.Context, ev *Event, params value.Params, report func(Outcome)) (int, error) {
 	if r.isClosed.Load() {
 		return 0, fmt.Errorf("raise %q: %w", ev.name, ErrClosed)
 	}
 	if err := params.Validate(); err != nil {
 		return 0, fmt.Errorf("raise %q: %w", ev.name, err)
 	}
-	subs := *ev.subs.Load()
+	all := ev.subs.Load().all()
 	now := r.now()
-	m := NewMessage(ev, params, now)
+	m := &Message{ID: r.ids.next(), Event: ev, Params: params, Raised: now, report: report}
+	var done Done // nil when nobody wants the outcomes: transports skip them
 	live, accepted := 0, 0
 	var errs []error
-	for _, s := range subs {
+	for i := len(all) - 1; i >= 0; i-- { // newest first
+		s := all[i]
 		if s.Expired(now) {
 			continue
 		}
 		live++
-		var done func(error)
-		if report != nil {
-			sock := s.Socket()
-			done = func(err error) { report(Outcome{Event: ev, Socket: sock, Err: err}) }
+		done = nil
+		if report != nil || len(r.cfg.Observers) > 0 {
+			done = s
 		}
-		if err := s.Dest.Send(m, done); err != nil {
-			err = fmt.Errorf("raise %q to %s: %w", ev.name, s.Socket(), err)
-			errs = append(errs, err)
-			if report != nil {
-				report(Outcome{Event: ev, Socket: s.Socket(), Err: err})
+		err := s.dest.Send(m, done)
+		if err != nil && ctx != nil && errors.Is(err, ErrQueueFull) {
+			if w, ok := s.dest.(Waiter); ok {
+				if err = w.WaitRoom(ctx, m); err == nil {
+					err = s.dest.Send(m, done)
+				}
 			}
+		}
+		if err != nil {
+			err = fmt.Errorf("raise %q to %s: %w", ev.name, s.socket, err)
+			errs = append(errs, err)
+			s.Done(m, err)
 			continue
 		}
 		accepted++
@@ -501,24 +725,25 @@ func (r *Registry) Sweep() {
 	var gone []*Subscriber
 	r.mu.Lock()
 	for _, ev := range r.order {
-		old := *ev.subs.Load()
-		if !slices.ContainsFunc(old, func(s *Subscriber) bool { return s.Expired(now) }) {
+		if !slices.ContainsFunc(ev.subs.Load().all(), func(s *Subscriber) bool { return s.Expired(now) }) {
 			continue
 		}
-		next := make([]*Subscriber, 0, len(old))
-		for _, s := range old {
+		ev.removeLocked(func(s *Subscriber) bool {
 			if s.Expired(now) {
 				gone = append(gone, s)
-			} else {
-				next = append(next, s)
+				return true
 			}
-		}
-		ev.subs.Store(&next)
+			return false
+		})
 	}
 	r.mu.Unlock()
 	for _, s := range gone {
-		s.Dest.Close()
-		r.log.Info("subscription expired", "event", s.Event.name, "socket", ratelog.Clip(s.Socket()))
+		s.dest.Close()
+		if s.durable.Load() && r.cfg.Store != nil {
+			r.forget(s.event.name, s.key)
+		}
+		r.log.Info("subscription expired", "event", s.event.name, "socket", ratelog.Clip(s.socket))
+		r.notify(Expired, s, now)
 	}
 }
 
@@ -531,6 +756,7 @@ func (r *Registry) Close() error {
 // Shutdown stops the registry: new raises and subscriptions fail with
 // ErrClosed, transports that implement Shutdowner drain what they accepted
 // until ctx is done (a nil ctx does not wait), then everything is closed.
+// Durable subscriptions stay in the store.
 func (r *Registry) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closed {
@@ -541,10 +767,12 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 	r.isClosed.Store(true)
 	var dests []Destination
 	for _, ev := range r.order {
-		for _, s := range *ev.subs.Load() {
-			dests = append(dests, s.Dest)
+		all := ev.subs.Load().all()
+		for i := len(all) - 1; i >= 0; i-- { // newest first, as delivered
+			dests = append(dests, all[i].dest)
 		}
-		ev.subs.Store(&[]*Subscriber{})
+		ev.subs.Store(&subList{})
+		clear(ev.byKey)
 	}
 	ts := make([]Transport, 0, len(r.transports))
 	for _, t := range r.transports {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/evi/evitest"
 	"github.com/evstream/evstream/value"
 )
 
@@ -117,7 +118,7 @@ func TestRegister(t *testing.T) {
 		{"other", ""},
 	}
 	for _, tt := range tests {
-		err := r.Register(newFake(tt.scheme))
+		err := r.Register(evitest.New(tt.scheme))
 		if tt.wantErr == "" {
 			if err != nil {
 				t.Errorf("Register(%q) = %v, want nil", tt.scheme, err)
@@ -191,7 +192,7 @@ func TestSubscribeNewestFirst(t *testing.T) {
 	if _, err := r.Raise("E_X", value.Named(value.P("k", value.Int(1))), nil); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ft.sends(), []string{"c", "b", "a"}; !slices.Equal(got, want) {
+	if got, want := ft.Sends(), []string{"c", "b", "a"}; !slices.Equal(got, want) {
 		t.Fatalf("delivered to %v, want %v (newest first)", got, want)
 	}
 }
@@ -225,13 +226,13 @@ func TestSubscribeRefresh(t *testing.T) {
 		t.Errorf("not refreshed: ttl %v, want 2s", infos[0].TTL)
 	}
 	// The first destination of b is kept; the one parsed for the refresh is closed.
-	var bs []*fakeDest
-	for _, d := range ft.allDests() {
-		if d.name == "b" {
+	var bs []*evitest.Dest
+	for _, d := range ft.Dests() {
+		if d.Name() == "b" {
 			bs = append(bs, d)
 		}
 	}
-	if len(bs) != 2 || bs[0].closeCount() != 0 || bs[1].closeCount() != 1 {
+	if len(bs) != 2 || bs[0].CloseCount() != 0 || bs[1].CloseCount() != 1 {
 		t.Fatalf("b destinations: %d, want 2 with the first open and the second closed once", len(bs))
 	}
 	c.Advance(5 * time.Second) // a and c expired, b has 15s left
@@ -242,7 +243,7 @@ func TestSubscribeRefresh(t *testing.T) {
 	if _, err := r.Raise("E_X", value.Params{}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := bs[0].messages(); len(got) != 1 {
+	if got := ft.Messages(bs[0].Name()); len(got) != 1 {
 		t.Fatalf("kept destination got %d messages, want 1", len(got))
 	}
 	// Refresh to never-expiring.
@@ -262,7 +263,7 @@ func TestSubscribeExpire(t *testing.T) {
 	if err := r.Subscribe("E_X", "fake:neg", -time.Second); !errors.Is(err, evi.ErrNegativeExpire) {
 		t.Fatalf("negative expire: %v, want ErrNegativeExpire", err)
 	}
-	if len(ft.allDests()) != 0 {
+	if len(ft.Dests()) != 0 {
 		t.Fatal("negative expire parsed the socket")
 	}
 	if err := r.Subscribe("E_X", "fake:never", 0); err != nil {
@@ -289,7 +290,7 @@ func TestSubscribeExpire(t *testing.T) {
 	if n != 1 || err != nil {
 		t.Fatalf("Raise = %d, %v; want 1, nil", n, err)
 	}
-	if got := ft.sends(); !slices.Equal(got, []string{"never"}) {
+	if got := ft.Sends(); !slices.Equal(got, []string{"never"}) {
 		t.Fatalf("delivered to %v, want [never]", got)
 	}
 	c.Advance(100 * 365 * 24 * time.Hour)
@@ -310,8 +311,8 @@ func TestSweep(t *testing.T) {
 	c.Advance(time.Second)
 	r.Sweep()
 	closed := map[string]int{}
-	for _, d := range ft.allDests() {
-		closed[d.name] = d.closeCount()
+	for _, d := range ft.Dests() {
+		closed[d.Name()] = d.CloseCount()
 	}
 	want := map[string]int{"x1": 1, "x2": 0, "y1": 0, "y2": 1}
 	for name, n := range want {
@@ -324,9 +325,9 @@ func TestSweep(t *testing.T) {
 		t.Errorf("Unsubscribe swept: %v, want ErrNoSubscriber", err)
 	}
 	r.Sweep() // nothing more to do
-	for _, d := range ft.allDests() {
-		if d.closeCount() > 1 {
-			t.Errorf("%s closed %d times", d.name, d.closeCount())
+	for _, d := range ft.Dests() {
+		if d.CloseCount() > 1 {
+			t.Errorf("%s closed %d times", d.Name(), d.CloseCount())
 		}
 	}
 }
@@ -335,14 +336,14 @@ func TestSweeperRunsByItself(t *testing.T) {
 	c := newClock()
 	r := evi.NewRegistry(evi.Config{Now: c.Now, SweepInterval: time.Millisecond})
 	defer r.Close()
-	ft := newFake("fake")
+	ft := evitest.New("fake")
 	must(t, r.Register(ft))
 	r.Publish("E_X")
 	must(t, r.Subscribe("E_X", "fake:a", time.Minute))
 	c.Advance(time.Minute)
-	d := ft.allDests()[0]
+	d := ft.Dests()[0]
 	deadline := time.Now().Add(5 * time.Second)
-	for d.closeCount() == 0 {
+	for d.CloseCount() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the background sweeper did not close the expired destination")
 		}
@@ -374,13 +375,13 @@ func TestUnsubscribe(t *testing.T) {
 	}
 	// Every destination but b's is closed exactly once: a's subscription,
 	// and each one parsed only to find the subscriber.
-	for _, d := range ft.allDests() {
+	for _, d := range ft.Dests() {
 		want := 1
-		if d.name == "b" {
+		if d.Name() == "b" {
 			want = 0
 		}
-		if d.closeCount() != want {
-			t.Errorf("%s closed %d times, want %d", d.name, d.closeCount(), want)
+		if d.CloseCount() != want {
+			t.Errorf("%s closed %d times, want %d", d.Name(), d.CloseCount(), want)
 		}
 	}
 }
@@ -396,10 +397,10 @@ func TestSubscriberLookup(t *testing.T) {
 	must(t, r.Subscribe("E_X", "fake:b", 0))
 	now = now.Add(4 * time.Second)
 	got, err := r.Subscriber("E_X", "fake:a")
-	if err != nil || got != (evi.SubscriberInfo{Socket: "fake:a", Expire: 10 * time.Second, TTL: 6 * time.Second}) {
+	if err != nil || got != (evi.SubscriberInfo{Socket: "fake:a", Key: "fake:a", Expire: 10 * time.Second, TTL: 6 * time.Second}) {
 		t.Fatalf("Subscriber(a) = %+v, %v", got, err)
 	}
-	if got, err := r.Subscriber("E_X", "fake:b"); err != nil || got != (evi.SubscriberInfo{Socket: "fake:b"}) {
+	if got, err := r.Subscriber("E_X", "fake:b"); err != nil || got != (evi.SubscriberInfo{Socket: "fake:b", Key: "fake:b"}) {
 		t.Fatalf("Subscriber(b) = %+v, %v", got, err)
 	}
 	if _, err := r.Subscriber("E_X", "fake:c"); !errors.Is(err, evi.ErrNoSubscriber) || !strings.Contains(err.Error(), "fake:c") {
@@ -414,8 +415,8 @@ func TestSubscriberLookup(t *testing.T) {
 	}
 	// The destinations parsed only to look subscribers up are closed.
 	closed := 0
-	for _, d := range ft.allDests() {
-		closed += d.closeCount()
+	for _, d := range ft.Dests() {
+		closed += d.CloseCount()
 	}
 	if closed != 4 {
 		t.Errorf("%d lookup destinations closed, want 4", closed)
@@ -469,7 +470,7 @@ func TestAutoPublish(t *testing.T) {
 				if _, err := r.Raise("E_OTHER", value.Params{}, nil); !errors.Is(err, evi.ErrNotPublished) {
 					t.Fatalf("Raise: %v, want ErrNotPublished", err)
 				}
-				if len(r.Events()) != 0 || len(ft.allDests()) != 0 {
+				if len(r.Events()) != 0 || len(ft.Dests()) != 0 {
 					t.Fatal("a refused subscription or raise left a trace")
 				}
 			} else {
@@ -531,15 +532,15 @@ func TestRaise(t *testing.T) {
 		must(t, r.Subscribe("E_X", s, 0))
 	}
 	params := value.Named(value.P("ip", value.String("127.0.0.1")), value.P("port", value.Int(5060)))
-	outs := newOutcomes(10)
+	outs := evitest.NewRecorder(10)
 	c.Advance(time.Minute)
-	n, err := r.Raise("E_X", params, outs.report)
+	n, err := r.Raise("E_X", params, outs.Report)
 	if n != 3 {
 		t.Errorf("accepted %d, want 3", n)
 	}
 	// Rejections are reported before Raise returns and joined into its error.
-	if outs.count() < 2 {
-		t.Errorf("%d outcomes reported when Raise returned, want at least the 2 rejections", outs.count())
+	if outs.Total() < 2 {
+		t.Errorf("%d outcomes reported when Raise returned, want at least the 2 rejections", outs.Total())
 	}
 	parts := errorsOf(err)
 	if len(parts) != 2 || !errors.Is(err, evi.ErrQueueFull) {
@@ -549,16 +550,16 @@ func TestRaise(t *testing.T) {
 		t.Errorf("rejections %q and %q do not name the sockets in delivery order", parts[0], parts[1])
 	}
 	// Delivered newest first, to every live subscriber, one shared message.
-	if got, want := ft.sends(), []string{"reject2", "ok2", "fail1", "reject1", "ok1"}; !slices.Equal(got, want) {
+	if got, want := ft.Sends(), []string{"reject2", "ok2", "fail1", "reject1", "ok1"}; !slices.Equal(got, want) {
 		t.Fatalf("Send order %v, want %v", got, want)
 	}
 	var msg *evi.Message
-	for _, d := range ft.allDests() {
-		for _, m := range d.messages() {
+	for _, d := range ft.Dests() {
+		for _, m := range ft.Messages(d.Name()) {
 			if msg == nil {
 				msg = m
 			} else if m != msg {
-				t.Fatalf("%s got a different *Message", d.name)
+				t.Fatalf("%s got a different *Message", d.Name())
 			}
 		}
 	}
@@ -567,7 +568,10 @@ func TestRaise(t *testing.T) {
 	}
 	// One outcome per subscriber.
 	got := map[string]error{}
-	for _, o := range outs.wait(t, 5) {
+	ids := map[evi.ID]bool{}
+	for _, rec := range outs.Wait(t, 5, waitFor) {
+		o := rec.Outcome
+		ids[o.ID] = true
 		if o.Event != ev {
 			t.Errorf("outcome for %v, want E_X", o.Event)
 		}
@@ -576,7 +580,11 @@ func TestRaise(t *testing.T) {
 		}
 		got[o.Socket] = o.Err
 	}
-	wants := map[string]error{"fake:ok1": nil, "fake:ok2": nil, "fake:fail1": evi.ErrTimeout, "fake:reject1": evi.ErrQueueFull, "fake:reject2": evi.ErrQueueFull}
+	// Every outcome carries the raised event's ID, the message's.
+	if len(ids) != 1 || !ids[msg.ID] || msg.ID.IsZero() {
+		t.Errorf("outcome IDs %v, want the message's %v", ids, msg.ID)
+	}
+	wants := map[string]error{"fake:ok1": nil, "fake:ok2": nil, "fake:fail1": evitest.ErrFake, "fake:reject1": evi.ErrQueueFull, "fake:reject2": evi.ErrQueueFull}
 	for sock, want := range wants {
 		e, ok := got[sock]
 		switch {
@@ -589,8 +597,8 @@ func TestRaise(t *testing.T) {
 		}
 	}
 	r.Close() // waits for the transport, so every report is in
-	if outs.count() != 5 {
-		t.Fatalf("%d outcomes in total, want 5 (one per subscriber)", outs.count())
+	if outs.Total() != 5 {
+		t.Fatalf("%d outcomes in total, want 5 (one per subscriber)", outs.Total())
 	}
 	if r.Raised() != 1 {
 		t.Fatalf("Raised() = %d, want 1", r.Raised())
@@ -606,7 +614,7 @@ func TestRaiseNilReport(t *testing.T) {
 	if n != 1 || !errors.Is(err, evi.ErrQueueFull) {
 		t.Fatalf("Raise = %d, %v; want 1, ErrQueueFull", n, err)
 	}
-	if got := ft.sends(); !slices.Equal(got, []string{"reject", "a"}) {
+	if got := ft.Sends(); !slices.Equal(got, []string{"reject", "a"}) {
 		t.Fatalf("sends %v", got)
 	}
 }
@@ -614,16 +622,16 @@ func TestRaiseNilReport(t *testing.T) {
 func TestRaiseNoSubscribers(t *testing.T) {
 	r, _, c := newTestRegistry(t, evi.Config{})
 	ev, _ := r.Publish("E_X")
-	outs := newOutcomes(1)
-	if n, err := r.RaiseEvent(ev, value.Params{}, outs.report); n != 0 || !errors.Is(err, evi.ErrNoSubscribers) || !strings.Contains(err.Error(), "E_X") {
+	outs := evitest.NewRecorder(1)
+	if n, err := r.RaiseEvent(ev, value.Params{}, outs.Report); n != 0 || !errors.Is(err, evi.ErrNoSubscribers) || !strings.Contains(err.Error(), "E_X") {
 		t.Fatalf("RaiseEvent(no subscribers) = %d, %v", n, err)
 	}
 	must(t, r.Subscribe("E_X", "fake:a", time.Second))
 	c.Advance(time.Second)
-	if n, err := r.Raise("E_X", value.Params{}, outs.report); n != 0 || !errors.Is(err, evi.ErrNoSubscribers) {
+	if n, err := r.Raise("E_X", value.Params{}, outs.Report); n != 0 || !errors.Is(err, evi.ErrNoSubscribers) {
 		t.Fatalf("Raise(only expired subscribers) = %d, %v", n, err)
 	}
-	if outs.count() != 0 {
+	if outs.Total() != 0 {
 		t.Fatal("outcomes reported with no live subscriber")
 	}
 	if r.Raised() != 0 {
@@ -639,7 +647,7 @@ func TestRaiseBadParams(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "E_X") || !strings.Contains(err.Error(), "empty name") {
 		t.Fatalf("Raise(bad params) = %v", err)
 	}
-	if len(ft.sends()) != 0 {
+	if len(ft.Sends()) != 0 {
 		t.Fatal("bad params were sent")
 	}
 }
@@ -649,8 +657,8 @@ func TestClose(t *testing.T) {
 	r.Publish("E_X")
 	must(t, r.Subscribe("E_X", "fake:a", 0))
 	must(t, r.Subscribe("E_X", "fake:b", 0))
-	outs := newOutcomes(4)
-	if _, err := r.Raise("E_X", value.Params{}, outs.report); err != nil {
+	outs := evitest.NewRecorder(4)
+	if _, err := r.Raise("E_X", value.Params{}, outs.Report); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Close(); err != nil {
@@ -662,18 +670,18 @@ func TestClose(t *testing.T) {
 	if err := r.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown after Close: %v", err)
 	}
-	if outs.count() != 2 {
-		t.Fatalf("%d outcomes after Close, want 2", outs.count())
+	if outs.Total() != 2 {
+		t.Fatalf("%d outcomes after Close, want 2", outs.Total())
 	}
-	calls := ft.calls()
+	calls := ft.Calls()
 	if slices.Contains(calls, "shutdown") {
 		t.Error("Close called Shutdown on the transport")
 	}
 	if got := calls[len(calls)-3:]; !slices.Equal(got, []string{"dclose b", "dclose a", "close"}) {
 		t.Errorf("close order %v, want destinations then transport", got)
 	}
-	if ft.closes != 1 {
-		t.Errorf("transport closed %d times, want 1", ft.closes)
+	if n := count(ft.Calls(), "close"); n != 1 {
+		t.Errorf("transport closed %d times, want 1", n)
 	}
 	// Everything fails with ErrClosed now.
 	ev := r.Lookup("E_X")
@@ -686,7 +694,7 @@ func TestClose(t *testing.T) {
 		{"Subscribe", r.Subscribe("E_X", "fake:c", 0)},
 		{"Unsubscribe", r.Unsubscribe("E_X", "fake:a")},
 		{"Publish", func() error { _, err := r.Publish("E_NEW"); return err }()},
-		{"Register", r.Register(newFake("late"))},
+		{"Register", r.Register(evitest.New("late"))},
 	}
 	for _, c := range checks {
 		if !errors.Is(c.err, evi.ErrClosed) {
@@ -696,9 +704,9 @@ func TestClose(t *testing.T) {
 	if infos, err := r.Subscribers("E_X"); err != nil || len(infos) != 0 {
 		t.Errorf("Subscribers after Close = %v, %v; want none", infos, err)
 	}
-	for _, d := range ft.allDests() {
-		if d.closeCount() != 1 {
-			t.Errorf("%s closed %d times, want 1", d.name, d.closeCount())
+	for _, d := range ft.Dests() {
+		if d.CloseCount() != 1 {
+			t.Errorf("%s closed %d times, want 1", d.Name(), d.CloseCount())
 		}
 	}
 }
@@ -706,40 +714,40 @@ func TestClose(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	c := newClock()
 	r := evi.NewRegistry(evi.Config{Now: c.Now})
-	plain, drain := newFake("plain"), &shutdownFake{newFake("drain")}
+	plain, drain := evitest.New("plain"), evitest.NewDraining("drain")
 	must(t, r.Register(plain))
 	must(t, r.Register(drain))
 	r.Publish("E_X")
 	must(t, r.Subscribe("E_X", "plain:a", 0))
 	must(t, r.Subscribe("E_X", "drain:b", 0))
-	outs := newOutcomes(2)
-	if _, err := r.Raise("E_X", value.Params{}, outs.report); err != nil {
+	outs := evitest.NewRecorder(2)
+	if _, err := r.Raise("E_X", value.Params{}, outs.Report); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if got, want := drain.calls(), []string{"send b", "shutdown", "dclose b", "close"}; !slices.Equal(got, want) {
+	if got, want := drain.Calls(), []string{"send b", "shutdown", "dclose b", "close"}; !slices.Equal(got, want) {
 		t.Errorf("Shutdowner transport calls %v, want %v", got, want)
 	}
-	if got, want := plain.calls(), []string{"send a", "dclose a", "close"}; !slices.Equal(got, want) {
+	if got, want := plain.Calls(), []string{"send a", "dclose a", "close"}; !slices.Equal(got, want) {
 		t.Errorf("plain transport calls %v, want %v", got, want)
 	}
-	if outs.count() != 2 {
-		t.Fatalf("%d outcomes, want 2", outs.count())
+	if outs.Total() != 2 {
+		t.Fatalf("%d outcomes, want 2", outs.Total())
 	}
 	if err := r.Shutdown(context.Background()); err != nil {
 		t.Fatalf("second Shutdown: %v", err)
 	}
-	if drain.shutdowns != 1 || drain.closes != 1 || plain.closes != 1 {
-		t.Fatalf("shutdowns %d closes %d/%d, want 1 each", drain.shutdowns, drain.closes, plain.closes)
+	if s, c, pc := count(drain.Calls(), "shutdown"), count(drain.Calls(), "close"), count(plain.Calls(), "close"); s != 1 || c != 1 || pc != 1 {
+		t.Fatalf("shutdowns %d closes %d/%d, want 1 each", s, c, pc)
 	}
 }
 
 func TestShutdownError(t *testing.T) {
 	r := evi.NewRegistry(evi.Config{})
-	ft := &shutdownFake{newFake("drain")}
-	ft.shutdownErr = evi.ErrTimeout
+	ft := evitest.NewDraining("drain")
+	ft.SetShutdownError(evi.ErrTimeout)
 	must(t, r.Register(ft))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -747,17 +755,21 @@ func TestShutdownError(t *testing.T) {
 	if !errors.Is(err, evi.ErrTimeout) {
 		t.Fatalf("Shutdown = %v, want the transport's error", err)
 	}
-	if ft.closes != 1 {
+	if count(ft.Calls(), "close") != 1 {
 		t.Fatal("transport not closed after a failed Shutdown")
 	}
 }
 
-// shutdownFake is a fakeTransport that also implements evi.Shutdowner; the
-// plain fakeTransport hides its Shutdown method behind this wrapper so that
-// tests control which transports drain.
-type shutdownFake struct{ *fakeTransport }
-
-func (s *shutdownFake) Shutdown(ctx context.Context) error { return s.fakeTransport.shutdown(ctx) }
+// count returns how many times call appears in calls.
+func count(calls []string, call string) int {
+	n := 0
+	for _, c := range calls {
+		if c == call {
+			n++
+		}
+	}
+	return n
+}
 
 func must(t testing.TB, err error) {
 	t.Helper()
@@ -779,7 +791,7 @@ func TestCloseStopsSweeper(t *testing.T) {
 		t.Run(stop.name, func(t *testing.T) {
 			before := goleak.IgnoreCurrent()
 			r := evi.NewRegistry(evi.Config{SweepInterval: time.Millisecond})
-			must(t, r.Register(newFake("fake")))
+			must(t, r.Register(evitest.New("fake")))
 			must(t, stop.f(r))
 			goleak.VerifyNone(t, before)
 		})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/evi/evitest"
 	"github.com/evstream/evstream/ingest"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
@@ -226,28 +227,14 @@ func TestRelayReplyAfterAcceptance(t *testing.T) {
 	}
 }
 
-// fullTransport is a "full:" transport whose destinations refuse every
-// event, as a destination with a full queue does.
-type fullTransport struct{}
-
-func (fullTransport) Scheme() string { return "full" }
-func (fullTransport) Close() error   { return nil }
-func (fullTransport) Parse(socket string) (evi.Destination, error) {
-	return fullDest(socket), nil
-}
-
-type fullDest string
-
-func (d fullDest) String() string                       { return string(d) }
-func (d fullDest) Match(o evi.Destination) bool         { return o.String() == string(d) }
-func (d fullDest) Send(*evi.Message, func(error)) error { return evi.ErrQueueFull }
-func (d fullDest) Close() error                         { return nil }
-
 // Requests that cannot be raised get an error reply naming why;
 // notifications get none. Stats counts every outcome.
 func TestRelayErrors(t *testing.T) {
 	reg := newRegistry(t, false, stream.Config{})
-	if err := reg.Register(fullTransport{}); err != nil {
+	full := evitest.New("full") // its destinations refuse every event, as full queues do
+	full.Set("a", evitest.Reject)
+	full.Set("b", evitest.Reject)
+	if err := reg.Register(full); err != nil {
 		t.Fatal(err)
 	}
 	ok := newSink(t, false, "E_OK", "E_HALF")
@@ -273,8 +260,8 @@ func TestRelayErrors(t *testing.T) {
 		{"no subscribers", "E_NOSUBS", `{"jsonrpc":"2.0","error":{"code":480,"message":"Temporarily Unavailable"},"id":1}`},
 		{"not published", "E_UNKNOWN", `{"jsonrpc":"2.0","error":{"code":404,"message":"Event not registered"},"id":1}`},
 		{"bad name", "E X", `{"jsonrpc":"2.0","error":{"code":400,"message":"Bad event name","data":"event name \"E X\" has a space or control byte at 1"},"id":1}`},
-		{"queue full", "E_FULL", `{"jsonrpc":"2.0","error":{"code":503,"message":"Not Accepted","data":{"accepted":0,"reason":"raise \"E_FULL\" to full:a: queue full"}},"id":1}`},
-		{"one of two full", "E_HALF", `{"jsonrpc":"2.0","error":{"code":503,"message":"Not Accepted","data":{"accepted":1,"reason":"raise \"E_HALF\" to full:b: queue full"}},"id":1}`},
+		{"queue full", "E_FULL", `{"jsonrpc":"2.0","error":{"code":503,"message":"Not Accepted","data":{"accepted":0,"reason":"raise \"E_FULL\" to full:a: full:a: queue full"}},"id":1}`},
+		{"one of two full", "E_HALF", `{"jsonrpc":"2.0","error":{"code":503,"message":"Not Accepted","data":{"accepted":1,"reason":"raise \"E_HALF\" to full:b: full:b: queue full"}},"id":1}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testnet.Dial(t, r.addr, testTimeout)

@@ -146,12 +146,12 @@ func BenchmarkReliablePipelined(b *testing.B) {
 	defer d.Close()
 	ev := event(b, "E_BENCH")
 	var confirmed, failed atomic.Int64
-	done := func(err error) {
+	done := evi.DoneFunc(func(_ *evi.Message, err error) {
 		if err != nil {
 			failed.Add(1)
 		}
 		confirmed.Add(1)
-	}
+	})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {

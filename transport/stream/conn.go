@@ -2,137 +2,105 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/ratelog"
-	"github.com/evstream/evstream/jsonrpc"
 )
 
-// chunkSize is how many bytes the writer encodes before writing them: a
-// burst of queued events goes out in writes of about this size.
-const chunkSize = 64 << 10
-
-// writeGrace is the least time a write is given before it is deemed stuck.
-const writeGrace = 10 * time.Millisecond
-
-// maxIdleItems is the largest queue array a conn keeps while idle.
-const maxIdleItems = 4096
-
-// maxReplyBatch is how many replies the reader matches under one lock.
-const maxReplyBatch = 256
-
-// item is one accepted event waiting in a conn's queue (or in the writer's
-// hands).
-type item struct {
-	params   []byte // encoded params, shared by every destination; nil: none
-	method   string
-	done     func(error)
-	deadline int64 // Transport.now() clock
-	id       int64 // reliable mode: the request id, once assigned
-}
-
-// conn is the connection to one destination address (host:port), shared by
-// every destination that points there. Its writer goroutine (run) owns
-// connecting and every write; its reader goroutine (read) owns every read
-// of the current net.Conn. A timer fails events past their deadline. All of
-// them meet at mu, which guards the queue, the window and the state below.
+// conn is the connection to one address (host:port), shared by every
+// destination that points there.
+//
+// Its goroutines exist only while they have work: the writer (run) while
+// events are queued — it connects and writes —, the reader (read) while a
+// connection is open, and the expiry timer's callback while a deadline is
+// due. They meet at mu, which guards the destinations' queues, the window
+// and the state below. Outcomes go to the transport's dispatcher, never
+// to a Done directly.
 type conn struct {
-	t          *Transport
-	key        string          // host:port as written: what is dialled
-	name       string          // "tcp:host:port", for errors and logs
-	log        *ratelog.Logger // shares the transport's limits
-	timeoutErr error
-	closedErr  error
-	wake       chan struct{} // wakes the writer when it sleeps
+	t     *Transport
+	key   string // host:port as written: what is dialled
+	name  string // "tcp:host:port", for errors and logs
+	shard int    // the dispatcher shard of its outcomes
+	log   *ratelog.Logger
 
-	mu       sync.Mutex
-	queue    []item // queue[qhead:] waits to be written, in raise order
-	qhead    int
-	refs     int  // destinations using this conn
-	closed   bool // transport closed, or the conn retired
-	sleeping bool // the writer waits on wake
-	nc       net.Conn
-	win      *window // reliable mode: requests awaiting a reply
-	timer    *time.Timer
-	timerSet bool
-	timerAt  int64
-	sent     uint64
+	// Errors shared by the events that fail the same way (never modified).
+	errClosedSend     error // refused by Send: closed
+	errTimeoutQueued  error // not written in time
+	errTimeoutWritten error // written, no reply in time
+	errClosedQueued   error // the transport closed before it was written
+	errClosedWritten  error // the transport closed with it written, unanswered
+
+	mu         sync.Mutex
+	dests      int            // open destinations using the conn
+	ready      []*destination // destinations with queued events
+	merge      []*destination // takeLocked's scratch heap
+	pend       pendHeap       // destinations with pending events, by earliest deadline
+	seq        uint64         // hand-overs so far: the order of events across destinations
+	writing    bool           // the writer goroutine runs
+	waitWin    bool           // the writer sleeps until a window slot frees
+	wake       chan struct{}  // wakes the writer
+	closed     bool           // the transport closed it
+	retired    bool           // no destination and nothing pending: gone
+	nc         net.Conn
+	connecting bool
+	win        *window // reliable mode: requests awaiting a reply
+	timer      *time.Timer
+	timerAt    int64 // when the timer fires; math.MaxInt64: not armed
+	sent       uint64
 	// connect state
 	everConnected bool
-	lastErr       error
+	lastErr       error // the last connect error; nil once connected
+	backoffErr    error // what the events sent while backing off fail with
 	retryAt       int64
 	backoff       time.Duration
 
 	ctr counters
 }
 
-func newConn(t *Transport, key string) *conn {
-	name := prefix + key
-	what := "not written"
-	if t.cfg.ReliableMode {
-		what = "no reply"
+func newConn(t *Transport, key string, shard int) *conn {
+	name := t.cfg.Scheme + ":" + key
+	what, answered := "not written", "no reply"
+	if !t.cfg.ReliableMode {
+		answered = "not written" // a written notification is delivered
+	}
+	deliveryErr := func(r evi.Reason, written bool, err error) error {
+		return &evi.DeliveryError{Dest: name, Reason: r, Written: written, Err: err}
 	}
 	c := &conn{
-		t:          t,
-		key:        key,
-		name:       name,
-		log:        t.log.With("address", name),
-		timeoutErr: fmt.Errorf("%s: %s within %v: %w", name, what, t.cfg.Timeout, evi.ErrTimeout),
-		closedErr:  fmt.Errorf("%s: transport closed: %w", name, evi.ErrClosed),
-		wake:       make(chan struct{}, 1),
-		refs:       1,
+		t:                 t,
+		key:               key,
+		name:              name,
+		shard:             shard,
+		log:               t.log.With("address", name),
+		errClosedSend:     deliveryErr(evi.ReasonClosed, false, fmt.Errorf("destination closed: %w", evi.ErrClosed)),
+		errTimeoutQueued:  deliveryErr(evi.ReasonTimeout, false, fmt.Errorf("%s within %v: %w", what, t.cfg.Timeout, evi.ErrTimeout)),
+		errTimeoutWritten: deliveryErr(evi.ReasonTimeout, true, fmt.Errorf("%s within %v: %w", answered, t.cfg.Timeout, evi.ErrTimeout)),
+		errClosedQueued:   deliveryErr(evi.ReasonClosed, false, fmt.Errorf("transport closed: %w", evi.ErrClosed)),
+		errClosedWritten:  deliveryErr(evi.ReasonClosed, true, fmt.Errorf("transport closed before the reply: %w", evi.ErrClosed)),
+		wake:              make(chan struct{}, 1),
+		timerAt:           math.MaxInt64,
 	}
-	c.timer = time.AfterFunc(time.Hour, c.expire)
-	c.timer.Stop()
 	return c
 }
 
-// enqueue accepts it for delivery, or says why not.
-func (c *conn) enqueue(it item) error {
-	t := c.t
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return c.closedErr
+// kickLocked makes sure the writer runs (events were queued), or wakes
+// it.
+func (c *conn) kickLocked() {
+	if !c.writing {
+		c.writing = true
+		c.t.wg.Add(1)
+		go c.run()
+		return
 	}
-	if len(c.queue)-c.qhead >= t.cfg.QueueSize {
-		c.mu.Unlock()
-		return c.overflow()
-	}
-	if c.qhead > 0 && len(c.queue) == cap(c.queue) {
-		n := copy(c.queue, c.queue[c.qhead:])
-		clear(c.queue[n:])
-		c.queue, c.qhead = c.queue[:n], 0
-	}
-	c.queue = append(c.queue, it)
-	c.sent++
-	t.pending.Add(1)
-	if !c.timerSet || it.deadline < c.timerAt {
-		c.armLocked(it.deadline, t.now())
-	}
-	c.wakeLocked()
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *conn) overflow() error {
-	c.ctr.overflows.Add(1)
-	c.log.Warn("queue full, event rejected", "queue_size", c.t.cfg.QueueSize)
-	return fmt.Errorf("%s: %d events already queued: %w", c.name, c.t.cfg.QueueSize, evi.ErrQueueFull)
-}
-
-// wakeLocked wakes the writer if it sleeps.
-func (c *conn) wakeLocked() {
-	if c.sleeping {
-		c.sleeping = false
+	if c.waitWin && c.win != nil && c.win.room() > 0 {
+		c.waitWin = false
 		select {
 		case c.wake <- struct{}{}:
 		default:
@@ -140,339 +108,257 @@ func (c *conn) wakeLocked() {
 	}
 }
 
-// armLocked makes the timer fire at deadline.
-func (c *conn) armLocked(deadline, now int64) {
-	c.timerSet, c.timerAt = true, deadline
-	c.timer.Reset(time.Duration(max(deadline-now, 0)))
+// wakeWriterLocked wakes the writer when it waits for a window slot.
+func (c *conn) wakeWriterLocked() {
+	if c.waitWin {
+		c.waitWin = false
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// armLocked makes the expiry timer fire no later than deadline. Every
+// scheduled run of the callback holds a count of the transport's wait
+// group, released by the run or by the Stop that cancels it, so that
+// Close waits for a callback in progress.
+func (c *conn) armLocked(deadline int64) {
+	if deadline >= c.timerAt || c.closed {
+		return
+	}
+	d := time.Duration(max(deadline-c.t.now(), 0))
+	c.t.wg.Add(1)
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.expire)
+	} else {
+		if c.timer.Stop() {
+			c.t.wg.Done() // that run is cancelled
+		}
+		c.timer.Reset(d)
+	}
+	c.timerAt = deadline
+}
+
+// stopTimerLocked cancels the scheduled expiry, if any.
+func (c *conn) stopTimerLocked() {
+	if c.timer != nil && c.timer.Stop() {
+		c.t.wg.Done()
+	}
+	c.timerAt = math.MaxInt64
 }
 
 // expire runs on the timer: it fails the queued and in-flight events past
-// their deadline and re-arms the timer for the next one.
+// their deadline, whatever their order across destinations, and arms the
+// timer for the next deadline.
 func (c *conn) expire() {
+	defer c.t.wg.Done()
 	now := c.t.now()
-	var dones []func(error)
+	b := c.t.disp.batch()
 	c.mu.Lock()
-	c.timerSet = false
-	if c.closed {
+	if c.closed || c.retired {
 		c.mu.Unlock()
 		return
 	}
-	for c.qhead < len(c.queue) && c.queue[c.qhead].deadline <= now {
-		dones = append(dones, c.queue[c.qhead].done)
-		c.queue[c.qhead] = item{}
-		c.qhead++
-	}
-	if c.qhead == len(c.queue) {
-		c.queue, c.qhead = c.queue[:0], 0
-	}
-	if c.win != nil {
-		for {
-			dl, ok := c.win.oldest()
-			if !ok || dl > now {
-				break
-			}
-			dones = append(dones, c.win.remove(c.win.head))
+	c.timerAt = math.MaxInt64
+	for c.pend.len() > 0 {
+		d := c.pend.top()
+		if d.earliest() > now {
+			break
 		}
-	}
-	next, ok := int64(math.MaxInt64), false
-	if c.qhead < len(c.queue) {
-		next, ok = c.queue[c.qhead].deadline, true
-	}
-	if c.win != nil {
-		if dl, has := c.win.oldest(); has && dl < next {
-			next, ok = dl, true
+		for d.ifHead >= 0 && c.win.slots[d.ifHead].deadline <= now {
+			b = append(b, c.win.remove(d.ifHead, c.errTimeoutWritten))
 		}
+		for d.qhead < len(d.q) && d.q[d.qhead].deadline <= now {
+			it := &d.q[d.qhead]
+			b = append(b, outcome{m: it.m, done: it.done, err: c.errTimeoutQueued})
+			c.unqueueLocked(d, it)
+			d.qhead++
+		}
+		d.afterTakeLocked()
 	}
-	if ok {
-		c.armLocked(next, now)
+	if c.pend.len() > 0 {
+		c.armLocked(c.pend.top().earliest())
 	}
-	if len(dones) > 0 {
-		c.countLocked(len(dones), c.timeoutErr, true)
-		c.wakeLocked()
+	c.countLocked(len(b), true)
+	c.ctr.timeouts.Add(uint64(len(b)))
+	if len(b) > 0 {
+		c.wakeWriterLocked()
 	}
+	retire := c.idleLocked()
 	c.mu.Unlock()
-	c.complete(dones, c.timeoutErr)
+	c.t.disp.report(c.shard, b)
+	if retire {
+		c.retire()
+	}
 }
 
-// countLocked counts n accepted events completed with err (a timeout when
-// timeout is set). Events are counted when they are taken off the queue or
-// the window, under c.mu: retire snapshots the counters under c.mu once
-// both are empty, so no count can land on a retired conn. They are counted
-// before their outcome is reported (see Counters).
-func (c *conn) countLocked(n int, err error, timeout bool) {
+// unqueueLocked releases the bytes of it, taken off d's queue.
+func (c *conn) unqueueLocked(d *destination, it *item) {
+	d.bytes -= it.size
+	c.t.queued.Add(-int64(it.size))
+	*it = item{}
+}
+
+// afterTakeLocked updates d's places after events left it: its queue
+// compacted when empty, its turn in c.ready, its place in c.pend, its
+// waiters woken.
+func (d *destination) afterTakeLocked() {
+	c := d.c
+	if d.qhead == len(d.q) {
+		d.q, d.qhead = d.q[:0], 0
+		if cap(d.q) > maxIdleItems {
+			d.q = nil
+		}
+	}
+	if d.pending() {
+		c.pend.fix(d)
+	} else if d.hidx >= 0 {
+		c.pend.remove(d)
+	}
+	d.madeRoomLocked()
+}
+
+// countLocked counts n accepted events completed with an error (failed) or
+// without (delivered). Events are counted when they are taken off a queue
+// or the window, under c.mu, before their outcome is reported (see
+// Counters).
+func (c *conn) countLocked(n int, failed bool) {
 	if n == 0 {
 		return
 	}
-	if err == nil {
+	if failed {
+		c.ctr.failed.Add(uint64(n))
+	} else {
 		c.ctr.delivered.Add(uint64(n))
-		return
-	}
-	c.ctr.failed.Add(uint64(n))
-	if timeout {
-		c.ctr.timeouts.Add(uint64(n))
 	}
 }
 
-// complete reports err to accepted events already counted by countLocked.
-func (c *conn) complete(dones []func(error), err error) {
-	if len(dones) == 0 {
-		return
-	}
-	for _, d := range dones {
-		if d != nil {
-			d(err)
-		}
-	}
-	c.t.settle(len(dones))
-}
-
-// takeAllLocked removes every queued event and appends its callback to dst.
-func (c *conn) takeAllLocked(dst []func(error)) []func(error) {
-	for i := c.qhead; i < len(c.queue); i++ {
-		dst = append(dst, c.queue[i].done)
-	}
-	clear(c.queue)
-	c.queue, c.qhead = c.queue[:0], 0
-	return dst
-}
-
-// release drops one destination's reference; the writer retires the conn
-// once none is left and everything accepted is done.
-func (c *conn) release() {
-	c.mu.Lock()
-	c.refs--
-	c.wakeLocked()
-	c.mu.Unlock()
-}
-
-// close fails everything pending with evi.ErrClosed and stops the conn's
-// goroutines (Transport.Close).
-func (c *conn) close() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.closed = true
-	dones := c.takeAllLocked(nil)
-	if c.win != nil {
-		for c.win.head >= 0 {
-			dones = append(dones, c.win.remove(c.win.head))
-		}
-	}
-	c.countLocked(len(dones), c.closedErr, false)
-	nc := c.nc
-	c.nc = nil
-	c.timer.Stop()
-	c.wakeLocked()
-	c.mu.Unlock()
-	if nc != nil {
-		nc.Close()
-	}
-	c.complete(dones, c.closedErr)
-}
-
-// isClosed reports whether the conn was closed.
-func (c *conn) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
-
-// retire removes an unused, drained conn from its transport and reports
-// whether the writer must stop.
-func (c *conn) retire() bool {
-	t := c.t
-	t.mu.Lock()
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		t.mu.Unlock()
-		return true
-	}
-	if c.refs > 0 || c.qhead < len(c.queue) || c.win != nil && c.win.n > 0 {
-		c.mu.Unlock()
-		t.mu.Unlock()
+// idleLocked reports whether the conn has no destination and nothing
+// pending, and marks it retired if so: the caller then calls retire.
+func (c *conn) idleLocked() bool {
+	if c.retired || c.closed || c.dests > 0 || c.writing || c.pend.len() > 0 {
 		return false
 	}
-	c.closed = true
-	if t.conns[c.key] == c {
-		delete(t.conns, c.key)
-	}
-	t.retired.add(c.snapshotLocked())
-	nc := c.nc
-	c.nc = nil
-	c.timer.Stop()
-	c.mu.Unlock()
-	t.mu.Unlock()
-	if nc != nil {
-		nc.Close()
-	}
-	c.log.Debug("connection retired: no subscription left")
+	c.retired = true
 	return true
 }
 
+// retire closes a retired conn's connection and removes it from its
+// transport; c.mu must not be held.
+func (c *conn) retire() {
+	c.mu.Lock()
+	nc := c.nc
+	c.nc = nil
+	c.stopTimerLocked()
+	final := c.snapshotLocked()
+	c.mu.Unlock()
+	if nc != nil {
+		nc.Close()
+	}
+	c.t.forget(c, final)
+	c.log.Debug("connection retired: no subscription left")
+}
+
+// close fails everything pending with ReasonClosed and closes the
+// connection (Transport.Close).
+func (c *conn) close() {
+	b := c.t.disp.batch()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	for _, d := range c.ready {
+		d.ready = false
+	}
+	c.ready = nil
+	for c.pend.len() > 0 {
+		d := c.pend.top()
+		for d.ifHead >= 0 {
+			err := c.errClosedQueued
+			if c.win.slots[d.ifHead].written {
+				err = c.errClosedWritten
+			}
+			b = append(b, c.win.remove(d.ifHead, err))
+		}
+		for ; d.qhead < len(d.q); d.qhead++ {
+			it := &d.q[d.qhead]
+			b = append(b, outcome{m: it.m, done: it.done, err: c.errClosedQueued})
+			c.unqueueLocked(d, it)
+		}
+		d.afterTakeLocked()
+	}
+	c.countLocked(len(b), true)
+	nc := c.nc
+	c.nc = nil
+	c.stopTimerLocked()
+	c.wakeWriterLocked()
+	c.mu.Unlock()
+	if nc != nil {
+		nc.Close()
+	}
+	c.t.disp.report(c.shard, b)
+}
+
 // teardown closes nc, if it is still the current connection, and fails
-// every request awaiting a reply on it. The next event reconnects.
+// every request awaiting a reply on it (ReasonLost: they were written).
+// The next event reconnects.
 func (c *conn) teardown(nc net.Conn, cause error) {
+	b := c.t.disp.batch()
 	c.mu.Lock()
 	if nc == nil || c.nc != nc {
 		c.mu.Unlock()
 		return
 	}
 	c.nc = nil
-	var dones []func(error)
-	if c.win != nil {
-		for c.win.head >= 0 {
-			dones = append(dones, c.win.remove(c.win.head))
+	if c.win != nil && c.win.n > 0 {
+		// Written: they reached the peer's side, no reply came. The others
+		// were still in the writer's hands.
+		lost := &evi.DeliveryError{Dest: c.name, Reason: evi.ReasonLost, Written: true,
+			Err: fmt.Errorf("connection lost with %d requests unanswered: %w", c.win.n, cause)}
+		unwritten := &evi.DeliveryError{Dest: c.name, Reason: evi.ReasonWrite,
+			Err: fmt.Errorf("connection lost before the request was written: %w", cause)}
+		for _, d := range c.pend.dests {
+			for d.ifHead >= 0 {
+				err := error(unwritten)
+				if c.win.slots[d.ifHead].written {
+					err = lost
+				}
+				b = append(b, c.win.remove(d.ifHead, err))
+			}
 		}
+		c.pend.rebuild() // many heads changed at once
+		c.countLocked(len(b), true)
 	}
-	var err error
-	if len(dones) > 0 {
-		err = fmt.Errorf("%s: connection lost with %d requests unanswered: %w", c.name, len(dones), cause)
-		c.countLocked(len(dones), err, false)
-	}
-	c.wakeLocked()
+	c.wakeWriterLocked()
+	retire := c.idleLocked()
 	c.mu.Unlock()
 	nc.Close()
-	c.log.Warn("connection lost", "reason", cause, "unanswered", len(dones))
-	c.complete(dones, err)
-}
-
-// run is the writer goroutine: it connects when there is something to send
-// and writes the queue out in as few writes as it can.
-func (c *conn) run() {
-	defer c.t.wg.Done()
-	w := &writer{c: c, buf: make([]byte, 0, chunkSize+1024)}
-	for {
-		c.mu.Lock()
-		if w.nc != nil && c.nc != w.nc {
-			w.nc = nil // torn down by the reader, the timer or Close
-		}
-		if c.closed {
-			c.mu.Unlock()
-			return
-		}
-		queued := len(c.queue) - c.qhead
-		if queued == 0 {
-			if c.refs == 0 && (c.win == nil || c.win.n == 0) {
-				c.mu.Unlock()
-				if c.retire() {
-					return
-				}
-				continue
-			}
-			// A burst long over: give its memory back.
-			trim := c.t.now()-w.lastBurst > int64(time.Second)
-			if trim && cap(c.queue) > maxIdleItems {
-				c.queue = nil
-			}
-			c.sleeping = true
-			c.mu.Unlock()
-			if trim {
-				w.trim()
-			}
-			<-c.wake
-			continue
-		}
-		if w.nc == nil {
-			c.mu.Unlock()
-			w.connect()
-			continue
-		}
-		if c.t.cfg.ReliableMode {
-			if c.win == nil {
-				c.win = newWindow(c.t.cfg.MaxInFlight)
-			}
-			n := min(queued, len(c.win.free))
-			if n == 0 {
-				c.sleeping = true // the reader or the timer frees a slot
-				c.mu.Unlock()
-				<-c.wake
-				continue
-			}
-			took := c.queue[c.qhead : c.qhead+n]
-			w.batch = append(w.batch[:0], took...)
-			clear(took)
-			c.qhead += n
-			if c.qhead == len(c.queue) {
-				c.queue, c.qhead = c.queue[:0], 0
-			}
-			for i := range w.batch {
-				it := &w.batch[i]
-				it.id = c.win.add(it.done, it.deadline)
-			}
-		} else {
-			// Take the whole queue, leaving the writer's spare array in
-			// its place: O(1) under the lock.
-			full := c.queue
-			w.batch = c.queue[c.qhead:]
-			c.queue, c.qhead = w.spare[:0], 0
-			w.spare = full[:0]
-		}
-		c.mu.Unlock()
-		if len(w.batch) > maxIdleItems/2 {
-			w.lastBurst = c.t.now()
-		}
-		w.send()
+	c.log.Warn("connection lost", "reason", cause, "unanswered", len(b))
+	c.t.disp.report(c.shard, b)
+	if retire {
+		c.retire()
 	}
 }
 
-// trim drops buffers grown by a burst or a huge event, before sleeping.
-func (w *writer) trim() {
-	if cap(w.spare) > maxIdleItems {
-		w.spare = nil
-	}
-	if cap(w.batch) > maxIdleItems {
-		w.batch = nil
-	}
-	if cap(w.buf) > 4*chunkSize {
-		w.buf = make([]byte, 0, chunkSize+1024)
-	}
-	if cap(w.ends) > maxIdleItems {
-		w.ends = nil
-	}
-}
-
-// writer is the state of the writer goroutine.
-type writer struct {
-	c     *conn
-	nc    net.Conn
-	batch []item
-	spare []item
-	buf   []byte
-	ends  []int // end offset in buf of each item of a chunk, -1: skipped
-	dones []func(error)
-	errs  []error // outcome of each item of a chunk, see report
-	// lastBurst is when a large batch was last sent; buffers are trimmed
-	// only well after it.
-	lastBurst int64
-}
-
-// connect dials the destination address, unless connects keep failing and
-// the backoff has not elapsed: then the queued events fail at once with the
-// last connect error.
-func (w *writer) connect() {
-	c, t := w.c, w.c.t
+// connect dials the address. On failure every queued event fails
+// (ReasonConnect) and the next attempt waits for a backoff that doubles
+// with every failure in a row, with jitter.
+func (c *conn) connect() {
+	t := c.t
 	c.mu.Lock()
-	if now := t.now(); now < c.retryAt {
-		w.dones = c.takeAllLocked(w.dones[:0])
-		err := fmt.Errorf("%s: not connected, next attempt in %v: %w", c.name,
-			time.Duration(c.retryAt-now).Round(time.Millisecond), c.lastErr)
-		c.countLocked(len(w.dones), err, false)
-		c.mu.Unlock()
-		c.complete(w.dones, err)
-		clear(w.dones)
-		return
-	}
+	c.connecting = true
 	c.mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.ConnectTimeout)
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", c.key)
+	nc, err := t.cfg.Dialer.DialContext(ctx, "tcp", c.key)
 	cancel()
 
+	b := t.disp.batch()
 	c.mu.Lock()
+	c.connecting = false
 	if c.closed {
 		c.mu.Unlock()
 		if nc != nil {
@@ -486,29 +372,41 @@ func (w *writer) connect() {
 		} else {
 			c.backoff = min(2*c.backoff, t.cfg.BackoffMax)
 		}
-		c.retryAt = t.now() + int64(c.backoff)
+		wait := jitter(c.backoff)
+		c.retryAt = t.now() + int64(wait)
 		c.lastErr = err
-		w.dones = c.takeAllLocked(w.dones[:0])
-		failErr := fmt.Errorf("%s: connect: %w", c.name, err)
-		c.countLocked(len(w.dones), failErr, false)
-		backoff := c.backoff
+		c.backoffErr = &evi.DeliveryError{Dest: c.name, Reason: evi.ReasonConnect,
+			Err: fmt.Errorf("not connected, next attempt in %v: %w", wait.Round(time.Millisecond), err)}
+		failErr := &evi.DeliveryError{Dest: c.name, Reason: evi.ReasonConnect, Err: fmt.Errorf("connect: %w", err)}
+		for _, d := range c.ready {
+			for ; d.qhead < len(d.q); d.qhead++ {
+				it := &d.q[d.qhead]
+				b = append(b, outcome{m: it.m, done: it.done, err: failErr})
+				c.unqueueLocked(d, it)
+			}
+			d.ready = false
+			d.afterTakeLocked()
+		}
+		c.ready = c.ready[:0]
+		c.countLocked(len(b), true)
+		first := c.backoff == t.cfg.BackoffMin
 		c.mu.Unlock()
 		c.ctr.connectFailures.Add(1)
 		level := slog.LevelDebug
-		if backoff == t.cfg.BackoffMin {
+		if first {
 			level = slog.LevelWarn // the first failure of a streak
 		}
-		c.log.Log(level, "connect failed", "err", err, "retry_in", backoff, "failed_events", len(w.dones))
-		c.complete(w.dones, failErr)
-		clear(w.dones)
+		c.log.Log(level, "connect failed", "err", err, "retry_in", wait.Round(time.Millisecond), "failed_events", len(b))
+		t.disp.report(c.shard, b)
 		return
 	}
-	c.nc, w.nc = nc, nc
-	c.backoff, c.retryAt, c.lastErr = 0, 0, nil
+	c.nc = nc
+	c.backoff, c.retryAt, c.lastErr, c.backoffErr = 0, 0, nil, nil
 	reconnect := c.everConnected
 	c.everConnected = true
 	t.wg.Add(1)
 	c.mu.Unlock()
+	t.disp.recycle(b)
 	go c.read(nc)
 	c.ctr.connects.Add(1)
 	if reconnect {
@@ -519,262 +417,94 @@ func (w *writer) connect() {
 	}
 }
 
-// send encodes and writes w.batch, in chunks of about chunkSize bytes.
-// In notification mode it reports each event once its bytes are written.
-func (w *writer) send() {
-	c, t := w.c, w.c.t
-	reliable := t.cfg.ReliableMode
-	framing := t.cfg.Framing
-	batch := w.batch
-	for i := 0; i < len(batch); {
-		start := i
-		now := t.now()
-		buf := w.buf[:0]
-		ends := w.ends[:0]
-		minDL := int64(math.MaxInt64)
-		for ; i < len(batch) && len(buf) < chunkSize; i++ {
-			it := &batch[i]
-			if it.deadline <= now {
-				// Too late: the timer fails it (reliable mode), or
-				// report fails it below.
-				ends = append(ends, -1)
-				continue
-			}
-			if reliable {
-				buf = jsonrpc.AppendRequest(buf, it.id, it.method, it.params)
-			} else {
-				buf = jsonrpc.AppendNotification(buf, it.method, it.params)
-			}
-			buf = framing.Append(buf)
-			ends = append(ends, len(buf))
-			minDL = min(minDL, it.deadline)
-		}
-		w.buf, w.ends = buf, ends
-		var n int
-		var err error
-		if len(buf) > 0 {
-			// A write that cannot finish by the earliest deadline of the
-			// chunk (with a little grace, so that a deadline reached while
-			// encoding does not break a healthy connection) means that
-			// the peer does not read: the connection is closed.
-			dl := max(minDL, t.now()+int64(writeGrace))
-			w.nc.SetWriteDeadline(t.epoch.Add(time.Duration(dl)))
-			n, err = w.nc.Write(buf)
-			c.ctr.writes.Add(1)
-			c.ctr.bytesWritten.Add(uint64(n))
-		}
-		if err != nil && c.isClosed() {
-			err = c.closedErr
-		} else if err != nil {
-			err = fmt.Errorf("%s: write: %w", c.name, err)
-		}
-		if !reliable {
-			w.report(batch[start:i], ends, n, err)
-		}
-		if err != nil {
-			c.teardown(w.nc, err)
-			w.nc = nil
-			if !reliable && i < len(batch) {
-				// Never attempted, but the connection they were queued
-				// for is gone.
-				w.dones = w.dones[:0]
-				for j := i; j < len(batch); j++ {
-					w.dones = append(w.dones, batch[j].done)
-				}
-				c.mu.Lock()
-				c.countLocked(len(w.dones), err, false)
-				c.mu.Unlock()
-				c.complete(w.dones, err)
-				clear(w.dones)
-			}
-			break
-		}
-	}
-	clear(batch)
-	w.batch = batch[:0]
+// jitter spreads d by ±20 %, so that many destinations that failed at once
+// do not retry at once.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
-// report completes the events of one written chunk (notification mode):
-// those whose bytes were all written are delivered, the others failed.
-// The counters are updated before any outcome is reported, so a caller
-// that reads Stats from (or after) its outcome sees its event counted;
-// without c.mu, as the batch is the writer's and only the writer retires
-// the conn.
-func (w *writer) report(items []item, ends []int, n int, err error) {
-	c := w.c
-	var delivered, failed, timeouts uint64
-	var now int64
-	errs := w.errs[:0]
-	for k := range items {
-		var e error
-		switch {
-		case ends[k] >= 0 && ends[k] <= n:
-			delivered++
-		case ends[k] < 0:
-			e = c.timeoutErr
-			timeouts++
-		default:
-			if now == 0 {
-				now = c.t.now()
-			}
-			if items[k].deadline <= now {
-				e = c.timeoutErr
-				timeouts++
-			} else {
-				e = err
-			}
-		}
-		if e != nil {
-			failed++
-		}
-		errs = append(errs, e)
-	}
-	c.ctr.delivered.Add(delivered)
-	c.ctr.failed.Add(failed)
-	c.ctr.timeouts.Add(timeouts)
-	for k := range items {
-		if d := items[k].done; d != nil {
-			d(errs[k])
-		}
-	}
-	clear(errs)
-	w.errs = errs[:0]
-	c.t.settle(len(items))
+// pendHeap is a min-heap of the destinations with pending events, by the
+// deadline of their oldest one: the expiry timer looks at its top. A
+// destination's events are in hand-over order, so its oldest is its head;
+// across destinations, the heap keeps the order right whatever the order
+// of hand-overs.
+type pendHeap struct {
+	dests []*destination
 }
 
-// read is the reader goroutine of nc: it matches replies (reliable mode) or
-// reads and discards whatever the peer sends (notification mode), until
-// the connection breaks.
-func (c *conn) read(nc net.Conn) {
-	defer c.t.wg.Done()
-	var err error
-	if c.t.cfg.ReliableMode {
-		err = c.readReplies(nc)
-	} else {
-		err = discard(nc)
+func (h *pendHeap) len() int           { return len(h.dests) }
+func (h *pendHeap) top() *destination  { return h.dests[0] }
+func (h *pendHeap) less(i, j int) bool { return h.dests[i].earliest() < h.dests[j].earliest() }
+func (h *pendHeap) swap(i, j int) {
+	h.dests[i], h.dests[j] = h.dests[j], h.dests[i]
+	h.dests[i].hidx, h.dests[j].hidx = i, j
+}
+func (h *pendHeap) push(d *destination) {
+	d.hidx = len(h.dests)
+	h.dests = append(h.dests, d)
+	h.up(d.hidx)
+}
+func (h *pendHeap) fix(d *destination) { h.down(d.hidx); h.up(d.hidx) }
+func (h *pendHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
 	}
-	if errors.Is(err, io.EOF) {
-		err = fmt.Errorf("%s: peer closed the connection: %w", c.name, err)
-	} else {
-		err = fmt.Errorf("%s: read: %w", c.name, err)
-	}
-	c.teardown(nc, err)
 }
 
-func discard(nc net.Conn) error {
-	var buf [4096]byte
+func (h *pendHeap) down(i int) {
+	n := len(h.dests)
 	for {
-		if _, err := nc.Read(buf[:]); err != nil {
-			return err
+		l := 2*i + 1
+		if l >= n {
+			return
 		}
+		m := l
+		if r := l + 1; r < n && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h.swap(i, m)
+		i = m
 	}
 }
 
-// replyReader feeds the decoder from the connection; just before it blocks
-// on a read it completes the replies decoded so far, under one lock.
-type replyReader struct {
-	c       *conn
-	nc      net.Conn
-	replies []reply
-}
-
-type reply struct {
-	id   int64
-	err  *jsonrpc.Error
-	done func(error)
-	ok   bool // matched a pending request
-}
-
-func (r *replyReader) Read(p []byte) (int, error) {
-	r.flush()
-	return r.nc.Read(p)
-}
-
-func (c *conn) readReplies(nc net.Conn) error {
-	r := &replyReader{c: c, nc: nc, replies: make([]reply, 0, maxReplyBatch)}
-	dec := jsonrpc.NewDecoder(r, c.t.cfg.MaxReplySize)
-	for {
-		b, err := dec.Next()
-		if err != nil {
-			r.flush()
-			var se *jsonrpc.SyntaxError
-			if errors.As(err, &se) || errors.Is(err, jsonrpc.ErrTooLarge) {
-				c.ctr.badReplies.Add(1)
-				c.log.Warn("closing connection: bad data from the peer", "err", err)
-				return fmt.Errorf("bad reply: %w", err)
-			}
-			return err
+// rebuild drops the destinations with nothing pending and restores the
+// heap after many of its keys changed at once.
+func (h *pendHeap) rebuild() {
+	kept := h.dests[:0]
+	for _, d := range h.dests {
+		if d.pending() {
+			kept = append(kept, d)
+		} else {
+			d.hidx = -1
 		}
-		resp, err := jsonrpc.ParseResponse(b)
-		if err != nil {
-			c.ctr.badReplies.Add(1)
-			c.log.Warn("reply is not a JSON-RPC response, ignored", "err", err)
-			continue
-		}
-		if resp.HasMethod {
-			c.ctr.badReplies.Add(1)
-			c.log.Warn("peer sent a request or notification, not a reply; ignored", "message", ratelog.ClipBytes(b))
-			continue
-		}
-		if !resp.HasID {
-			c.ctr.unknownReplies.Add(1)
-			c.log.Warn("reply without a numeric id, ignored", "reply", ratelog.ClipBytes(b))
-			continue
-		}
-		r.replies = append(r.replies, reply{id: resp.ID, err: resp.Error})
-		if len(r.replies) == maxReplyBatch {
-			r.flush()
-		}
+	}
+	clear(h.dests[len(kept):])
+	h.dests = kept
+	for i, d := range h.dests {
+		d.hidx = i
+	}
+	for i := len(h.dests)/2 - 1; i >= 0; i-- {
+		h.down(i)
 	}
 }
 
-// flush matches the decoded replies with their requests and reports them.
-func (r *replyReader) flush() {
-	if len(r.replies) == 0 {
-		return
+func (h *pendHeap) remove(d *destination) {
+	i, last := d.hidx, len(h.dests)-1
+	if i != last {
+		h.swap(i, last)
 	}
-	c := r.c
-	var delivered, failed, unknown uint64
-	c.mu.Lock()
-	for k := range r.replies {
-		rp := &r.replies[k]
-		i := int32(-1)
-		if c.win != nil {
-			i = c.win.lookup(rp.id)
-		}
-		switch {
-		case i < 0:
-			unknown++
-			continue
-		case rp.err != nil:
-			failed++
-		default:
-			delivered++
-		}
-		rp.done, rp.ok = c.win.remove(i), true
+	h.dests[last] = nil
+	h.dests = h.dests[:last]
+	d.hidx = -1
+	if i != last {
+		h.fix(h.dests[i])
 	}
-	// Counted under c.mu, before any outcome is reported (see countLocked).
-	c.ctr.delivered.Add(delivered)
-	c.ctr.failed.Add(failed)
-	c.ctr.unknownReplies.Add(unknown)
-	c.wakeLocked()
-	c.mu.Unlock()
-	for k := range r.replies {
-		rp := &r.replies[k]
-		if !rp.ok {
-			c.log.Warn("reply id matches no pending request, ignored", "id", rp.id)
-			continue
-		}
-		if rp.done == nil {
-			continue
-		}
-		var err error
-		if rp.err != nil {
-			err = fmt.Errorf("%s: error reply: %w", c.name, rp.err)
-		}
-		rp.done(err)
-	}
-	c.t.settle(int(delivered + failed))
-	clear(r.replies)
-	r.replies = r.replies[:0]
 }

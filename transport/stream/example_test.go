@@ -101,7 +101,7 @@ func ExampleConfig_reliable() {
 	defer reg.Close()
 	ev, _ := reg.Publish("E_MY_EVENT")
 	done := make(chan error, 1)
-	dest.Send(evi.NewMessage(ev, value.Unnamed(value.Int(3), value.Int(5)), time.Now()), func(err error) { done <- err })
+	dest.Send(evi.NewMessage(ev, value.Unnamed(value.Int(3), value.Int(5)), time.Now()), evi.DoneFunc(func(_ *evi.Message, err error) { done <- err }))
 	fmt.Println("confirmed:", <-done)
 	// Output:
 	// request: {"id":1,"jsonrpc":"2.0","method":"E_MY_EVENT","params":[3,5]}

@@ -163,7 +163,7 @@ func TestConnectRefused(t *testing.T) {
 	}
 	r := o.wait(t, 1, 20*time.Second)[0]
 	if r.err == nil || !strings.Contains(r.err.Error(), "refused") || isTimeout(r.err) {
-		t.Fatalf("outcome %v, want connection refused", r.err)
+		t.Fatalf("result %v, want connection refused", r.err)
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Fatalf("refusal reported after %v", took)
@@ -195,7 +195,7 @@ func TestBackoff(t *testing.T) {
 		}
 		r := o.wait(t, 1, 20*time.Second)[0]
 		if r.err == nil || !strings.Contains(r.err.Error(), "refused") {
-			t.Fatalf("outcome %v, want the connect error", r.err)
+			t.Fatalf("result %v, want the connect error", r.err)
 		}
 		if strings.Contains(r.err.Error(), "not connected, next attempt in") {
 			fastFails++
@@ -280,12 +280,13 @@ func TestQueueOverflow(t *testing.T) {
 	rec := newRecorder(t)
 	const size = 10
 	var logs testnet.Buffer
-	tr := newTransport(t, Config{QueueSize: size, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	g := newGate()
+	defer g.release()
+	tr := newTransport(t, Config{QueueSize: size, Dialer: g, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	d := parse(t, tr, rec.socket(""))
 	ev := event(t, "E_FULL")
-	hold, held := make(chan struct{}), make(chan struct{})
-	d.Send(seqMsg(ev, 0), func(error) { close(held); <-hold })
-	<-held // the writer is busy: the queue fills
+	d.Send(seqMsg(ev, 0), nil)
+	<-g.entered // the writer is in a write: the queue fills
 	o := newOutcomes(size)
 	sendN(t, d, ev, 1, size, o)
 	err := d.Send(seqMsg(ev, 99), o.done(99))
@@ -309,7 +310,7 @@ func TestQueueOverflow(t *testing.T) {
 		t.Errorf("%d log lines for 1001 overflows in %d windows, want 1 to %d (rate-limited):\n%s",
 			n, windows, ratelog.DefaultBurst*windows, logs.String())
 	}
-	close(hold)
+	g.release()
 	allOK(t, o.wait(t, size, 20*time.Second))
 	o.none(t, 20*time.Millisecond)
 }
@@ -425,6 +426,13 @@ func TestShutdownDeadline(t *testing.T) {
 func TestCloseFailsPending(t *testing.T) {
 	for _, reliable := range []bool{false, true} {
 		stop := make(chan struct{})
+		t.Cleanup(func() {
+			select {
+			case <-stop:
+			default:
+				close(stop) // the test failed before it did
+			}
+		})
 		srv := newServer(t, func(_ int, c net.Conn) { <-stop }) // never reads
 		tr, err := New(Config{ReliableMode: reliable, Timeout: time.Minute, QueueSize: 1 << 20})
 		if err != nil {

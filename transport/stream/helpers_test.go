@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -84,25 +85,25 @@ func seqMsg(ev *evi.Event, i int) *evi.Message {
 
 // outcomes collects done callbacks.
 type outcomes struct {
-	ch chan outcome
+	ch chan result
 }
 
-type outcome struct {
+type result struct {
 	tag int
 	err error
 	at  time.Time
 }
 
-func newOutcomes(n int) *outcomes { return &outcomes{ch: make(chan outcome, n)} }
+func newOutcomes(n int) *outcomes { return &outcomes{ch: make(chan result, n)} }
 
-func (o *outcomes) done(tag int) func(error) {
-	return func(err error) { o.ch <- outcome{tag: tag, err: err, at: time.Now()} }
+func (o *outcomes) done(tag int) evi.Done {
+	return evi.DoneFunc(func(_ *evi.Message, err error) { o.ch <- result{tag: tag, err: err, at: time.Now()} })
 }
 
 // wait returns n outcomes, failing the test after timeout.
-func (o *outcomes) wait(t testing.TB, n int, timeout time.Duration) []outcome {
+func (o *outcomes) wait(t testing.TB, n int, timeout time.Duration) []result {
 	t.Helper()
-	out := make([]outcome, 0, n)
+	out := make([]result, 0, n)
 	deadline := time.After(timeout)
 	for len(out) < n {
 		select {
@@ -115,12 +116,12 @@ func (o *outcomes) wait(t testing.TB, n int, timeout time.Duration) []outcome {
 	return out
 }
 
-// none checks that no further outcome arrives within d.
+// none checks that no further result arrives within d.
 func (o *outcomes) none(t testing.TB, d time.Duration) {
 	t.Helper()
 	select {
 	case r := <-o.ch:
-		t.Fatalf("unexpected extra outcome %+v", r)
+		t.Fatalf("unexpected extra result %+v", r)
 	case <-time.After(d):
 	}
 }
@@ -183,3 +184,42 @@ func isTimeout(err error) bool { return errors.Is(err, evi.ErrTimeout) }
 var _ = io.EOF
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// gate is a Dialer (a real one, to loopback) whose connections' writes
+// block until the gate opens: a test holds the writer in a write while it
+// queues events. entered is closed when the first write starts.
+type gate struct {
+	open, entered chan struct{}
+	once          sync.Once
+}
+
+func newGate() *gate { return &gate{open: make(chan struct{}), entered: make(chan struct{})} }
+
+func (g *gate) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &gatedConn{Conn: c, g: g}, nil
+}
+
+// release opens the gate; writes go through from now on.
+func (g *gate) release() {
+	select {
+	case <-g.open:
+	default:
+		close(g.open)
+	}
+}
+
+type gatedConn struct {
+	net.Conn
+	g *gate
+}
+
+func (c *gatedConn) Write(b []byte) (int, error) {
+	c.g.once.Do(func() { close(c.g.entered) })
+	<-c.g.open
+	return c.Conn.Write(b)
+}

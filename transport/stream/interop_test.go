@@ -116,10 +116,10 @@ func TestInteropRegistryToJSONRPC2(t *testing.T) {
 	select {
 	case o := <-out:
 		if o.Err != nil || o.Socket != srv.socket("/block_ip") {
-			t.Fatalf("outcome %+v", o)
+			t.Fatalf("result %+v", o)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("no outcome")
+		t.Fatal("no result")
 	}
 	if p := <-params; string(p) != `{"ip":"192.168.2.11"}` {
 		t.Errorf("params %s", p)

@@ -51,6 +51,14 @@ func (r *recorder) bytes() []byte {
 	return bytes.Join(r.data, nil)
 }
 
+// waitN waits until n JSON objects were received.
+func (r *recorder) waitN(t testing.TB, n int, timeout time.Duration) {
+	t.Helper()
+	testnet.PollUntil(t, timeout, fmt.Sprintf("%d events", n), func() bool {
+		return bytes.Count(r.bytes(), []byte(`{"jsonrpc"`)) >= n
+	})
+}
+
 // waitFor waits until exactly want was received (or more arrived).
 func (r *recorder) waitFor(t testing.TB, want []byte) {
 	t.Helper()
@@ -155,7 +163,7 @@ func TestNotifyThroughRegistry(t *testing.T) {
 				t.Errorf("%s: %v", o.Socket, o.Err)
 			}
 		case <-time.After(20 * time.Second):
-			t.Fatal("no outcome")
+			t.Fatal("no result")
 		}
 	}
 	// Newest subscriber first.
@@ -225,17 +233,15 @@ func TestNotifyOrder(t *testing.T) {
 func TestNotifyCoalescing(t *testing.T) {
 	const n = 5000
 	rec := newRecorder(t)
-	tr := newTransport(t, Config{})
+	g := newGate()
+	defer g.release()
+	tr := newTransport(t, Config{Dialer: g})
 	d := parse(t, tr, rec.socket(""))
 	ev := event(t, "E_COAL")
-	hold, held := make(chan struct{}), make(chan struct{})
-	if err := d.Send(seqMsg(ev, 0), func(err error) {
-		close(held)
-		<-hold
-	}); err != nil {
+	if err := d.Send(seqMsg(ev, 0), nil); err != nil {
 		t.Fatal(err)
 	}
-	<-held // the writer is inside the callback
+	<-g.entered // the writer is in its first write
 	o := newOutcomes(n)
 	var want bytes.Buffer
 	want.WriteString(`{"jsonrpc":"2.0","method":"E_COAL","params":{"n":0}}`)
@@ -245,7 +251,7 @@ func TestNotifyCoalescing(t *testing.T) {
 		}
 		fmt.Fprintf(&want, `{"jsonrpc":"2.0","method":"E_COAL","params":{"n":%d}}`, i)
 	}
-	close(hold)
+	g.release()
 	o.wait(t, n, 20*time.Second)
 	rec.waitFor(t, want.Bytes())
 	st := tr.Stats()

@@ -54,7 +54,7 @@ func sendN(t testing.TB, d evi.Destination, ev *evi.Event, first, n int, o *outc
 	}
 }
 
-func allOK(t testing.TB, rs []outcome) {
+func allOK(t testing.TB, rs []result) {
 	t.Helper()
 	for _, r := range rs {
 		if r.err != nil {
@@ -221,10 +221,10 @@ func TestReliableTimeout(t *testing.T) {
 			t.Errorf("event %d: %v, want ErrTimeout", r.tag, r.err)
 		}
 		if r.tag != i {
-			t.Errorf("outcome %d is for event %d, want the events to time out in raise order", i, r.tag)
+			t.Errorf("result %d is for event %d, want the events to time out in raise order", i, r.tag)
 		}
 		if took := r.at.Sub(raised[r.tag]); took < timeout || took > timeout+10*time.Second {
-			t.Errorf("event %d: outcome %v after the raise, want %v (and not 10 s more)", r.tag, took, timeout)
+			t.Errorf("event %d: result %v after the raise, want %v (and not 10 s more)", r.tag, took, timeout)
 		}
 	}
 	o.none(t, 50*time.Millisecond)
@@ -359,10 +359,11 @@ func TestReliableSplitAndBatched(t *testing.T) {
 func TestWindowIDs(t *testing.T) {
 	for _, size := range []int{1, 2, 3, 1000, 4096} {
 		w := newWindow(size)
+		d := &destination{ifHead: -1, ifTail: -1}
 		pending := map[int64]int32{}
 		for round := range 3 * size {
-			for !w.full() {
-				id := w.add(nil, int64(round))
+			for w.room() > 0 {
+				id := w.add(d, &item{deadline: int64(round)})
 				if id <= 0 || id >= 1<<31 {
 					t.Fatalf("size %d: id %d out of range", size, id)
 				}
@@ -376,8 +377,8 @@ func TestWindowIDs(t *testing.T) {
 			}
 			// Remove the oldest and one from the middle.
 			for id, i := range pending {
-				if i == w.head || len(pending)%2 == 0 {
-					w.remove(i)
+				if i == d.ifHead || len(pending)%2 == 0 {
+					w.remove(i, nil)
 					delete(pending, id)
 					if w.lookup(id) >= 0 {
 						t.Fatalf("size %d: removed id %d still found", size, id)
@@ -389,12 +390,13 @@ func TestWindowIDs(t *testing.T) {
 	}
 	// Generations wrap below 2^31, skipping 0.
 	w := newWindow(1)
+	d := &destination{ifHead: -1, ifTail: -1}
 	w.slots[0].gen = w.maxGen - 1
-	if id := w.add(nil, 0); id != 1<<31-1 || w.lookup(id) != 0 {
+	if id := w.add(d, &item{}); id != 1<<31-1 || w.lookup(id) != 0 {
 		t.Fatalf("last id = %d, want 2^31-1", id)
 	}
-	w.remove(0)
-	if id := w.add(nil, 0); id != 1 || w.lookup(1) != 0 {
+	w.remove(0, nil)
+	if id := w.add(d, &item{}); id != 1 || w.lookup(1) != 0 {
 		t.Fatalf("after the wrap id = %d, want 1", id)
 	}
 	if w.lookup(0) != -1 || w.lookup(-1) != -1 || w.lookup(1<<31) != -1 || w.lookup(2) != -1 || w.lookup(1<<31-1) != -1 {

@@ -9,13 +9,15 @@ import (
 	"github.com/evstream/evstream/evi"
 )
 
-// Scheme is the socket prefix this transport handles: "tcp:host:port".
+// Scheme is the socket prefix a Transport handles by default:
+// "tcp:host:port".
 const Scheme = "tcp"
 
-const prefix = Scheme + ":"
-
-// Socket is a parsed "tcp:" socket: 'tcp:' host ':' port ['/' method].
+// Socket is a parsed socket: scheme ':' host ':' port ['/' method], the
+// scheme being "tcp" (or the Config.Scheme of the transport).
 type Socket struct {
+	// Scheme is the socket's prefix without the colon; "" means "tcp".
+	Scheme string
 	// Host is the host as written: a DNS name, an IPv4 address, or an IPv6
 	// address (written in brackets in the socket, stored without them).
 	Host string
@@ -28,9 +30,14 @@ type Socket struct {
 // String returns the printed form of s: "tcp:host:port" or
 // "tcp:host:port/method", with an IPv6 host in brackets.
 func (s Socket) String() string {
+	scheme := s.Scheme
+	if scheme == "" {
+		scheme = Scheme
+	}
 	var b strings.Builder
-	b.Grow(len(prefix) + len(s.Host) + 2 + 6 + 1 + len(s.Method))
-	b.WriteString(prefix)
+	b.Grow(len(scheme) + 1 + len(s.Host) + 2 + 6 + 1 + len(s.Method))
+	b.WriteString(scheme)
+	b.WriteByte(':')
 	b.WriteString(s.hostPort())
 	if s.Method != "" {
 		b.WriteByte('/')
@@ -55,10 +62,14 @@ func (s Socket) hostPort() string {
 // Grammar: 'tcp:' host ':' port ['/' method]. host is a DNS name, an IPv4
 // address or an IPv6 address in brackets ("[::1]", an evstream extension);
 // port is decimal, 1..65535; an empty method ("tcp:h:9/") is the same as none.
-func ParseSocket(s string) (Socket, error) {
+func ParseSocket(s string) (Socket, error) { return parseSocket(Scheme, s) }
+
+// parseSocket is ParseSocket for the sockets of scheme.
+func parseSocket(scheme, s string) (Socket, error) {
 	bad := func(format string, args ...any) (Socket, error) {
 		return Socket{}, evi.NewSocketError(s, nil, format, args...)
 	}
+	prefix := scheme + ":"
 	rest, ok := strings.CutPrefix(s, prefix)
 	if !ok {
 		return bad("want prefix %q", prefix)
@@ -92,13 +103,13 @@ func ParseSocket(s string) (Socket, error) {
 		i := strings.IndexByte(addr, ':')
 		if i < 0 {
 			if addr == "" {
-				return bad("missing host and port (want tcp:host:port)")
+				return bad("missing host and port (want %shost:port)", prefix)
 			}
 			return bad("missing port (want host:port)")
 		}
 		host, port = addr[:i], addr[i+1:]
 		if strings.IndexByte(port, ':') >= 0 {
-			return bad("too many ':' (write an IPv6 address in brackets: tcp:[::1]:8080)")
+			return bad("too many ':' (write an IPv6 address in brackets: %s[::1]:8080)", prefix)
 		}
 		if host == "" {
 			return bad("missing host")
@@ -114,7 +125,7 @@ func ParseSocket(s string) (Socket, error) {
 	if err != "" {
 		return bad("%s", err)
 	}
-	return Socket{Host: host, Port: n, Method: method}, nil
+	return Socket{Scheme: scheme, Host: host, Port: n, Method: method}, nil
 }
 
 func parsePort(p string) (int, string) {

@@ -15,17 +15,17 @@ func TestParseSocket(t *testing.T) {
 		want    Socket
 		printed string
 	}{
-		{"tcp:127.0.0.1:8080", Socket{"127.0.0.1", 8080, ""}, "tcp:127.0.0.1:8080"},
-		{"tcp:127.0.0.1:8080/block_ip", Socket{"127.0.0.1", 8080, "block_ip"}, "tcp:127.0.0.1:8080/block_ip"},
-		{"tcp:127.0.0.1:9/", Socket{"127.0.0.1", 9, ""}, "tcp:127.0.0.1:9"},
-		{"tcp:localhost:1", Socket{"localhost", 1, ""}, "tcp:localhost:1"},
-		{"tcp:app-1.Example.COM.:65535", Socket{"app-1.Example.COM.", 65535, ""}, "tcp:app-1.Example.COM.:65535"},
-		{"tcp:my_host:080", Socket{"my_host", 80, ""}, "tcp:my_host:80"},
-		{"tcp:[::1]:8080", Socket{"::1", 8080, ""}, "tcp:[::1]:8080"},
-		{"tcp:[::1]:8080/m", Socket{"::1", 8080, "m"}, "tcp:[::1]:8080/m"},
-		{"tcp:[fe80::1%lo]:80", Socket{"fe80::1%lo", 80, ""}, "tcp:[fe80::1%lo]:80"},
-		{"tcp:[::ffff:127.0.0.1]:80", Socket{"::ffff:127.0.0.1", 80, ""}, "tcp:[::ffff:127.0.0.1]:80"},
-		{"tcp:h:9/a:b/c", Socket{"h", 9, "a:b/c"}, "tcp:h:9/a:b/c"},
+		{"tcp:127.0.0.1:8080", Socket{"tcp", "127.0.0.1", 8080, ""}, "tcp:127.0.0.1:8080"},
+		{"tcp:127.0.0.1:8080/block_ip", Socket{"tcp", "127.0.0.1", 8080, "block_ip"}, "tcp:127.0.0.1:8080/block_ip"},
+		{"tcp:127.0.0.1:9/", Socket{"tcp", "127.0.0.1", 9, ""}, "tcp:127.0.0.1:9"},
+		{"tcp:localhost:1", Socket{"tcp", "localhost", 1, ""}, "tcp:localhost:1"},
+		{"tcp:app-1.Example.COM.:65535", Socket{"tcp", "app-1.Example.COM.", 65535, ""}, "tcp:app-1.Example.COM.:65535"},
+		{"tcp:my_host:080", Socket{"tcp", "my_host", 80, ""}, "tcp:my_host:80"},
+		{"tcp:[::1]:8080", Socket{"tcp", "::1", 8080, ""}, "tcp:[::1]:8080"},
+		{"tcp:[::1]:8080/m", Socket{"tcp", "::1", 8080, "m"}, "tcp:[::1]:8080/m"},
+		{"tcp:[fe80::1%lo]:80", Socket{"tcp", "fe80::1%lo", 80, ""}, "tcp:[fe80::1%lo]:80"},
+		{"tcp:[::ffff:127.0.0.1]:80", Socket{"tcp", "::ffff:127.0.0.1", 80, ""}, "tcp:[::ffff:127.0.0.1]:80"},
+		{"tcp:h:9/a:b/c", Socket{"tcp", "h", 9, "a:b/c"}, "tcp:h:9/a:b/c"},
 	}
 	for _, tc := range good {
 		t.Run(tc.in, func(t *testing.T) {
@@ -130,7 +130,9 @@ func FuzzParseSocket(f *testing.F) {
 	})
 }
 
-func TestDestinationMatch(t *testing.T) {
+// TestDestinationKey: two sockets designate the same subscriber exactly
+// when their keys are equal.
+func TestDestinationKey(t *testing.T) {
 	tr := newTransport(t, Config{})
 	tests := []struct {
 		a, b  string
@@ -149,11 +151,8 @@ func TestDestinationMatch(t *testing.T) {
 	for _, tc := range tests {
 		a := parse(t, tr, tc.a)
 		b := parse(t, tr, tc.b)
-		if got := a.Match(b); got != tc.match {
-			t.Errorf("%s Match %s = %v, want %v", tc.a, tc.b, got, tc.match)
-		}
-		if got := b.Match(a); got != tc.match {
-			t.Errorf("%s Match %s = %v, want %v", tc.b, tc.a, got, tc.match)
+		if got := a.Key() == b.Key(); got != tc.match {
+			t.Errorf("%s and %s: keys %q and %q, want same = %v", tc.a, tc.b, a.Key(), b.Key(), tc.match)
 		}
 	}
 	if got := parse(t, tr, "tcp:[::1]:9/m").String(); got != "tcp:[::1]:9/m" {

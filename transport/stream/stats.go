@@ -20,8 +20,9 @@ type Counters struct {
 	Failed uint64
 	// Timeouts counts the failures past the deadline (evi.ErrTimeout).
 	Timeouts uint64
-	// Overflows counts events Send rejected because the queue was full
-	// (evi.ErrQueueFull); they are not in Sent.
+	// Overflows counts events Send refused because a queue was full
+	// (ReasonQueueFull): the destination's, in events or bytes, or the
+	// transport's; they are not in Sent.
 	Overflows uint64
 	// Connects counts successful connects.
 	Connects uint64
@@ -65,26 +66,42 @@ type Stats struct {
 	// Pending is how many accepted events have no outcome yet:
 	// Sent - Delivered - Failed.
 	Pending int64
+	// QueuedBytes is how many bytes wait in the queues, over every
+	// destination (bounded by Config.TotalBytes).
+	QueuedBytes int64
 	// Addresses describes each destination address in use, by Address.
 	Addresses []AddressStats
 }
+
+// The states of an address, in AddressStats.State.
+const (
+	StateIdle       = "idle"       // no connection, nothing to send
+	StateConnecting = "connecting" // a connect is in progress
+	StateConnected  = "connected"  // a connection is up
+	StateBackoff    = "backoff"    // connects failed; waiting for the next attempt
+)
 
 // AddressStats describes one destination address (host:port) and the
 // connection shared by its subscriptions.
 type AddressStats struct {
 	// Address is "tcp:host:port".
 	Address string
+	// State is StateIdle, StateConnecting, StateConnected or StateBackoff.
+	State string
 	// Subscriptions is how many open destinations use the address.
 	Subscriptions int
 	// Connected reports whether a connection is up.
 	Connected bool
-	// Queued is how many events wait to be written.
-	Queued int
+	// Queued is how many events wait to be written, QueuedBytes their bytes.
+	Queued      int
+	QueuedBytes int
 	// InFlight is how many requests await a reply (reliable mode).
 	InFlight int
 	// Backoff is the current wait between connect attempts; 0 after a
-	// successful connect.
-	Backoff time.Duration
+	// successful connect. NextAttempt is the time until the next attempt
+	// is allowed (0: now).
+	Backoff     time.Duration
+	NextAttempt time.Duration
 	// LastError is the last connect error, empty after a successful connect.
 	LastError string
 	// Counters are this address's counts.
@@ -121,16 +138,30 @@ func (c *conn) snapshotLocked() Counters {
 func (t *Transport) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := Stats{Counters: t.retired}
+	s := Stats{Counters: t.retired, QueuedBytes: t.queued.Load()}
+	now := t.now()
 	for _, c := range t.conns {
 		c.mu.Lock()
 		a := AddressStats{
 			Address:       c.name,
-			Subscriptions: c.refs,
+			State:         StateIdle,
+			Subscriptions: c.dests,
 			Connected:     c.nc != nil,
-			Queued:        len(c.queue) - c.qhead,
 			Backoff:       c.backoff,
 			Counters:      c.snapshotLocked(),
+		}
+		for _, d := range c.pend.dests {
+			a.Queued += len(d.q) - d.qhead
+			a.QueuedBytes += d.bytes
+		}
+		switch {
+		case c.nc != nil:
+			a.State = StateConnected
+		case c.connecting:
+			a.State = StateConnecting
+		case now < c.retryAt:
+			a.State = StateBackoff
+			a.NextAttempt = time.Duration(c.retryAt - now)
 		}
 		if c.win != nil {
 			a.InFlight = c.win.n

@@ -6,11 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/testnet"
 )
 
 // TestStatsCountBeforeOutcome checks that an event is counted before its
-// outcome is reported: a snapshot taken inside the outcome callback already
+// result is reported: a snapshot taken inside the result callback already
 // includes it, in both modes. Callers (and get_statistics right after a
 // raise) rely on this.
 func TestStatsCountBeforeOutcome(t *testing.T) {
@@ -42,15 +43,15 @@ func TestStatsCountBeforeOutcome(t *testing.T) {
 			o := newOutcomes(n)
 			for i := range n {
 				done := o.done(i)
-				err := d.Send(seqMsg(ev, i), func(err error) {
+				err := d.Send(seqMsg(ev, i), evi.DoneFunc(func(m *evi.Message, err error) {
 					mu.Lock()
 					seen++
 					if got := tr.Stats().Delivered; got < seen {
-						t.Errorf("outcome %d reported with Delivered = %d", seen, got)
+						t.Errorf("result %d reported with Delivered = %d", seen, got)
 					}
 					mu.Unlock()
-					done(err)
-				})
+					done.Done(m, err)
+				}))
 				if err != nil {
 					t.Fatalf("send %d: %v", i, err)
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -18,7 +17,7 @@ import (
 
 // Transport is the "tcp:" transport (OpenSIPS's event_stream): it parses
 // "tcp:host:port[/method]" sockets into destinations and delivers events to
-// them as JSON-RPC 2.0 written straight onto TCP connections, one connection
+// them as JSON-RPC 2.0 written straight onto connections, one connection
 // per host:port shared by every subscription that points there.
 //
 // A Transport is safe for concurrent use. Close or Shutdown stops it.
@@ -29,26 +28,30 @@ type Transport struct {
 	epoch   time.Time
 	encKey  string
 	encode  func(*evi.Message) []byte
+	disp    *dispatcher
 
 	ctx    context.Context // cancelled by Close: aborts connects
 	cancel context.CancelFunc
 
 	stopping atomic.Bool  // Shutdown or Close started: Send fails
-	pending  atomic.Int64 // accepted events not yet completed
+	pending  atomic.Int64 // accepted events not yet reported
 	drained  chan struct{}
+	queued   atomic.Int64 // bytes waiting in every queue (TotalBytes)
 
 	mu      sync.Mutex
 	conns   map[string]*conn // by host:port as written
 	retired Counters         // counters of connections that ended
+	nconns  int              // conns ever made (spreads them over the shards)
 	closed  bool
 
-	wg sync.WaitGroup // every writer and reader goroutine
+	wg sync.WaitGroup // every conn goroutine and timer callback
 }
 
 var (
 	_ evi.Transport   = (*Transport)(nil)
 	_ evi.Shutdowner  = (*Transport)(nil)
 	_ evi.Destination = (*destination)(nil)
+	_ evi.Waiter      = (*destination)(nil)
 )
 
 // New returns a Transport configured by cfg (zero fields take defaults).
@@ -57,29 +60,35 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	key, enc := ParamsEncoding(cfg.EventParam)
 	t := &Transport{
 		cfg:     cfg,
-		log:     ratelog.New(cfg.Logger.With("transport", Scheme), 0, 0),
+		log:     ratelog.New(cfg.Logger.With("transport", cfg.Scheme), 0, 0),
 		timeout: int64(cfg.Timeout),
 		epoch:   time.Now(),
-		// The params encoding depends on event_param only (and on the
-		// message); the key lets a message raised to many destinations of
-		// this transport be encoded once.
-		encKey:  "tcp\x00" + cfg.EventParam,
+		encKey:  key,
+		encode:  enc,
 		drained: make(chan struct{}, 1),
 		conns:   make(map[string]*conn),
 	}
-	ep := cfg.EventParam
-	t.encode = func(m *evi.Message) []byte {
-		name := m.Event.Name()
-		return jsonrpc.AppendParams(make([]byte, 0, paramsSize(m.Params, ep, name)), m.Params, ep, name)
-	}
+	t.disp = newDispatcher(t)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t, nil
 }
 
-// Scheme returns "tcp".
-func (t *Transport) Scheme() string { return Scheme }
+// ParamsEncoding returns the evi.Message.Encoded key and function of the
+// params as event_stream writes them with eventParam: every transport that
+// writes this wire format (tcp:, tls:) shares the key, so that an event
+// raised to all of them is encoded once.
+func ParamsEncoding(eventParam string) (key string, enc func(*evi.Message) []byte) {
+	return "event_stream-params\x00" + eventParam, func(m *evi.Message) []byte {
+		name := m.Event.Name()
+		return jsonrpc.AppendParams(make([]byte, 0, paramsSize(m, eventParam, name)), m.Params, eventParam, name)
+	}
+}
+
+// Scheme returns the socket prefix the transport handles ("tcp").
+func (t *Transport) Scheme() string { return t.cfg.Scheme }
 
 // Config returns the transport's configuration, defaults filled in.
 func (t *Transport) Config() Config { return t.cfg }
@@ -87,12 +96,14 @@ func (t *Transport) Config() Config { return t.cfg }
 // now returns the monotonic time since t.epoch, the clock of deadlines.
 func (t *Transport) now() int64 { return int64(time.Since(t.epoch)) }
 
-// Parse parses a "tcp:" socket (see ParseSocket), checks that its host
-// resolves, and returns a Destination sharing the connection of every other
-// destination with the same host (as written) and port. Errors wrap
-// evi.ErrBadSocket: each is an *evi.SocketError naming the socket.
+// Parse parses a socket of the transport's scheme (see ParseSocket),
+// checks that its host resolves, and returns a Destination sharing the
+// connection of every other destination with the same host (as written)
+// and port. Errors are *evi.SocketError naming the socket. A destination
+// costs a few hundred bytes: connections, goroutines and buffers exist
+// only while there is something to send.
 func (t *Transport) Parse(socket string) (evi.Destination, error) {
-	s, err := ParseSocket(socket)
+	s, err := parseSocket(t.cfg.Scheme, socket)
 	if err != nil {
 		return nil, err
 	}
@@ -100,23 +111,30 @@ func (t *Transport) Parse(socket string) (evi.Destination, error) {
 		return nil, err
 	}
 	key := s.hostPort()
+	d := &destination{sock: s, name: s.String(), ifHead: -1, ifTail: -1, hidx: -1}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed || t.stopping.Load() {
 		return nil, fmt.Errorf("socket %q: %w", socket, evi.ErrClosed)
 	}
 	c := t.conns[key]
-	if c == nil {
-		c = newConn(t, key)
-		t.conns[key] = c
-		t.wg.Add(1)
-		go c.run()
-	} else {
+	if c != nil {
 		c.mu.Lock()
-		c.refs++
-		c.mu.Unlock()
+		if c.retired { // retiring: its successor takes the address
+			c.mu.Unlock()
+			c = nil
+		}
 	}
-	return &destination{t: t, c: c, sock: s, name: s.String()}, nil
+	if c == nil {
+		c = newConn(t, key, t.nconns%len(t.disp.shards))
+		t.nconns++
+		t.conns[key] = c
+		c.mu.Lock()
+	}
+	c.dests++
+	d.c = c
+	c.mu.Unlock()
+	return d, nil
 }
 
 // resolve checks that the socket's host resolves (IP literals always do).
@@ -126,7 +144,7 @@ func (t *Transport) resolve(s Socket) error {
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.ResolveTimeout)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupHost(ctx, s.Host)
+	addrs, err := t.cfg.Resolver.LookupHost(ctx, s.Host)
 	if err == nil && len(addrs) == 0 {
 		err = errors.New("no addresses")
 	}
@@ -136,9 +154,20 @@ func (t *Transport) resolve(s Socket) error {
 	return nil
 }
 
-// Close stops the transport at once: every pending event fails with an
-// error wrapping evi.ErrClosed, connections are closed and every goroutine
-// has ended when it returns. It is idempotent and always returns nil.
+// forget removes a retired conn from the transport and keeps its counts.
+func (t *Transport) forget(c *conn, final Counters) {
+	t.mu.Lock()
+	if t.conns[c.key] == c {
+		delete(t.conns, c.key)
+	}
+	t.retired.add(final)
+	t.mu.Unlock()
+}
+
+// Close stops the transport at once: every pending event fails with
+// ReasonClosed, connections are closed, every Done has been called and
+// every goroutine of the transport has ended when it returns. It is
+// idempotent and always returns nil.
 func (t *Transport) Close() error {
 	t.stopping.Store(true)
 	t.mu.Lock()
@@ -157,13 +186,14 @@ func (t *Transport) Close() error {
 	for _, c := range conns {
 		c.close()
 	}
-	t.wg.Wait()
+	t.wg.Wait()    // writers, readers, timers: they report no more
+	t.disp.close() // every Done has run
 	t.log.Close()
 	return nil
 }
 
 // ShutdownError is returned by Shutdown when events were still pending when
-// its context ended; they failed with evi.ErrClosed.
+// its context ended; they failed with ReasonClosed.
 type ShutdownError struct {
 	// Failed is how many accepted events failed because of the shutdown.
 	Failed uint64
@@ -178,10 +208,10 @@ func (e *ShutdownError) Error() string {
 // Unwrap returns the context's error and evi.ErrClosed.
 func (e *ShutdownError) Unwrap() []error { return []error{e.Err, evi.ErrClosed} }
 
-// Shutdown stops accepting events (Send fails with evi.ErrClosed), waits
-// until every accepted event has been delivered or has failed, or until ctx
-// is done, and then closes the transport like Close. When ctx ended first,
-// it returns a *ShutdownError saying how many events failed.
+// Shutdown stops accepting events (Send fails with ReasonClosed), waits
+// until every accepted event has been delivered or has failed, or until
+// ctx is done, and then closes the transport like Close. When ctx ended
+// first, it returns a *ShutdownError saying how many events failed.
 func (t *Transport) Shutdown(ctx context.Context) error {
 	t.stopping.Store(true)
 	waiting := true
@@ -204,7 +234,7 @@ func (t *Transport) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// settle records that n accepted events completed.
+// settle records that n accepted events were reported.
 func (t *Transport) settle(n int) {
 	if n == 0 {
 		return
@@ -217,68 +247,11 @@ func (t *Transport) settle(n int) {
 	}
 }
 
-// destination is one subscription's parsed socket. Destinations with the
-// same host:port share one conn.
-type destination struct {
-	t      *Transport
-	c      *conn
-	sock   Socket
-	name   string
-	closed atomic.Bool
-}
-
-func (d *destination) String() string { return d.name }
-
-// Match reports whether other is a tcp: destination with the same host (as
-// written), port and method.
-func (d *destination) Match(other evi.Destination) bool {
-	o, ok := other.(*destination)
-	return ok && o.sock == d.sock
-}
-
-// Send queues m for delivery; see evi.Destination. It never blocks on the
-// network. It fails with evi.ErrQueueFull when the destination's queue is
-// full and with evi.ErrClosed after Close.
-//
-// done runs on one of the transport's goroutines, with no lock held: it may
-// call Send, but must not block, nor call the Transport's Close or
-// Shutdown (they wait for that goroutine).
-func (d *destination) Send(m *evi.Message, done func(error)) error {
-	t := d.t
-	if d.closed.Load() || t.stopping.Load() {
-		return fmt.Errorf("%s: %w", d.name, evi.ErrClosed)
-	}
-	method := d.sock.Method
-	if method == "" {
-		method = m.Event.Name()
-	}
-	var deadline int64
-	if m.Raised.IsZero() {
-		deadline = t.now() + t.timeout
-	} else {
-		deadline = int64(m.Raised.Sub(t.epoch)) + t.timeout
-	}
-	return d.c.enqueue(item{
-		params:   m.Encoded(t.encKey, t.encode),
-		method:   method,
-		done:     done,
-		deadline: deadline,
-	})
-}
-
-// Close releases the destination; its connection closes once no
-// destination uses it and everything queued on it is done. Events already
-// accepted still complete. Close is idempotent.
-func (d *destination) Close() error {
-	if d.closed.CompareAndSwap(false, true) {
-		d.c.release()
-	}
-	return nil
-}
-
-// paramsSize estimates the encoded size of params, so that encoding them
-// takes a single allocation (strings that need escapes may still grow it).
-func paramsSize(p value.Params, eventParam, eventName string) int {
+// paramsSize estimates the encoded size of m's params, so that encoding
+// them takes a single allocation (strings that need escapes may still grow
+// it).
+func paramsSize(m *evi.Message, eventParam, eventName string) int {
+	p := m.Params
 	if p.Len() == 0 && eventParam == "" {
 		return 0
 	}
@@ -286,9 +259,7 @@ func paramsSize(p value.Params, eventParam, eventName string) int {
 	if eventParam != "" {
 		n += len(eventParam) + len(eventName) + 6
 	}
-	list := p.All()
-	for i := range list {
-		prm := &list[i]
+	for _, prm := range p.All() {
 		n += len(prm.Name) + 4 // quotes, colon, comma
 		switch prm.Value.Kind() {
 		case value.KindString:

@@ -1,6 +1,10 @@
 package stream
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/evstream/evstream/evi"
+)
 
 // window holds the requests written (or about to be written) on a
 // connection and awaiting a reply, in reliable mode. It is guarded by the
@@ -11,25 +15,28 @@ import "math/bits"
 // its high bits, so ids are positive, below 2^31, unique among pending
 // requests, and a reply is matched to its request with no map. A fresh
 // connection's first ids are 1, 2, 3...; a slot's generation wraps after
-// 2^31/MaxInFlight uses. Slots are also linked in the
-// order requests were sent, which is deadline order (every request has the
-// same timeout), so the oldest request is always at the head.
+// 2^31/MaxInFlight uses.
+//
+// The requests of one destination are also linked in the order they were
+// sent, which is the order they were handed over and so of their
+// deadlines: the destination's oldest request is the head of its list.
 type window struct {
 	slots  []slot
 	free   []int32 // stack of free slot indices
 	shift  uint    // bits of the slot index in an id
 	maxGen int64
-	head   int32 // oldest pending, -1 when empty
-	tail   int32 // newest pending, -1 when empty
 	n      int
 }
 
 type slot struct {
-	done     func(error)
+	dest     *destination
+	m        *evi.Message
+	done     evi.Done
 	deadline int64
 	id       int64 // 0 when free
 	gen      int64
-	prev     int32
+	written  bool  // the writer wrote it whole
+	prev     int32 // the destination's list
 	next     int32
 }
 
@@ -41,8 +48,6 @@ func newWindow(size int) *window {
 		free:   make([]int32, size),
 		shift:  shift,
 		maxGen: 1<<(31-shift) - 1,
-		head:   -1,
-		tail:   -1,
 	}
 	for i := range w.free {
 		w.free[i] = int32(size - 1 - i) // pop 0 first
@@ -50,11 +55,12 @@ func newWindow(size int) *window {
 	return w
 }
 
-// full reports whether no slot is free.
-func (w *window) full() bool { return len(w.free) == 0 }
+// room returns how many slots are free.
+func (w *window) room() int { return len(w.free) }
 
-// add registers a request and returns its id. The window must not be full.
-func (w *window) add(done func(error), deadline int64) int64 {
+// add registers a request of d and returns its id. The window must not be
+// full.
+func (w *window) add(d *destination, it *item) int64 {
 	i := w.free[len(w.free)-1]
 	w.free = w.free[:len(w.free)-1]
 	s := &w.slots[i]
@@ -63,16 +69,16 @@ func (w *window) add(done func(error), deadline int64) int64 {
 		s.gen = 1
 	}
 	s.id = ((s.gen-1)<<w.shift | int64(i)) + 1
-	s.done = done
-	s.deadline = deadline
+	s.dest, s.m, s.done, s.deadline, s.written = d, it.m, it.done, it.deadline, false
 	s.next = -1
-	s.prev = w.tail
-	if w.tail >= 0 {
-		w.slots[w.tail].next = i
+	s.prev = d.ifTail
+	if d.ifTail >= 0 {
+		w.slots[d.ifTail].next = i
 	} else {
-		w.head = i
+		d.ifHead = i
 	}
-	w.tail = i
+	d.ifTail = i
+	d.inflight++
 	w.n++
 	return s.id
 }
@@ -89,31 +95,24 @@ func (w *window) lookup(id int64) int32 {
 	return int32(i)
 }
 
-// remove frees slot i and returns its done callback.
-func (w *window) remove(i int32) func(error) {
+// remove frees slot i and returns its request, as an outcome to report.
+func (w *window) remove(i int32, err error) outcome {
 	s := &w.slots[i]
+	d := s.dest
 	if s.prev >= 0 {
 		w.slots[s.prev].next = s.next
 	} else {
-		w.head = s.next
+		d.ifHead = s.next
 	}
 	if s.next >= 0 {
 		w.slots[s.next].prev = s.prev
 	} else {
-		w.tail = s.prev
+		d.ifTail = s.prev
 	}
-	done := s.done
-	s.done, s.id = nil, 0
+	d.inflight--
+	o := outcome{m: s.m, done: s.done, err: err}
+	s.dest, s.m, s.done, s.id = nil, nil, nil, 0
 	w.free = append(w.free, i)
 	w.n--
-	return done
-}
-
-// oldest returns the deadline of the oldest pending request, and false when
-// none is pending.
-func (w *window) oldest() (int64, bool) {
-	if w.head < 0 {
-		return 0, false
-	}
-	return w.slots[w.head].deadline, true
+	return o
 }

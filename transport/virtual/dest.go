@@ -25,6 +25,7 @@ type destination struct {
 	policy  Policy
 	members []member
 	printed string
+	key     string
 
 	next      atomic.Uint64 // ROUND-ROBIN: events sent so far
 	closed    atomic.Bool
@@ -35,41 +36,16 @@ type destination struct {
 // "virtual:FAILOVER tcp:127.0.0.1:9001 tcp:127.0.0.1:9002".
 func (d *destination) String() string { return d.printed }
 
-// Match reports whether other is a virtual destination with the same policy
-// and matching members: for FAILOVER and ROUND-ROBIN member by member in the
-// same order; for PARALLEL, where order means nothing, in any order (as
-// OpenSIPS does), each member matched once.
-func (d *destination) Match(other evi.Destination) bool {
-	o, ok := other.(*destination)
-	if !ok || o.policy != d.policy || len(o.members) != len(d.members) {
-		return false
-	}
-	if d.policy != Parallel {
-		for i := range d.members {
-			if !d.members[i].dest.Match(o.members[i].dest) {
-				return false
-			}
-		}
-		return true
-	}
-	used := make([]bool, len(o.members))
-outer:
-	for i := range d.members {
-		for j := range o.members {
-			if !used[j] && d.members[i].dest.Match(o.members[j].dest) {
-				used[j] = true
-				continue outer
-			}
-		}
-		return false
-	}
-	return true
-}
+// Key returns the destination's canonical form: the policy and its
+// members' keys, in the order given for FAILOVER and ROUND-ROBIN, sorted
+// for PARALLEL, where order means nothing (so PARALLEL sockets match in any
+// member order, one to one, as in OpenSIPS).
+func (d *destination) Key() string { return d.key }
 
 // Send hands m to the members as the policy says. It never blocks on the
 // network: FAILOVER tries the next member from the previous member's done
 // callback.
-func (d *destination) Send(m *evi.Message, done func(error)) error {
+func (d *destination) Send(m *evi.Message, done evi.Done) error {
 	if d.closed.Load() {
 		return fmt.Errorf("%s: %w", d.printed, evi.ErrClosed)
 	}
@@ -110,22 +86,31 @@ func (d *destination) closeMembers() error {
 
 // ---- ROUND-ROBIN ----
 
-func (d *destination) sendRoundRobin(m *evi.Message, done func(error)) error {
+func (d *destination) sendRoundRobin(m *evi.Message, done evi.Done) error {
 	n := d.next.Add(1) - 1
 	mb := &d.members[n%uint64(len(d.members))]
-	var cb func(error)
+	var cb evi.Done
 	if done != nil {
-		cb = func(err error) {
-			if err != nil {
-				err = d.fail(&MemberError{Member: mb.socket, Err: err})
-			}
-			done(err)
-		}
+		cb = &roundRobin{d: d, mb: mb, done: done}
 	}
 	if err := mb.dest.Send(m, cb); err != nil {
 		return d.fail(&MemberError{Member: mb.socket, Err: err})
 	}
 	return nil
+}
+
+// roundRobin reports the outcome of the member an event went to.
+type roundRobin struct {
+	d    *destination
+	mb   *member
+	done evi.Done
+}
+
+func (r *roundRobin) Done(m *evi.Message, err error) {
+	if err != nil {
+		err = r.d.fail(&MemberError{Member: r.mb.socket, Err: err})
+	}
+	r.done.Done(m, err)
 }
 
 // fail returns the policy's failure with the given member failures.
@@ -138,12 +123,28 @@ func (d *destination) fail(failed ...*MemberError) error {
 // parallel collects the outcomes of one event sent to every member.
 type parallel struct {
 	d       *destination
-	done    func(error)
+	m       *evi.Message
+	done    evi.Done
 	errs    []error      // by member index; each slot written once
 	pending atomic.Int64 // outcomes still expected, plus one while sending
+	members []parallelMember
 }
 
-func (d *destination) sendParallel(m *evi.Message, done func(error)) error {
+// parallelMember is the Done of one member's copy of the event.
+type parallelMember struct {
+	p *parallel
+	i int
+}
+
+func (pm *parallelMember) Done(_ *evi.Message, err error) {
+	p := pm.p
+	p.errs[pm.i] = err
+	if p.pending.Add(-1) == 0 {
+		p.done.Done(p.m, p.result())
+	}
+}
+
+func (d *destination) sendParallel(m *evi.Message, done evi.Done) error {
 	n := len(d.members)
 	if done == nil {
 		// Nobody wants the outcome: no bookkeeping.
@@ -161,11 +162,12 @@ func (d *destination) sendParallel(m *evi.Message, done func(error)) error {
 		}
 		return nil
 	}
-	p := &parallel{d: d, done: done, errs: make([]error, n)}
+	p := &parallel{d: d, m: m, done: done, errs: make([]error, n), members: make([]parallelMember, n)}
 	p.pending.Store(int64(n) + 1)
 	rejected := 0
 	for i := range d.members {
-		if err := d.members[i].dest.Send(m, p.member(i)); err != nil {
+		p.members[i] = parallelMember{p: p, i: i}
+		if err := d.members[i].dest.Send(m, &p.members[i]); err != nil {
 			p.errs[i] = err
 			rejected++
 			p.pending.Add(-1)
@@ -178,18 +180,9 @@ func (d *destination) sendParallel(m *evi.Message, done func(error)) error {
 	if p.pending.Add(-1) == 0 {
 		// Every accepted member already reported: done must still be
 		// called later and from another goroutine than Send's.
-		go p.done(p.result())
+		go p.done.Done(m, p.result())
 	}
 	return nil
-}
-
-func (p *parallel) member(i int) func(error) {
-	return func(err error) {
-		p.errs[i] = err
-		if p.pending.Add(-1) == 0 {
-			p.done(p.result())
-		}
-	}
 }
 
 // result is nil when every member delivered, else the failures.
@@ -247,7 +240,7 @@ func (d *destination) markOK(mb *member) {
 type failover struct {
 	d      *destination
 	m      *evi.Message
-	done   func(error)
+	done   evi.Done
 	order  []int // member indexes in the order to try; nil: socket order
 	pos    int   // index into order of the member being tried
 	failed []*MemberError
@@ -260,7 +253,7 @@ func (f *failover) member() *member {
 	return &f.d.members[f.order[f.pos]]
 }
 
-func (d *destination) sendFailover(m *evi.Message, done func(error)) error {
+func (d *destination) sendFailover(m *evi.Message, done evi.Done) error {
 	f := &failover{d: d, m: m, done: done}
 	// Healthy members first, in socket order; then the skipped ones, in
 	// socket order, so an event is never dropped while a member is left.
@@ -308,7 +301,7 @@ func (d *destination) sendFailover(m *evi.Message, done func(error)) error {
 func (f *failover) try() bool {
 	for ; f.pos < len(f.d.members); f.pos++ {
 		mb := f.member()
-		err := mb.dest.Send(f.m, f.result)
+		err := mb.dest.Send(f.m, f)
 		if err == nil {
 			return true
 		}
@@ -318,28 +311,25 @@ func (f *failover) try() bool {
 	return false
 }
 
-// result is the done callback of the member being tried.
-func (f *failover) result(err error) {
+// Done is the outcome of the member being tried. On a failure the event
+// goes to the next member: the same message, with a whole timeout of its
+// own (each Send is an attempt with its own deadline).
+func (f *failover) Done(_ *evi.Message, err error) {
 	mb := f.member()
 	if err == nil {
 		f.d.markOK(mb)
 		if f.done != nil {
-			f.done(nil)
+			f.done.Done(f.m, nil)
 		}
 		return
 	}
 	f.d.markFailed(mb, err)
 	f.failed = append(f.failed, &MemberError{Member: mb.socket, Err: err})
 	f.pos++
-	if f.pos < len(f.d.members) {
-		// The next member gets a full delivery deadline of its own: the
-		// message is raised anew, now.
-		f.m = evi.NewMessage(f.m.Event, f.m.Params, time.Now())
-		if f.try() {
-			return
-		}
+	if f.pos < len(f.d.members) && f.try() {
+		return
 	}
 	if f.done != nil {
-		f.done(f.d.fail(f.failed...))
+		f.done.Done(f.m, f.d.fail(f.failed...))
 	}
 }

@@ -21,7 +21,7 @@ func TestParseString(t *testing.T) {
 			t.Errorf("Parse(%q).String() = %q, want %q", tc.in, got, tc.want)
 		}
 		again := e.parse(t, d.String())
-		if !again.Match(d) || again.String() != d.String() {
+		if again.Key() != d.Key() || again.String() != d.String() {
 			t.Errorf("printed form %q does not re-parse to a match", d.String())
 		}
 	}
@@ -68,7 +68,7 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 	// A member that failed to parse releases the members parsed before it.
-	if n := e.fake.closes("a"); n != 3 {
+	if n := e.fake.Closes("a"); n != 3 {
 		t.Errorf("member fake:a closed %d times after 3 failed parses, want 3", n)
 	}
 }

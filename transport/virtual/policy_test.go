@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/evi/evitest"
 	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/value"
 )
@@ -28,7 +29,7 @@ func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 type fakeEnv struct {
 	reg   *evi.Registry
-	fake  *fakeTransport
+	fake  *evitest.Transport
 	vt    *Transport
 	clock *clock
 	ev    *evi.Event
@@ -36,7 +37,7 @@ type fakeEnv struct {
 
 func newFakeEnv(t *testing.T, timeout time.Duration) *fakeEnv {
 	t.Helper()
-	e := &fakeEnv{reg: evi.NewRegistry(evi.Config{AutoPublish: true}), fake: newFake(), clock: newClock()}
+	e := &fakeEnv{reg: evi.NewRegistry(evi.Config{AutoPublish: true}), fake: evitest.New("fake"), clock: newClock()}
 	var err error
 	e.vt, err = New(e.reg, Config{FailoverTimeout: timeout, Now: e.clock.now})
 	if err != nil {
@@ -77,10 +78,10 @@ func (e *fakeEnv) send(t *testing.T, d evi.Destination) error {
 	t.Helper()
 	ch := make(chan error, 1)
 	called := atomic.Int32{}
-	if err := d.Send(e.msg(), func(err error) {
+	if err := d.Send(e.msg(), evi.DoneFunc(func(_ *evi.Message, err error) {
 		called.Add(1)
 		ch <- err
-	}); err != nil {
+	})); err != nil {
 		t.Fatalf("Send: not accepted: %v", err)
 	}
 	select {
@@ -98,18 +99,18 @@ func (e *fakeEnv) send(t *testing.T, d evi.Destination) error {
 // mustReject sends one event that d must refuse; done must never be called.
 func (e *fakeEnv) mustReject(t *testing.T, d evi.Destination) error {
 	t.Helper()
-	err := d.Send(e.msg(), func(err error) { t.Errorf("done called for a refused event: %v", err) })
+	err := d.Send(e.msg(), evi.DoneFunc(func(_ *evi.Message, err error) { t.Errorf("done called for a refused event: %v", err) }))
 	if err == nil {
 		t.Fatal("Send accepted the event, want a refusal")
 	}
-	e.fake.Close() // waits for any stray callback
+	e.fake.Wait() // for any stray callback
 	return err
 }
 
-func wantCounts(t *testing.T, f *fakeTransport, want map[string]int) {
+func wantCounts(t *testing.T, f *evitest.Transport, want map[string]int) {
 	t.Helper()
 	for name, n := range want {
-		if got := len(f.delivered(name)); got != n {
+		if got := len(f.Delivered(name)); got != n {
 			t.Errorf("member %s got %d events, want %d", name, got, n)
 		}
 	}
@@ -184,26 +185,26 @@ func TestNewConfig(t *testing.T) {
 func TestParallel(t *testing.T) {
 	tests := []struct {
 		name    string
-		modes   map[string]fakeMode
+		modes   map[string]evitest.Mode
 		wantErr string
 		got     map[string]int
 	}{
 		{"all deliver", nil, "", map[string]int{"a": 1, "b": 1, "c": 1}},
-		{"one fails", map[string]fakeMode{"b": fakeFail},
-			"virtual PARALLEL: 1 of 3 members failed: fake:b: fake:b: fake delivery failed",
+		{"one fails", map[string]evitest.Mode{"b": evitest.Fail},
+			"virtual PARALLEL: 1 of 3 members failed: fake:b: fake:b: evitest: delivery failed",
 			map[string]int{"a": 1, "b": 0, "c": 1}},
-		{"one refuses", map[string]fakeMode{"a": fakeReject},
+		{"one refuses", map[string]evitest.Mode{"a": evitest.Reject},
 			"virtual PARALLEL: 1 of 3 members failed: fake:a: fake:a: queue full",
 			map[string]int{"a": 0, "b": 1, "c": 1}},
-		{"two fail", map[string]fakeMode{"a": fakeFail, "c": fakeReject},
-			"virtual PARALLEL: 2 of 3 members failed: fake:a: fake:a: fake delivery failed; fake:c: fake:c: queue full",
+		{"two fail", map[string]evitest.Mode{"a": evitest.Fail, "c": evitest.Reject},
+			"virtual PARALLEL: 2 of 3 members failed: fake:a: fake:a: evitest: delivery failed; fake:c: fake:c: queue full",
 			map[string]int{"a": 0, "b": 1, "c": 0}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newFakeEnv(t, 0)
 			for n, m := range tc.modes {
-				e.fake.set(n, m)
+				e.fake.Set(n, m)
 			}
 			d := e.parse(t, "virtual:PARALLEL fake:a fake:b fake:c")
 			err := e.send(t, d)
@@ -220,7 +221,7 @@ func TestParallel(t *testing.T) {
 					t.Errorf("Error = %+v", ve)
 				}
 			}
-			e.fake.Close()
+			e.fake.Wait()
 			wantCounts(t, e.fake, tc.got)
 		})
 	}
@@ -228,10 +229,10 @@ func TestParallel(t *testing.T) {
 
 func TestParallelErrorsIs(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("a", fakeFail)
-	e.fake.set("b", fakeReject)
+	e.fake.Set("a", evitest.Fail)
+	e.fake.Set("b", evitest.Reject)
 	err := e.send(t, e.parse(t, "virtual:PARALLEL fake:a fake:b fake:c"))
-	if !errors.Is(err, errFake) || !errors.Is(err, evi.ErrQueueFull) {
+	if !errors.Is(err, evitest.ErrFake) || !errors.Is(err, evi.ErrQueueFull) {
 		t.Errorf("errors.Is does not see the members' errors in %v", err)
 	}
 	var me *MemberError
@@ -242,8 +243,8 @@ func TestParallelErrorsIs(t *testing.T) {
 
 func TestParallelAllRefuse(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("a", fakeReject)
-	e.fake.set("b", fakeReject)
+	e.fake.Set("a", evitest.Reject)
+	e.fake.Set("b", evitest.Reject)
 	d := e.parse(t, "virtual:PARALLEL fake:a fake:b")
 	err := e.mustReject(t, d)
 	want := "virtual PARALLEL: 2 of 2 members failed: fake:a: fake:a: queue full; fake:b: fake:b: queue full"
@@ -258,7 +259,7 @@ func TestParallelAllRefuse(t *testing.T) {
 
 func TestParallelNilDone(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("b", fakeReject)
+	e.fake.Set("b", evitest.Reject)
 	d := e.parse(t, "virtual:PARALLEL fake:a fake:b fake:c")
 	for range 5 {
 		if err := d.Send(e.msg(), nil); err != nil {
@@ -271,35 +272,35 @@ func TestParallelNilDone(t *testing.T) {
 // TestParallelHeld checks that the outcome waits for the slowest member.
 func TestParallelHeld(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("a", fakeHold)
-	e.fake.set("b", fakeHold)
+	e.fake.Set("a", evitest.Hold)
+	e.fake.Set("b", evitest.Hold)
 	d := e.parse(t, "virtual:PARALLEL fake:a fake:b")
 	out := make(chan error, 1)
-	if err := d.Send(e.msg(), func(err error) { out <- err }); err != nil {
+	if err := d.Send(e.msg(), evi.DoneFunc(func(_ *evi.Message, err error) { out <- err })); err != nil {
 		t.Fatal(err)
 	}
-	h1, h2 := recv(t, e.fake.held), recv(t, e.fake.held)
-	go h2.done(nil)
+	h1, h2 := recv(t, e.fake.Held()), recv(t, e.fake.Held())
+	go h2.Report(nil)
 	select {
 	case err := <-out:
 		t.Fatalf("outcome %v before every member reported", err)
 	default:
 	}
-	go h1.done(errFake)
-	if err := recv(t, out); !errors.Is(err, errFake) {
+	go h1.Report(evitest.ErrFake)
+	if err := recv(t, out); !errors.Is(err, evitest.ErrFake) {
 		t.Fatalf("outcome %v, want the held member's failure", err)
 	}
 }
 
 func TestFailoverPrimaryFails(t *testing.T) {
 	e := newFakeEnv(t, 10*time.Second)
-	e.fake.set("a", fakeFail)
+	e.fake.Set("a", evitest.Fail)
 	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")
 
 	if err := e.send(t, d); err != nil {
 		t.Fatalf("event 1: %v", err)
 	}
-	if n := e.fake.triesOf("a"); n != 1 {
+	if n := e.fake.Tries("a"); n != 1 {
 		t.Fatalf("primary tried %d times, want 1", n)
 	}
 	// Within failover_timeout the primary is skipped.
@@ -307,12 +308,12 @@ func TestFailoverPrimaryFails(t *testing.T) {
 	if err := e.send(t, d); err != nil {
 		t.Fatalf("event 2: %v", err)
 	}
-	if n := e.fake.triesOf("a"); n != 1 {
+	if n := e.fake.Tries("a"); n != 1 {
 		t.Fatalf("primary tried %d times within failover_timeout, want 1", n)
 	}
 	// After it, the primary is tried first again, and takes over once it
 	// delivers.
-	e.fake.set("a", fakeOK)
+	e.fake.Set("a", evitest.Deliver)
 	e.clock.advance(time.Second)
 	for i := range 3 {
 		if err := e.send(t, d); err != nil {
@@ -324,14 +325,14 @@ func TestFailoverPrimaryFails(t *testing.T) {
 
 func TestFailoverPrimaryRefuses(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("a", fakeReject)
+	e.fake.Set("a", evitest.Reject)
 	d := e.parse(t, "virtual:FAILOVER fake:a fake:b fake:c")
 	for range 3 {
 		if err := e.send(t, d); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := e.fake.triesOf("a"); n != 1 {
+	if n := e.fake.Tries("a"); n != 1 {
 		t.Errorf("refusing primary tried %d times, want 1 (then skipped)", n)
 	}
 	wantCounts(t, e.fake, map[string]int{"a": 0, "b": 3, "c": 0})
@@ -339,12 +340,12 @@ func TestFailoverPrimaryRefuses(t *testing.T) {
 
 func TestFailoverAllFail(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("a", fakeFail)
-	e.fake.set("b", fakeReject)
-	e.fake.set("c", fakeFail)
+	e.fake.Set("a", evitest.Fail)
+	e.fake.Set("b", evitest.Reject)
+	e.fake.Set("c", evitest.Fail)
 	d := e.parse(t, "virtual:FAILOVER fake:a fake:b fake:c")
 	err := e.send(t, d)
-	want := "virtual FAILOVER: all 3 members failed: fake:a: fake:a: fake delivery failed; fake:b: fake:b: queue full; fake:c: fake:c: fake delivery failed"
+	want := "virtual FAILOVER: all 3 members failed: fake:a: fake:a: evitest: delivery failed; fake:b: fake:b: queue full; fake:c: fake:c: evitest: delivery failed"
 	if err == nil || err.Error() != want {
 		t.Fatalf("outcome %v\nwant %s", err, want)
 	}
@@ -355,11 +356,11 @@ func TestFailoverAllFail(t *testing.T) {
 
 	// Every member is now marked failed: the next event still tries them
 	// all, in socket order, and is delivered by the first that works.
-	e.fake.set("b", fakeOK)
+	e.fake.Set("b", evitest.Deliver)
 	if err := e.send(t, d); err != nil {
 		t.Fatalf("event with every member marked: %v", err)
 	}
-	if a, c := e.fake.triesOf("a"), e.fake.triesOf("c"); a != 2 || c != 1 {
+	if a, c := e.fake.Tries("a"), e.fake.Tries("c"); a != 2 || c != 1 {
 		t.Errorf("tries a=%d c=%d, want 2 and 1", a, c)
 	}
 	wantCounts(t, e.fake, map[string]int{"b": 1})
@@ -367,13 +368,13 @@ func TestFailoverAllFail(t *testing.T) {
 
 func TestFailoverOneMember(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("a", fakeFail)
+	e.fake.Set("a", evitest.Fail)
 	d := e.parse(t, "virtual:FAILOVER fake:a")
 	err := e.send(t, d)
-	if want := "virtual FAILOVER: the only member failed: fake:a: fake:a: fake delivery failed"; err == nil || err.Error() != want {
+	if want := "virtual FAILOVER: the only member failed: fake:a: fake:a: evitest: delivery failed"; err == nil || err.Error() != want {
 		t.Fatalf("outcome %v, want %s", err, want)
 	}
-	e.fake.set("a", fakeOK)
+	e.fake.Set("a", evitest.Deliver)
 	if err := e.send(t, d); err != nil {
 		t.Fatalf("a marked only member must still be tried: %v", err)
 	}
@@ -383,26 +384,26 @@ func TestFailoverOneMember(t *testing.T) {
 // ones, not never.
 func TestFailoverSkippedGoLast(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("a", fakeFail)
+	e.fake.Set("a", evitest.Fail)
 	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")
 	if err := e.send(t, d); err != nil { // a fails, marked; b delivers
 		t.Fatal(err)
 	}
-	e.fake.set("a", fakeOK)
-	e.fake.set("b", fakeFail)
+	e.fake.Set("a", evitest.Deliver)
+	e.fake.Set("b", evitest.Fail)
 	if err := e.send(t, d); err != nil { // b fails, then marked a delivers
 		t.Fatal(err)
 	}
 	wantCounts(t, e.fake, map[string]int{"a": 1, "b": 1})
-	if b := e.fake.triesOf("b"); b != 2 {
+	if b := e.fake.Tries("b"); b != 2 {
 		t.Errorf("b tried %d times, want 2", b)
 	}
 }
 
 func TestFailoverAllRefuse(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("a", fakeReject)
-	e.fake.set("b", fakeReject)
+	e.fake.Set("a", evitest.Reject)
+	e.fake.Set("b", evitest.Reject)
 	err := e.mustReject(t, e.parse(t, "virtual:FAILOVER fake:a fake:b"))
 	if want := "virtual FAILOVER: all 2 members failed: fake:a: fake:a: queue full; fake:b: fake:b: queue full"; err.Error() != want {
 		t.Errorf("Send error %v\nwant %s", err, want)
@@ -410,30 +411,31 @@ func TestFailoverAllRefuse(t *testing.T) {
 }
 
 // TestFailoverSequential: one attempt at a time; the next member is tried
-// only once the previous one reported, with a message raised anew.
+// only once the previous one reported, with the same message (the same
+// event ID; its Send gives it a whole timeout).
 func TestFailoverSequential(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("a", fakeHold)
-	e.fake.set("b", fakeHold)
+	e.fake.Set("a", evitest.Hold)
+	e.fake.Set("b", evitest.Hold)
 	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")
 	m := e.msg()
 	out := make(chan error, 1)
-	if err := d.Send(m, func(err error) { out <- err }); err != nil {
+	if err := d.Send(m, evi.DoneFunc(func(_ *evi.Message, err error) { out <- err })); err != nil {
 		t.Fatal(err)
 	}
-	h := recv(t, e.fake.held)
-	if h.name != "a" || h.m != m {
-		t.Fatalf("first attempt went to %s (same message: %v)", h.name, h.m == m)
+	h := recv(t, e.fake.Held())
+	if h.Name != "a" || h.Msg != m {
+		t.Fatalf("first attempt went to %s (same message: %v)", h.Name, h.Msg == m)
 	}
-	if n := e.fake.triesOf("b"); n != 0 {
+	if n := e.fake.Tries("b"); n != 0 {
 		t.Fatalf("backup tried %d times while the primary is pending", n)
 	}
-	go h.done(evi.ErrTimeout)
-	h = recv(t, e.fake.held)
-	if h.name != "b" || h.m == m || h.m.Event != m.Event || h.m.Raised.Before(m.Raised) {
-		t.Fatalf("second attempt: member %s, new message %v, raised %v (first %v)", h.name, h.m != m, h.m.Raised, m.Raised)
+	go h.Report(evi.ErrTimeout)
+	h = recv(t, e.fake.Held())
+	if h.Name != "b" || h.Msg != m {
+		t.Fatalf("second attempt: member %s, same message %v", h.Name, h.Msg == m)
 	}
-	go h.done(nil)
+	go h.Report(nil)
 	if err := recv(t, out); err != nil {
 		t.Fatalf("outcome %v", err)
 	}
@@ -441,12 +443,12 @@ func TestFailoverSequential(t *testing.T) {
 
 func TestFailoverNilDone(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("a", fakeFail)
+	e.fake.Set("a", evitest.Fail)
 	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")
 	if err := d.Send(e.msg(), nil); err != nil {
 		t.Fatal(err)
 	}
-	e.fake.Close()
+	e.fake.Wait()
 	wantCounts(t, e.fake, map[string]int{"a": 0, "b": 1})
 }
 
@@ -465,7 +467,7 @@ func TestRoundRobinExact(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	e.fake.Close()
+	e.fake.Wait()
 	wantCounts(t, e.fake, map[string]int{"a": 100, "b": 100, "c": 100})
 }
 
@@ -482,14 +484,14 @@ func TestRoundRobinOrder(t *testing.T) {
 
 func TestRoundRobinFailure(t *testing.T) {
 	e := newFakeEnv(t, 0)
-	e.fake.set("b", fakeFail)
-	e.fake.set("c", fakeReject)
+	e.fake.Set("b", evitest.Fail)
+	e.fake.Set("c", evitest.Reject)
 	d := e.parse(t, "virtual:ROUND-ROBIN fake:a fake:b fake:c")
 	if err := e.send(t, d); err != nil {
 		t.Fatalf("event to a: %v", err)
 	}
 	err := e.send(t, d)
-	if want := "virtual ROUND-ROBIN: member fake:b: fake:b: fake delivery failed"; err == nil || err.Error() != want {
+	if want := "virtual ROUND-ROBIN: member fake:b: fake:b: evitest: delivery failed"; err == nil || err.Error() != want {
 		t.Fatalf("event to b: %v, want %s", err, want)
 	}
 	err = e.mustReject(t, d)
@@ -500,7 +502,10 @@ func TestRoundRobinFailure(t *testing.T) {
 	wantCounts(t, e.fake, map[string]int{"a": 1, "b": 0, "c": 0})
 }
 
-func TestMatch(t *testing.T) {
+// TestKey: two virtual sockets designate the same subscriber exactly when
+// their keys are equal: the same policy and members, in order for FAILOVER
+// and ROUND-ROBIN, in any order (one to one) for PARALLEL.
+func TestKey(t *testing.T) {
 	e := newFakeEnv(t, 0)
 	tests := []struct {
 		a, b string
@@ -518,16 +523,13 @@ func TestMatch(t *testing.T) {
 	}
 	for _, tc := range tests {
 		a, b := e.parse(t, tc.a), e.parse(t, tc.b)
-		if got := a.Match(b); got != tc.want {
-			t.Errorf("%q matches %q = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-		if got := b.Match(a); got != tc.want {
-			t.Errorf("%q matches %q = %v, want %v", tc.b, tc.a, got, tc.want)
+		if got := a.Key() == b.Key(); got != tc.want {
+			t.Errorf("%q and %q: keys %q and %q, want same = %v", tc.a, tc.b, a.Key(), b.Key(), tc.want)
 		}
 	}
 	f, _ := e.fake.Parse("fake:a")
-	if e.parse(t, "virtual:FAILOVER fake:a").Match(f) {
-		t.Error("a virtual destination matches a fake one")
+	if e.parse(t, "virtual:FAILOVER fake:a").Key() == f.Key() {
+		t.Error("a virtual destination has a fake one's key")
 	}
 }
 
@@ -545,8 +547,8 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Close() // idempotent
-	if e.fake.closes("a") != 1 || e.fake.closes("b") != 1 {
-		t.Errorf("members closed a=%d b=%d times, want once each", e.fake.closes("a"), e.fake.closes("b"))
+	if e.fake.Closes("a") != 1 || e.fake.Closes("b") != 1 {
+		t.Errorf("members closed a=%d b=%d times, want once each", e.fake.Closes("a"), e.fake.Closes("b"))
 	}
 	if err := d.Send(e.msg(), nil); !errors.Is(err, evi.ErrClosed) {
 		t.Errorf("Send after Close: %v, want ErrClosed", err)
@@ -555,8 +557,8 @@ func TestClose(t *testing.T) {
 	if err := e.vt.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if e.fake.closes("c") != 1 {
-		t.Errorf("transport Close closed member c %d times, want 1", e.fake.closes("c"))
+	if e.fake.Closes("c") != 1 {
+		t.Errorf("transport Close closed member c %d times, want 1", e.fake.Closes("c"))
 	}
 	if err := d2.Send(e.msg(), nil); !errors.Is(err, evi.ErrClosed) {
 		t.Errorf("Send after transport Close: %v, want ErrClosed", err)
@@ -569,33 +571,33 @@ func TestClose(t *testing.T) {
 // TestDoneNeverInline: the virtual destination never calls its done
 // callback from inside Send (the caller may hold a lock that done takes),
 // even when members report before their Send returns. (A member whose Send
-// waits for its own done to return, as fakeEager does, is only used where
+// waits for its own done to return, as evitest.Eager does, is only used where
 // that done is the virtual destination's bookkeeping, not the caller's.)
 func TestDoneNeverInline(t *testing.T) {
 	tests := []struct {
 		socket  string
-		modes   map[string]fakeMode
+		modes   map[string]evitest.Mode
 		wantErr bool
 	}{
-		{"virtual:PARALLEL fake:a fake:b", map[string]fakeMode{"a": fakeEager, "b": fakeEager}, false},
-		{"virtual:PARALLEL fake:a fake:b", map[string]fakeMode{"a": fakeEager, "b": fakeReject}, true},
-		{"virtual:PARALLEL fake:a fake:b", map[string]fakeMode{"a": fakeEagerFail, "b": fakeEager}, true},
-		{"virtual:FAILOVER fake:a fake:b", map[string]fakeMode{"a": fakeEagerFail, "b": fakeOK}, false},
-		{"virtual:FAILOVER fake:a fake:b", map[string]fakeMode{"a": fakeEagerFail, "b": fakeFail}, true},
+		{"virtual:PARALLEL fake:a fake:b", map[string]evitest.Mode{"a": evitest.Eager, "b": evitest.Eager}, false},
+		{"virtual:PARALLEL fake:a fake:b", map[string]evitest.Mode{"a": evitest.Eager, "b": evitest.Reject}, true},
+		{"virtual:PARALLEL fake:a fake:b", map[string]evitest.Mode{"a": evitest.EagerFail, "b": evitest.Eager}, true},
+		{"virtual:FAILOVER fake:a fake:b", map[string]evitest.Mode{"a": evitest.EagerFail, "b": evitest.Deliver}, false},
+		{"virtual:FAILOVER fake:a fake:b", map[string]evitest.Mode{"a": evitest.EagerFail, "b": evitest.Fail}, true},
 	}
 	for _, tc := range tests {
 		e := newFakeEnv(t, 0)
 		for n, m := range tc.modes {
-			e.fake.set(n, m)
+			e.fake.Set(n, m)
 		}
 		d := e.parse(t, tc.socket)
 		var mu sync.Mutex
 		out := make(chan error, 1)
-		done := func(err error) {
+		done := evi.DoneFunc(func(_ *evi.Message, err error) {
 			mu.Lock() // deadlocks if called from inside Send below
 			mu.Unlock()
 			out <- err
-		}
+		})
 		returned := make(chan error, 1)
 		mu.Lock()
 		go func() { returned <- d.Send(e.msg(), done) }()
@@ -644,12 +646,12 @@ func TestFailoverLogs(t *testing.T) {
 	rec := &logRecorder{}
 	e := newFakeEnv(t, 10*time.Second)
 	e.vt.log = ratelog.New(slog.New(rec), 0, 0)
-	e.fake.set("a", fakeFail)
-	e.fake.set("b", fakeFail)
+	e.fake.Set("a", evitest.Fail)
+	e.fake.Set("b", evitest.Fail)
 	d := e.parse(t, "virtual:FAILOVER fake:a fake:b")
 	e.send(t, d) // a and b fail: one warning each
 	e.send(t, d) // both fail again, still marked: no new warning
-	e.fake.set("a", fakeOK)
+	e.fake.Set("a", evitest.Deliver)
 	e.send(t, d) // a delivers: recovered
 	want := []string{
 		"WARN virtual member failed, skipping it",

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -132,6 +133,14 @@ func (t *Transport) Parse(socket string) (evi.Destination, error) {
 		d.members[i].socket = tok
 		d.members[i].dest = md
 	}
+	keys := make([]string, len(d.members))
+	for i := range d.members {
+		keys[i] = d.members[i].dest.Key()
+	}
+	if policy == Parallel {
+		slices.Sort(keys) // the members match in any order
+	}
+	d.key = Scheme + ":" + policy.String() + " " + strings.Join(keys, " ")
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()

@@ -1,0 +1,300 @@
+package stream
+
+// Timing tests in a testing/synctest bubble, over in-memory connections
+// (internal/memnet, through the Dialer seam): the clock moves only when
+// every goroutine is blocked, so timeouts, backoffs and deadlines are
+// checked exactly, whatever the machine's load.
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/memnet"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+// memEnv is a transport on an in-memory network, made inside a bubble.
+type memEnv struct {
+	t   *testing.T
+	net *memnet.Network
+	tr  *Transport
+}
+
+func newMemEnv(t *testing.T, cfg Config) *memEnv {
+	e := &memEnv{t: t, net: &memnet.Network{}}
+	cfg.Dialer = e.net
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.tr = tr
+	return e
+}
+
+// serve accepts connections on addr and runs handle for each, until the
+// returned stop is called (it closes the listener and the connections and
+// waits for the handlers).
+func (e *memEnv) serve(addr string, handle func(c net.Conn)) (stop func()) {
+	ln, err := e.net.Listen(addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return func() {
+		ln.Close()
+		<-done
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+	}
+}
+
+// timed records each outcome with the (fake) time it came.
+type timed struct {
+	tag int
+	err error
+	at  time.Time
+}
+
+type timedOutcomes chan timed
+
+func (o timedOutcomes) done(tag int) evi.Done {
+	return evi.DoneFunc(func(_ *evi.Message, err error) { o <- timed{tag, err, time.Now()} })
+}
+
+// silent reads everything and never answers.
+func silent(c net.Conn) {
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+func reasonOf(err error) evi.Reason {
+	var de *evi.DeliveryError
+	if errors.As(err, &de) {
+		return de.Reason
+	}
+	return 0
+}
+
+func writtenOf(err error) bool {
+	var de *evi.DeliveryError
+	return errors.As(err, &de) && de.Written
+}
+
+// TestSyncTimeoutPerAttempt: the deadline counts from each Send, not from
+// the raise: an event raised long ago and handed over now has a whole
+// timeout; events handed over at different times expire exactly one
+// timeout after each, across destinations, written but unanswered.
+func TestSyncTimeoutPerAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = time.Second
+		e := newMemEnv(t, Config{ReliableMode: true, Timeout: timeout})
+		stop := e.serve("10.0.0.1:9", silent)
+		defer stop()
+		defer e.tr.Close()
+		a, b := parse(t, e.tr, "tcp:10.0.0.1:9/a"), parse(t, e.tr, "tcp:10.0.0.1:9/b")
+		ev := event(t, "E_SYNC")
+		old := evi.NewMessage(ev, seqMsg(ev, 0).Params, time.Now().Add(-time.Hour)) // raised an hour ago
+		o := make(timedOutcomes, 8)
+		start := time.Now()
+		sends := []struct {
+			d     evi.Destination
+			m     *evi.Message
+			after time.Duration
+		}{{a, old, 0}, {b, seqMsg(ev, 1), 100 * time.Millisecond}, {a, seqMsg(ev, 2), 300 * time.Millisecond}, {b, seqMsg(ev, 3), 350 * time.Millisecond}}
+		for i, s := range sends {
+			time.Sleep(s.after - time.Since(start))
+			if err := s.d.Send(s.m, o.done(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range sends {
+			r := <-o
+			if r.tag != i {
+				t.Errorf("outcome %d is event %d's, want them in hand-over order", i, r.tag)
+			}
+			if got := r.at.Sub(start); got != sends[r.tag].after+timeout {
+				t.Errorf("event %d failed at %v, want %v: one timeout after its Send", r.tag, got, sends[r.tag].after+timeout)
+			}
+			if reasonOf(r.err) != evi.ReasonTimeout || !writtenOf(r.err) || !errors.Is(r.err, evi.ErrTimeout) {
+				t.Errorf("event %d: %v, want a timeout, written", r.tag, r.err)
+			}
+		}
+	})
+}
+
+// TestSyncBackoff: a refused connect fails what is queued (ReasonConnect,
+// not written); events sent before the next attempt fail at once without a
+// connect; attempts are spaced by a doubling, capped, jittered backoff.
+func TestSyncBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const bmin, bmax = 100 * time.Millisecond, 400 * time.Millisecond
+		e := newMemEnv(t, Config{BackoffMin: bmin, BackoffMax: bmax})
+		defer e.tr.Close()
+		d := parse(t, e.tr, "tcp:10.0.0.2:9") // nothing listens: refused
+		ev := event(t, "E_SYNC")
+		o := make(timedOutcomes, 1)
+		var attempts []time.Time
+		start := time.Now()
+		for len(attempts) < 5 {
+			before := e.tr.Stats().ConnectFailures
+			if err := d.Send(seqMsg(ev, 0), o.done(0)); err != nil {
+				t.Fatal(err)
+			}
+			r := <-o
+			if reasonOf(r.err) != evi.ReasonConnect || writtenOf(r.err) || !strings.Contains(r.err.Error(), "refused") {
+				t.Fatalf("outcome %v, want a refused connect, not written", r.err)
+			}
+			if e.tr.Stats().ConnectFailures > before {
+				attempts = append(attempts, time.Now())
+			} else if !strings.Contains(r.err.Error(), "next attempt in") {
+				t.Fatalf("failed without an attempt: %v, want the backoff's error", r.err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		want := []time.Duration{bmin, 2 * bmin, 4 * bmin, bmax}
+		for i := 1; i < len(attempts); i++ {
+			gap, w := attempts[i].Sub(attempts[i-1]), want[i-1]
+			// ±20 % of jitter, and the 10 ms steps of the loop.
+			if gap < w*8/10 || gap > w*12/10+10*time.Millisecond {
+				t.Errorf("attempt %d came %v after the previous one, want %v ±20%%", i, gap, w)
+			}
+		}
+		if st := e.tr.Stats().Addresses[0]; st.State != StateBackoff || st.NextAttempt <= 0 || !strings.Contains(st.LastError, "refused") {
+			t.Errorf("address %+v, want backing off with the next attempt due", st)
+		}
+		_ = start
+	})
+}
+
+// TestSyncConnectHangs: while a connect hangs, queued events fail at their
+// deadline, not written; Close does not wait for the connect.
+func TestSyncConnectHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newMemEnv(t, Config{ReliableMode: true, Timeout: time.Second, ConnectTimeout: time.Hour})
+		ln, err := e.net.Listen("10.0.0.3:9") // never accepts
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		d := parse(t, e.tr, "tcp:10.0.0.3:9")
+		ev := event(t, "E_SYNC")
+		o := make(timedOutcomes, 3)
+		start := time.Now()
+		for i := range 3 {
+			if err := d.Send(seqMsg(ev, i), o.done(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 3 {
+			r := <-o
+			if got := r.at.Sub(start); got != time.Second || reasonOf(r.err) != evi.ReasonTimeout || writtenOf(r.err) {
+				t.Errorf("event %d: %v at %v, want a timeout at 1s, not written", r.tag, r.err, got)
+			}
+		}
+		closed := time.Now()
+		e.tr.Close()
+		if took := time.Since(closed); took != 0 {
+			t.Errorf("Close took %v of the clock: it waited for the connect", took)
+		}
+	})
+}
+
+// TestSyncNothingAfterClose: once Close returns, no outcome comes, however
+// long one waits: the expiry timer is stopped and accounted for.
+func TestSyncNothingAfterClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newMemEnv(t, Config{ReliableMode: true, Timeout: time.Minute})
+		stop := e.serve("10.0.0.4:9", silent)
+		defer stop()
+		d := parse(t, e.tr, "tcp:10.0.0.4:9")
+		o := make(timedOutcomes, 10)
+		for i := range 10 {
+			d.Send(seqMsg(event(t, "E_SYNC"), i), o.done(i))
+		}
+		synctest.Wait() // written, awaiting replies, the timer armed
+		e.tr.Close()
+		if len(o) != 10 {
+			t.Fatalf("%d outcomes when Close returned, want all 10", len(o))
+		}
+		for range 10 {
+			if r := <-o; reasonOf(r.err) != evi.ReasonClosed || !writtenOf(r.err) {
+				t.Errorf("event %d: %v, want closed, written", r.tag, r.err)
+			}
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if len(o) != 0 {
+			t.Errorf("%d outcomes after Close", len(o))
+		}
+	})
+}
+
+// TestSyncTypedErrors: each way of failing says whether the bytes left:
+// an error reply and a connection lost after the write are written, a
+// write into a connection that the peer closed is not.
+func TestSyncTypedErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newMemEnv(t, Config{ReliableMode: true, Timeout: time.Minute})
+		defer e.tr.Close()
+		ev := event(t, "E_SYNC")
+		errorReply := e.serve("10.0.0.5:9", func(c net.Conn) {
+			dec := jsonrpc.NewDecoder(c, 0)
+			for {
+				b, err := dec.Next()
+				if err != nil {
+					return
+				}
+				m, _ := jsonrpc.Parse(b)
+				c.Write(jsonrpc.AppendError(nil, m.ID, &jsonrpc.Error{Code: 500, Message: "nope"}))
+			}
+		})
+		defer errorReply()
+		readThenClose := e.serve("10.0.0.6:9", func(c net.Conn) {
+			dec := jsonrpc.NewDecoder(c, 0)
+			dec.Next() // read one request, then hang up
+		})
+		defer readThenClose()
+		o := make(timedOutcomes, 2)
+		parse(t, e.tr, "tcp:10.0.0.5:9").Send(seqMsg(ev, 0), o.done(0))
+		r := <-o
+		var je *jsonrpc.Error
+		if reasonOf(r.err) != evi.ReasonErrorReply || !writtenOf(r.err) || !errors.As(r.err, &je) || je.Code != 500 {
+			t.Errorf("error reply: %v, want ReasonErrorReply, written, the reply's error", r.err)
+		}
+		parse(t, e.tr, "tcp:10.0.0.6:9").Send(seqMsg(ev, 1), o.done(1))
+		r = <-o
+		if reasonOf(r.err) != evi.ReasonLost || !writtenOf(r.err) {
+			t.Errorf("peer closed after reading: %v, want ReasonLost, written", r.err)
+		}
+		var de *evi.DeliveryError
+		if !errors.As(r.err, &de) || !de.Retryable() || de.Dest != "tcp:10.0.0.6:9" {
+			t.Errorf("DeliveryError %+v: want the destination, retryable", de)
+		}
+	})
+}

@@ -1,0 +1,367 @@
+package stream
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+const (
+	// chunkSize is how many bytes the writer encodes before writing them:
+	// a burst of queued events goes out in writes of about this size.
+	chunkSize = 64 << 10
+	// writeGrace is the least time a write is given before it is deemed
+	// stuck.
+	writeGrace = 10 * time.Millisecond
+	// maxIdleItems is the largest queue array a destination keeps once it
+	// is empty.
+	maxIdleItems = 4096
+	// maxBatch bounds the events the writer takes off the queues at once.
+	maxBatch = 1024
+	// turnItems is how many events a destination gives the writer per
+	// turn when several have events queued: destinations take turns, so
+	// that a backlog of one (a replay, a slow burst) delays the live events
+	// of the others by at most a turn each.
+	turnItems = 64
+)
+
+// writer is the state of one run of a conn's writer goroutine. Its buffers
+// come from a pool: a conn with nothing to write holds none.
+type writer struct {
+	batch []item
+	buf   []byte
+	ends  []int // end offset in buf of each item of a chunk, -1: skipped
+}
+
+var writers = sync.Pool{New: func() any { return &writer{buf: make([]byte, 0, chunkSize+1024)} }}
+
+// release gives w back to the pool, dropping what a burst or a huge event
+// grew.
+func (w *writer) release() {
+	clear(w.batch)
+	w.batch = w.batch[:0]
+	if cap(w.buf) > 4*chunkSize {
+		w.buf = make([]byte, 0, chunkSize+1024)
+	}
+	if cap(w.ends) > maxBatch {
+		w.ends = nil
+	}
+	writers.Put(w)
+}
+
+// run is the writer goroutine: it runs while events are queued, connects
+// when it has to and writes the queues out in as few writes as it can.
+func (c *conn) run() {
+	defer c.t.wg.Done()
+	w := writers.Get().(*writer)
+	defer w.release()
+	reliable := c.t.cfg.ReliableMode
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		if len(c.ready) == 0 {
+			c.writing = false
+			retire := c.idleLocked()
+			c.mu.Unlock()
+			if retire {
+				c.retire()
+			}
+			return
+		}
+		if c.nc == nil {
+			c.mu.Unlock()
+			c.connect()
+			continue
+		}
+		nc := c.nc
+		if reliable {
+			if c.win == nil {
+				c.win = newWindow(c.t.cfg.MaxInFlight)
+			}
+			if c.win.room() == 0 {
+				c.waitWin = true // a reply, the timer or a teardown frees a slot
+				c.mu.Unlock()
+				<-c.wake
+				continue
+			}
+		}
+		c.takeLocked(w)
+		c.mu.Unlock()
+		w.send(c, nc)
+	}
+}
+
+// takeLocked moves events from the destinations' queues to w.batch (and,
+// in reliable mode, to the window, ids assigned), in the order they were
+// handed over across all the destinations of the conn, but at most
+// turnItems from each destination per batch when several have events
+// queued: a backlog of one (a replay, a slow burst) makes the others wait
+// a batch at most, and without a backlog the events leave in the order
+// they were raised. A destination alone gives all it has, up to maxBatch.
+func (c *conn) takeLocked(w *writer) {
+	room := maxBatch
+	if c.t.cfg.ReliableMode {
+		room = min(room, c.win.room())
+	}
+	if len(c.ready) == 1 {
+		d := c.ready[0]
+		for n := min(len(d.q)-d.qhead, room); n > 0; n-- {
+			c.takeOneLocked(d, w)
+		}
+		if d.qhead == len(d.q) {
+			d.ready = false
+			c.ready = c.ready[:0]
+		}
+		d.afterTakeLocked()
+		return
+	}
+	h := c.merge[:0] // destinations by the hand-over order of their next event
+	for _, d := range c.ready {
+		d.taken = 0
+		if d.qhead < len(d.q) {
+			h = mergePush(h, d)
+		}
+	}
+	for room > 0 && len(h) > 0 {
+		d := h[0]
+		c.takeOneLocked(d, w)
+		room--
+		d.taken++
+		if d.qhead == len(d.q) || d.taken == turnItems {
+			h = mergePop(h)
+		} else {
+			mergeDown(h, 0)
+		}
+	}
+	clear(h)
+	c.merge = h[:0]
+	keep := c.ready[:0]
+	for _, d := range c.ready {
+		if d.qhead < len(d.q) {
+			keep = append(keep, d)
+		} else {
+			d.ready = false
+		}
+		d.afterTakeLocked()
+	}
+	clear(c.ready[len(keep):])
+	c.ready = keep
+}
+
+// takeOneLocked moves d's next event to w.batch.
+func (c *conn) takeOneLocked(d *destination, w *writer) {
+	it := d.q[d.qhead]
+	c.unqueueLocked(d, &d.q[d.qhead])
+	d.qhead++
+	if c.t.cfg.ReliableMode {
+		it.id = c.win.add(d, &it)
+	}
+	w.batch = append(w.batch, it)
+}
+
+// mergePush, mergePop and mergeDown keep h a min-heap of destinations by
+// the hand-over rank (seq) of their next queued event.
+func mergePush(h []*destination, d *destination) []*destination {
+	h = append(h, d)
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if h[p].q[h[p].qhead].seq <= h[i].q[h[i].qhead].seq {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+	return h
+}
+
+func mergePop(h []*destination) []*destination {
+	last := len(h) - 1
+	h[0] = h[last]
+	h[last] = nil
+	h = h[:last]
+	if len(h) > 0 {
+		mergeDown(h, 0)
+	}
+	return h
+}
+
+func mergeDown(h []*destination, i int) {
+	seq := func(k int) uint64 { return h[k].q[h[k].qhead].seq }
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && seq(r) < seq(l) {
+			m = r
+		}
+		if seq(m) >= seq(i) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// send encodes and writes w.batch, in chunks of about chunkSize bytes. In
+// notification mode it reports each event once its bytes are written; in
+// reliable mode the events are the window's, which the replies, the timer
+// or a teardown complete.
+func (w *writer) send(c *conn, nc net.Conn) {
+	t := c.t
+	reliable := t.cfg.ReliableMode
+	framing := t.cfg.Framing
+	batch := w.batch
+	for i := 0; i < len(batch); {
+		start := i
+		now := t.now()
+		buf := w.buf[:0]
+		ends := w.ends[:0]
+		minDL := int64(math.MaxInt64)
+		for ; i < len(batch) && len(buf) < chunkSize; i++ {
+			it := &batch[i]
+			if it.deadline <= now {
+				// Too late: the timer fails it (reliable mode), or
+				// report fails it below.
+				ends = append(ends, -1)
+				continue
+			}
+			if reliable {
+				buf = jsonrpc.AppendRequest(buf, it.id, it.method, it.params)
+			} else {
+				buf = jsonrpc.AppendNotification(buf, it.method, it.params)
+			}
+			buf = framing.Append(buf)
+			ends = append(ends, len(buf))
+			minDL = min(minDL, it.deadline)
+		}
+		w.buf, w.ends = buf, ends
+		var n int
+		var err error
+		if len(buf) > 0 {
+			// A write that cannot finish by the earliest deadline of the
+			// chunk (with a little grace, so that a deadline reached while
+			// encoding does not break a healthy connection) means that
+			// the peer does not read: the connection is closed.
+			dl := max(minDL, t.now()+int64(writeGrace))
+			nc.SetWriteDeadline(t.epoch.Add(time.Duration(dl)))
+			n, err = nc.Write(buf)
+			c.ctr.writes.Add(1)
+			c.ctr.bytesWritten.Add(uint64(n))
+		}
+		if err != nil {
+			err = fmt.Errorf("write: %w", err)
+		}
+		closed := err != nil && c.isClosed() // the write failed because Close closed nc
+		if reliable {
+			c.markWritten(batch[start:i], ends, n)
+		} else {
+			w.report(c, batch[start:i], ends, n, err, closed)
+		}
+		if err != nil {
+			c.teardown(nc, err)
+			if !reliable && i < len(batch) {
+				// Never attempted, but the connection they were queued
+				// for is gone.
+				w.report(c, batch[i:], nil, 0, err, closed)
+			}
+			break
+		}
+	}
+	clear(batch)
+	w.batch = batch[:0]
+}
+
+// isClosed reports whether the transport closed c.
+func (c *conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// markWritten records which requests of a chunk were written whole (the
+// first n bytes of it were), so that a teardown says which ones the peer
+// may have received.
+func (c *conn) markWritten(items []item, ends []int, n int) {
+	c.mu.Lock()
+	for k := range items {
+		if ends[k] < 0 || ends[k] > n || c.win == nil {
+			continue
+		}
+		if i := c.win.lookup(items[k].id); i >= 0 {
+			c.win.slots[i].written = true
+		}
+	}
+	c.mu.Unlock()
+}
+
+// report completes events of notification mode: those whose bytes were
+// all written are delivered, the others failed (ends nil: none was
+// attempted), with ReasonClosed when closed says Close broke the write. The counters are updated before any outcome is reported, so
+// a caller that reads Stats from (or after) its outcome sees its event
+// counted; without c.mu, as the batch is the writer's and the conn is not
+// retired while its writer runs.
+func (w *writer) report(c *conn, items []item, ends []int, n int, err error, closed bool) {
+	var delivered, failed, timeouts uint64
+	var now int64
+	var notWritten, partly error
+	b := c.t.disp.batch()
+	begin := 0 // where items[k]'s bytes begin in the chunk
+	for k := range items {
+		it := &items[k]
+		written := false // some of its bytes left
+		if ends != nil && ends[k] >= 0 {
+			written = begin < n
+			begin = ends[k]
+		}
+		var e error
+		switch {
+		case ends != nil && ends[k] >= 0 && ends[k] <= n:
+			delivered++
+		case ends != nil && ends[k] < 0:
+			e = c.errTimeoutQueued
+			timeouts++
+		default:
+			if now == 0 {
+				now = c.t.now()
+			}
+			switch {
+			case closed && written:
+				e = c.errClosedWritten
+			case closed:
+				e = c.errClosedQueued
+			case it.deadline <= now:
+				e = c.errTimeoutQueued
+				timeouts++
+			case written:
+				if partly == nil {
+					partly = &evi.DeliveryError{Dest: c.name, Reason: evi.ReasonWrite, Written: true, Err: err}
+				}
+				e = partly
+			default:
+				if notWritten == nil {
+					notWritten = &evi.DeliveryError{Dest: c.name, Reason: evi.ReasonWrite, Err: err}
+				}
+				e = notWritten
+			}
+		}
+		if e != nil {
+			failed++
+		}
+		b = append(b, outcome{m: it.m, done: it.done, err: e})
+	}
+	c.ctr.delivered.Add(delivered)
+	c.ctr.failed.Add(failed)
+	c.ctr.timeouts.Add(timeouts)
+	c.t.disp.report(c.shard, b)
+}
