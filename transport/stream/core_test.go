@@ -75,7 +75,9 @@ func TestQueueBoundedInBytes(t *testing.T) {
 	tr := newTransport(t, Config{Dialer: g, QueueBytes: per, TotalBytes: total})
 	a, b, c := parse(t, tr, rec.socket("/a")), parse(t, tr, rec.socket("/b")), parse(t, tr, rec.socket("/c"))
 	ev := event(t, "E_BYTES")
-	big := func() *evi.Message { return evi.NewMessage(ev, value.Unnamed(value.String(strings.Repeat("x", 100<<10))), time.Now()) }
+	big := func() *evi.Message {
+		return evi.NewMessage(ev, value.Unnamed(value.String(strings.Repeat("x", 100<<10))), time.Now())
+	}
 	a.Send(big(), nil)
 	<-g.entered
 	accepted := 0
