@@ -663,6 +663,7 @@ func (r *Registry) raise(ctx context.Context, ev *Event, params value.Params, re
 	}
 	all := ev.subs.Load().all()
 	now := r.now()
+	timed := r.cfg.Now == nil // a real clock reading: destinations may use it as the hand-over time
 	m := &Message{ID: r.ids.next(), Event: ev, Params: params, Raised: now, report: report}
 	var done Done // nil when nobody wants the outcomes: transports skip them
 	live, accepted := 0, 0
@@ -677,7 +678,12 @@ func (r *Registry) raise(ctx context.Context, ev *Event, params value.Params, re
 		if report != nil || len(r.cfg.Observers) > 0 {
 			done = s
 		}
-		err := s.dest.Send(m, done)
+		var err error
+		if ts, ok := s.dest.(TimedSender); ok && timed {
+			err = ts.SendAt(m, done, now)
+		} else {
+			err = s.dest.Send(m, done)
+		}
 		if err != nil && ctx != nil && errors.Is(err, ErrQueueFull) {
 			if w, ok := s.dest.(Waiter); ok {
 				if err = w.WaitRoom(ctx, m); err == nil {

@@ -81,6 +81,14 @@ type DoneFunc func(m *Message, err error)
 // Done calls f(m, err).
 func (f DoneFunc) Done(m *Message, err error) { f(m, err) }
 
+// TimedSender is implemented by destinations that can take the time of the
+// hand-over from their caller: the Registry reads the clock once per raise
+// instead of once per subscriber. now must be a time.Now reading (with its
+// monotonic clock), taken just before the call.
+type TimedSender interface {
+	SendAt(m *Message, done Done, now time.Time) error
+}
+
 // Waiter is implemented by destinations that can tell a producer when
 // they have room, so that it can slow down instead of losing events (the
 // relay ingest stops reading its connection meanwhile).

@@ -44,7 +44,7 @@ type conn struct {
 	pend       pendHeap       // destinations with pending events, by earliest deadline
 	seq        uint64         // hand-overs so far: the order of events across destinations
 	writing    bool           // the writer goroutine runs
-	waitWin    bool           // the writer sleeps until a window slot frees
+	sleeping   bool           // the writer waits for work, or for a window slot
 	wake       chan struct{}  // wakes the writer
 	closed     bool           // the transport closed it
 	retired    bool           // no destination and nothing pending: gone
@@ -90,8 +90,8 @@ func newConn(t *Transport, key string, shard int) *conn {
 	return c
 }
 
-// kickLocked makes sure the writer runs (events were queued), or wakes
-// it.
+// kickLocked makes sure the writer runs (events were queued): it starts
+// it, or wakes it.
 func (c *conn) kickLocked() {
 	if !c.writing {
 		c.writing = true
@@ -99,19 +99,14 @@ func (c *conn) kickLocked() {
 		go c.run()
 		return
 	}
-	if c.waitWin && c.win != nil && c.win.room() > 0 {
-		c.waitWin = false
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
+	c.wakeWriterLocked()
 }
 
-// wakeWriterLocked wakes the writer when it waits for a window slot.
+// wakeWriterLocked wakes the writer if it sleeps (for work, or for a
+// window slot).
 func (c *conn) wakeWriterLocked() {
-	if c.waitWin {
-		c.waitWin = false
+	if c.sleeping {
+		c.sleeping = false
 		select {
 		case c.wake <- struct{}{}:
 		default:
@@ -206,10 +201,7 @@ func (c *conn) unqueueLocked(d *destination, it *item) {
 func (d *destination) afterTakeLocked() {
 	c := d.c
 	if d.qhead == len(d.q) {
-		d.q, d.qhead = d.q[:0], 0
-		if cap(d.q) > maxIdleItems {
-			d.q = nil
-		}
+		d.q, d.qhead = d.q[:0], 0 // its array is trimmed by Send once it is idle
 	}
 	if d.pending() {
 		c.pend.fix(d)

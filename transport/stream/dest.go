@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/evstream/evstream/evi"
 )
@@ -44,9 +45,10 @@ type destination struct {
 	inflight int   // requests written and awaiting a reply
 	ifHead   int32 // its oldest request in the window, -1: none
 	ifTail   int32
-	ready    bool // in c.ready: has queued events
-	taken    int  // events the writer took this batch (takeLocked)
-	hidx     int  // index in c.pend (events pending: queued or in flight), -1: none
+	lastSend int64 // when Send last queued an event (Transport.now clock)
+	ready    bool  // in c.ready: has queued events
+	taken    int   // events the writer took this batch (takeLocked)
+	hidx     int   // index in c.pend (events pending: queued or in flight), -1: none
 	closed   bool
 	stalled  bool          // stayed full for a whole WaitRoom: waits fail at once
 	room     chan struct{} // closed when room is made; nil: nobody waits
@@ -66,6 +68,17 @@ func (d *destination) Key() string { return d.name }
 // the event is accepted and fails at once (ReasonConnect), without a
 // connect.
 func (d *destination) Send(m *evi.Message, done evi.Done) error {
+	return d.send(m, done, d.c.t.now())
+}
+
+// SendAt is Send with the hand-over time given (evi.TimedSender): the
+// registry reads the clock once for all the subscribers of a raise.
+func (d *destination) SendAt(m *evi.Message, done evi.Done, now time.Time) error {
+	return d.send(m, done, int64(now.Sub(d.c.t.epoch)))
+}
+
+// send is Send at now, on the Transport.now clock.
+func (d *destination) send(m *evi.Message, done evi.Done, now int64) error {
 	c := d.c
 	t := c.t
 	if t.stopping.Load() {
@@ -78,7 +91,6 @@ func (d *destination) Send(m *evi.Message, done evi.Done) error {
 		c.mu.Unlock()
 		return c.errClosedSend
 	}
-	now := t.now()
 	if c.nc == nil && !c.connecting && now < c.retryAt {
 		// Backing off: no connect, no queue, no goroutine woken.
 		c.sent++
@@ -99,11 +111,15 @@ func (d *destination) Send(m *evi.Message, done evi.Done) error {
 		c.mu.Unlock()
 		return c.overflow("the transport's queues hold TotalBytes already", t.cfg.TotalBytes)
 	}
-	if d.qhead > 0 && len(d.q) == cap(d.q) {
+	switch {
+	case d.qhead == len(d.q) && cap(d.q) > maxIdleItems && now-d.lastSend > int64(time.Second):
+		d.q, d.qhead = nil, 0 // a burst long over: give its memory back
+	case d.qhead > 0 && len(d.q) == cap(d.q):
 		n := copy(d.q, d.q[d.qhead:])
 		clear(d.q[n:])
 		d.q, d.qhead = d.q[:n], 0
 	}
+	d.lastSend = now
 	deadline := now + t.timeout
 	c.seq++
 	d.q = append(d.q, item{m: m, params: params, method: d.method(m), done: done, deadline: deadline, seq: c.seq, size: size})

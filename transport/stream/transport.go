@@ -52,6 +52,7 @@ var (
 	_ evi.Shutdowner  = (*Transport)(nil)
 	_ evi.Destination = (*destination)(nil)
 	_ evi.Waiter      = (*destination)(nil)
+	_ evi.TimedSender = (*destination)(nil)
 )
 
 // New returns a Transport configured by cfg (zero fields take defaults).

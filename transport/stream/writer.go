@@ -28,12 +28,17 @@ const (
 	// that a backlog of one (a replay, a slow burst) delays the live events
 	// of the others by at most a turn each.
 	turnItems = 64
+	// writerLinger is how long an idle writer waits for more work before
+	// it ends (a busy destination keeps its writer and its buffers; an
+	// idle one holds none).
+	writerLinger = 2 * time.Second
 )
 
 // writer is the state of one run of a conn's writer goroutine. Its buffers
 // come from a pool: a conn with nothing to write holds none.
 type writer struct {
 	batch []item
+	spare []item // the array a lone destination's queue swaps with batch
 	buf   []byte
 	ends  []int // end offset in buf of each item of a chunk, -1: skipped
 }
@@ -45,6 +50,12 @@ var writers = sync.Pool{New: func() any { return &writer{buf: make([]byte, 0, ch
 func (w *writer) release() {
 	clear(w.batch)
 	w.batch = w.batch[:0]
+	if cap(w.batch) > maxIdleItems {
+		w.batch = nil
+	}
+	if cap(w.spare) > maxIdleItems {
+		w.spare = nil
+	}
 	if cap(w.buf) > 4*chunkSize {
 		w.buf = make([]byte, 0, chunkSize+1024)
 	}
@@ -60,15 +71,41 @@ func (c *conn) run() {
 	defer c.t.wg.Done()
 	w := writers.Get().(*writer)
 	defer w.release()
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	reliable := c.t.cfg.ReliableMode
 	for {
 		c.mu.Lock()
 		if c.closed {
-			c.writing = false
+			c.writing, c.sleeping = false, false
 			c.mu.Unlock()
 			return
 		}
 		if len(c.ready) == 0 {
+			// Nothing to write: wait a while for more before ending.
+			c.sleeping = true
+			c.mu.Unlock()
+			if linger == nil {
+				linger = time.NewTimer(writerLinger)
+			} else {
+				linger.Reset(writerLinger)
+			}
+			select {
+			case <-c.wake:
+				linger.Stop()
+				continue
+			case <-linger.C:
+			}
+			c.mu.Lock()
+			c.sleeping = false
+			if len(c.ready) > 0 || c.closed {
+				c.mu.Unlock()
+				continue
+			}
 			c.writing = false
 			retire := c.idleLocked()
 			c.mu.Unlock()
@@ -88,7 +125,7 @@ func (c *conn) run() {
 				c.win = newWindow(c.t.cfg.MaxInFlight)
 			}
 			if c.win.room() == 0 {
-				c.waitWin = true // a reply, the timer or a teardown frees a slot
+				c.sleeping = true // a reply, the timer or a teardown frees a slot
 				c.mu.Unlock()
 				<-c.wake
 				continue
@@ -111,6 +148,22 @@ func (c *conn) takeLocked(w *writer) {
 	room := maxBatch
 	if c.t.cfg.ReliableMode {
 		room = min(room, c.win.room())
+	}
+	if len(c.ready) == 1 && !c.t.cfg.ReliableMode {
+		// A lone destination's whole queue, with no copy: its array and
+		// the writer's spare one change places (the writer sends the batch
+		// before it takes again, so the spare is free by then).
+		d := c.ready[0]
+		full := d.q
+		w.batch = full[d.qhead:]
+		d.q, d.qhead = w.spare[:0], 0
+		w.spare = full[:0]
+		c.t.queued.Add(-int64(d.bytes))
+		d.bytes = 0
+		d.ready = false
+		c.ready = c.ready[:0]
+		d.afterTakeLocked()
+		return
 	}
 	if len(c.ready) == 1 {
 		d := c.ready[0]
