@@ -7,13 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/evstream/evstream/evi"
-	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/transport"
 )
 
 // Defaults of the config file (docs/CONFIG.md). Every key is optional; a key
@@ -28,30 +29,19 @@ const (
 	// DefaultAutoPublish publishes unknown events when they are subscribed
 	// to (raising never publishes).
 	DefaultAutoPublish = true
-	// DefaultTimeoutMS is event_stream's timeout, in milliseconds.
-	DefaultTimeoutMS = 1000
-	// DefaultFraming is event_stream's framing: nothing between objects.
-	DefaultFraming = "none"
-	// DefaultFailoverTimeoutS is event_virtual's failover timeout, in
-	// seconds.
-	DefaultFailoverTimeoutS = 30
 )
 
-// Ranges of the numbers in a config file, checked by Validate.
-const (
-	// MaxTimeoutMS is the longest event_stream.timeout: one hour.
-	MaxTimeoutMS = 3_600_000
-	// MaxFailoverTimeoutS is the longest event_virtual.failover_timeout:
-	// one day.
-	MaxFailoverTimeoutS = 86_400
-	// MaxExpireS is the longest subscriptions[].expire, as the MI's
-	// event_subscribe accepts it (OpenSIPS keeps it in a 32-bit int).
-	MaxExpireS = int(evi.MaxExpire / time.Second)
-)
+// MaxExpireS is the longest subscriptions[].expire, as the MI's
+// event_subscribe accepts it (OpenSIPS keeps it in a 32-bit int). The
+// transports' sections have their own ranges (stream.MaxTimeoutMS...).
+const MaxExpireS = int(evi.MaxExpire / time.Second)
 
 // Config is the daemon's configuration. Its fields mirror the keys of the
-// YAML config file one to one (the yaml tags); see DefaultConfig for the
-// defaults and examples/evstream.yaml for a commented file.
+// YAML config file one to one (the yaml tags), and Transports holds the
+// sections of the registered transports (package transport: event_stream
+// for tcp:, event_virtual for virtual:...); see DefaultConfig for the
+// defaults and examples/evstream.yaml for a commented file. Copy a Config
+// with Clone: the sections are pointers.
 type Config struct {
 	// MI is the management interface (JSON-RPC 2.0 over HTTP, path /mi).
 	MI MIConfig `yaml:"mi"`
@@ -64,16 +54,46 @@ type Config struct {
 	// Events are the event names published at start, in this order (their
 	// ids follow it).
 	Events []string `yaml:"events"`
-	// EventStream configures the tcp: transport (OpenSIPS's event_stream).
-	EventStream EventStreamConfig `yaml:"event_stream"`
-	// EventVirtual configures the virtual: transport (event_virtual).
-	EventVirtual EventVirtualConfig `yaml:"event_virtual"`
 	// Ingest is the relay's TCP input: events written to it as JSON-RPC
 	// are raised to the subscribers.
 	Ingest IngestConfig `yaml:"ingest"`
 	// Subscriptions are made at start, in order. They never expire unless
 	// Expire is set.
 	Subscriptions []Subscription `yaml:"subscriptions"`
+	// Transports are the settings of every registered transport, by the
+	// section of the file that holds them ("event_stream":
+	// *stream.Settings). DefaultConfig fills it; TransportSettings reads
+	// one with its type.
+	Transports map[string]transport.Settings `yaml:"-"`
+}
+
+// TransportSettings returns the settings of the transport section, of type
+// T (*stream.Settings for "event_stream"), or the zero T when the section
+// is not there.
+func TransportSettings[T transport.Settings](c Config, section string) T {
+	s, _ := c.Transports[section].(T)
+	return s
+}
+
+// Clone returns a copy of c that shares nothing with it: the transports'
+// settings are copied too.
+func (c Config) Clone() Config {
+	out := c
+	out.MI.AllowedHosts = slices.Clone(c.MI.AllowedHosts)
+	out.Events = slices.Clone(c.Events)
+	out.Subscriptions = slices.Clone(c.Subscriptions)
+	out.Transports = make(map[string]transport.Settings, len(c.Transports))
+	for name, s := range c.Transports {
+		v := reflect.ValueOf(s)
+		if v.Kind() != reflect.Pointer {
+			out.Transports[name] = s
+			continue
+		}
+		cp := reflect.New(v.Elem().Type())
+		cp.Elem().Set(v.Elem())
+		out.Transports[name] = cp.Interface().(transport.Settings)
+	}
+	return out
 }
 
 // MIConfig is the "mi" section.
@@ -93,28 +113,6 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 	// Format is text (slog's key=value) or json (one object per line).
 	Format string `yaml:"format"`
-}
-
-// EventStreamConfig is the "event_stream" section: OpenSIPS's event_stream
-// module parameters and evstream's framing extension.
-type EventStreamConfig struct {
-	// ReliableMode sends events as requests and waits for the replies.
-	ReliableMode bool `yaml:"reliable_mode"`
-	// Timeout is in milliseconds: raise to reply (reliable mode) or raise
-	// to written (notifications).
-	Timeout int `yaml:"timeout"`
-	// EventParam, when set, adds the event's name to the params under this
-	// name.
-	EventParam string `yaml:"event_param"`
-	// Framing is what follows each object on the wire: none or newline.
-	Framing string `yaml:"framing"`
-}
-
-// EventVirtualConfig is the "event_virtual" section.
-type EventVirtualConfig struct {
-	// FailoverTimeout is in seconds: how long a FAILOVER member that failed
-	// is skipped.
-	FailoverTimeout int `yaml:"failover_timeout"`
 }
 
 // IngestConfig is the "ingest" section.
@@ -140,15 +138,18 @@ type Subscription struct {
 // DefaultConfig returns the configuration used when there is no config
 // file: every key at its default.
 func DefaultConfig() Config {
-	return Config{
+	c := Config{
 		MI:            MIConfig{Listen: DefaultMIListen, AllowedHosts: []string{}},
 		Log:           LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		AutoPublish:   DefaultAutoPublish,
 		Events:        []string{},
-		EventStream:   EventStreamConfig{Timeout: DefaultTimeoutMS, Framing: DefaultFraming},
-		EventVirtual:  EventVirtualConfig{FailoverTimeout: DefaultFailoverTimeoutS},
 		Subscriptions: []Subscription{},
+		Transports:    map[string]transport.Settings{},
 	}
+	for _, p := range transport.Plugins() {
+		c.Transports[p.Section] = p.NewSettings()
+	}
+	return c
 }
 
 // ConfigError is one problem with a configuration: which field (its YAML
@@ -195,9 +196,6 @@ func (c LogConfig) SlogLevel() (slog.Level, error) {
 	return 0, fmt.Errorf("%q is not a log level (want debug, info, warn or error)", c.Level)
 }
 
-// transportSchemes are the socket prefixes the daemon wires (see New).
-var transportSchemes = []string{"tcp", "virtual"}
-
 // Validate checks every field and returns all the problems found, each a
 // *ConfigError naming its field, joined with errors.Join; nil when the
 // config is usable. Sockets are checked for a known transport prefix here;
@@ -233,11 +231,6 @@ func (c Config) Validate() error {
 			bad(field, "%d is out of range: want %d to %d %s", v, lo, hi, unit)
 		}
 	}
-	inRange("event_stream.timeout", c.EventStream.Timeout, 1, MaxTimeoutMS, "milliseconds (1 hour)")
-	if _, err := jsonrpc.ParseFraming(c.EventStream.Framing); err != nil {
-		bad("event_stream.framing", "%q is not a framing (want none or newline)", c.EventStream.Framing)
-	}
-	inRange("event_virtual.failover_timeout", c.EventVirtual.FailoverTimeout, 1, MaxFailoverTimeoutS, "seconds (1 day)")
 	if err := checkListen(c.Ingest.Listen); err != nil {
 		bad("ingest.listen", "%v", err)
 	}
@@ -252,6 +245,21 @@ func (c Config) Validate() error {
 			bad(field+".socket", "%v", err)
 		}
 		inRange(field+".expire", s.Expire, 0, MaxExpireS, "seconds (0 or absent: never expires)")
+	}
+	for _, p := range transport.Plugins() {
+		s := c.Transports[p.Section]
+		if s == nil {
+			bad(p.Section, "missing: the section of the %s: transport (start from DefaultConfig)", p.Scheme)
+			continue
+		}
+		for _, err := range s.Validate() {
+			var fe *transport.FieldError
+			if errors.As(err, &fe) {
+				bad(p.Section+"."+fe.Field, "%s", fe.Msg)
+			} else {
+				bad(p.Section, "%v", err)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -297,23 +305,25 @@ func checkSocketScheme(socket string) error {
 	if !ok {
 		return fmt.Errorf("%q has no transport prefix (want e.g. tcp:127.0.0.1:8080)", socket)
 	}
-	for _, s := range transportSchemes {
-		if s == scheme {
+	var known []string
+	for _, p := range transport.Plugins() {
+		if p.Scheme == scheme {
 			if rest == "" {
 				return fmt.Errorf("%q has nothing after %q", socket, scheme+":")
 			}
 			return nil
 		}
+		known = append(known, p.Scheme+":")
 	}
-	return fmt.Errorf("%q: unknown transport %q (want %s)", socket, scheme, strings.Join(prefixes(), " or "))
+	return fmt.Errorf("%q: unknown transport %q (want %s)", socket, scheme, orList(known))
 }
 
-func prefixes() []string {
-	out := make([]string, len(transportSchemes))
-	for i, s := range transportSchemes {
-		out[i] = s + ":"
+// orList returns "a", "a or b", "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
 	}
-	return out
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
 // LoadConfig reads the YAML config file path over DefaultConfig and
@@ -321,7 +331,7 @@ func prefixes() []string {
 // duplicate keys and values of the wrong type are errors. Every error
 // names the file, and where it applies the line and the field:
 //
-//	evstream.yaml:7: event_stream.timeout: must be a positive number of milliseconds, got -5
+//	evstream.yaml:7: event_stream.timeout: -5 is out of range: want 1 to 3600000 milliseconds (1 hour)
 func LoadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -352,7 +362,11 @@ func (e *fileError) Unwrap() error { return e.err }
 // Validate finds in the values that could be decoded.
 func parseConfig(file string, b []byte) (Config, error) {
 	cfg := DefaultConfig()
-	lines, bad, err := decodeStrict(b, &cfg)
+	sections := make(map[string]any, len(cfg.Transports))
+	for name, s := range cfg.Transports {
+		sections[name] = s
+	}
+	lines, bad, err := decodeStrict(b, &cfg, sections)
 	if lines == nil { // not YAML at all
 		return Config{}, annotate([]error{err}, file, nil)
 	}

@@ -8,6 +8,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/transport/virtual"
 )
 
 // load writes content to a config file in a temp dir and loads it; the
@@ -27,9 +30,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown top-level key", "mi:\n  listen: 127.0.0.1:0\nauto_pubish: true\n",
-			"FILE:3: auto_pubish: unknown key (want one of: mi, log, auto_publish, events, event_stream, event_virtual, ingest, subscriptions)"},
+			"FILE:3: auto_pubish: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, event_stream, event_virtual)"},
 		{"unknown nested key", "event_stream:\n  tmeout: 5\n",
-			"FILE:2: event_stream.tmeout: unknown key (want one of: reliable_mode, timeout, event_param, framing)"},
+			"FILE:2: event_stream.tmeout: unknown key (want one of: reliable_mode, timeout, event_param, framing, queue_size, queue_bytes, total_queue_bytes)"},
 		{"unknown key in a subscription", "subscriptions:\n  - event: E_X\n    socket: tcp:127.0.0.1:9\n    expires: 5\n",
 			"FILE:4: subscriptions[0].expires: unknown key (want one of: event, socket, expire)"},
 		{"duplicate key", "log:\n  level: info\n  level: debug\n",
@@ -63,7 +66,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"events not a list", "events: E_X\n",
 			`FILE:1: events: want a list, got "E_X"`},
 		{"section not a mapping", "event_stream: 5\n",
-			`FILE:1: event_stream: want a mapping with keys reliable_mode, timeout, event_param, framing, got "5"`},
+			`FILE:1: event_stream: want a mapping with keys reliable_mode, timeout, event_param, framing, queue_size, queue_bytes, total_queue_bytes, got "5"`},
 		{"bad subscription socket", "subscriptions:\n  - event: E_X\n    socket: udp:127.0.0.1:9\n",
 			`FILE:3: subscriptions[0].socket: "udp:127.0.0.1:9": unknown transport "udp" (want tcp: or virtual:)`},
 		{"subscription socket without prefix", "subscriptions:\n  - {event: E_X, socket: \"127.0.0.1:9\"}\n",
@@ -97,7 +100,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			"FILE:2: mi.lisen: unknown key (want one of: listen, allowed_hosts)\n" +
 				"FILE:4: event_stream.timeout: 9300000000000 is out of range: want 1 to 3600000 milliseconds (1 hour)\n" +
 				"FILE:5: event_stream.framing: \"crlf\" is not a framing (want none or newline)\n" +
-				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, event_stream, event_virtual, ingest, subscriptions)"},
+				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, event_stream, event_virtual)"},
 		// A value of the wrong kind is reported once, not again by the
 		// checks of what it would have been.
 		{"wrong kind reported once", "event_stream:\n  timeout: soon\nsubscriptions:\n  - {event: [E_X], socket: tcp:127.0.0.1:9}\n",
@@ -108,7 +111,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"two documents", "mi: {}\n---\nlog: {}\n",
 			"FILE:2: more than one YAML document (one config per file)"},
 		{"top level not a mapping", "- a\n- b\n",
-			`FILE:1: want a mapping with keys mi, log, auto_publish, events, event_stream, event_virtual, ingest, subscriptions, got a list`},
+			`FILE:1: want a mapping with keys mi, log, auto_publish, events, ingest, subscriptions, event_stream, event_virtual, got a list`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -174,18 +177,21 @@ subscriptions:
 		t.Fatal(err)
 	}
 	want := Config{
-		MI:           MIConfig{Listen: "[::1]:0", AllowedHosts: []string{"evstream.example.com"}},
-		Log:          LogConfig{Level: "DEBUG", Format: "json"},
-		AutoPublish:  false,
-		Events:       []string{"E_A", "E_B"},
-		EventStream:  EventStreamConfig{ReliableMode: true, Timeout: 250, EventParam: "opensips_event", Framing: "newline"},
-		EventVirtual: EventVirtualConfig{FailoverTimeout: 5},
-		Ingest:       IngestConfig{Listen: "127.0.0.1:0", EventParam: "ev"},
+		MI:          MIConfig{Listen: "[::1]:0", AllowedHosts: []string{"evstream.example.com"}},
+		Log:         LogConfig{Level: "DEBUG", Format: "json"},
+		AutoPublish: false,
+		Events:      []string{"E_A", "E_B"},
+		Ingest:      IngestConfig{Listen: "127.0.0.1:0", EventParam: "ev"},
 		Subscriptions: []Subscription{
 			{Event: "E_A", Socket: "tcp:127.0.0.1:8080/m"},
 			{Event: "E_B", Socket: "virtual:FAILOVER tcp:127.0.0.1:1 tcp:127.0.0.1:2", Expire: 60},
 		},
+		Transports: DefaultConfig().Transports,
 	}
+	es := stream.DefaultSettings()
+	es.ReliableMode, es.Timeout, es.EventParam, es.Framing = true, 250, "opensips_event", "newline"
+	want.Transports[stream.Section] = &es
+	want.Transports[virtual.Section] = &virtual.Settings{FailoverTimeout: 5}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("LoadConfig =\n%+v\nwant\n%+v", cfg, want)
 	}
@@ -205,7 +211,7 @@ func TestExampleConfigLoads(t *testing.T) {
 
 func TestValidateWithoutFile(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.EventStream.Timeout = -1
+	eventStream(cfg).Timeout = -1
 	err := cfg.Validate()
 	want := "event_stream.timeout: -1 is out of range: want 1 to 3600000 milliseconds (1 hour)"
 	if err == nil || err.Error() != want {

@@ -15,12 +15,10 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/ingest"
 	"github.com/evstream/evstream/internal/ratelog"
-	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/metrics"
 	"github.com/evstream/evstream/mi"
 	"github.com/evstream/evstream/receiver"
-	"github.com/evstream/evstream/transport/stream"
-	"github.com/evstream/evstream/transport/virtual"
+	"github.com/evstream/evstream/transport"
 )
 
 // HTTP paths served on the MI listener.
@@ -59,11 +57,11 @@ type Daemon struct {
 	log     *slog.Logger
 	version string
 
-	reg    *evi.Registry
-	tcp    *stream.Transport
-	mi     *mi.Handler
-	ingest *ingest.Server
-	http   *http.ServeMux // MI, metrics and health, served on the MI listener
+	reg        *evi.Registry
+	transports []built // what the registered transport plugins built
+	mi         *mi.Handler
+	ingest     *ingest.Server
+	http       *http.ServeMux // MI, metrics and health, served on the MI listener
 
 	stopping atomic.Bool // Shutdown has begun: health answers 503
 
@@ -94,60 +92,96 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Daemon{cfg: cfg, log: logger}
+	d := &Daemon{cfg: cfg.Clone(), log: logger}
 	for _, o := range opts {
 		o(d)
 	}
 	d.limited = ratelog.New(logger, 0, 0)
 	d.reg = evi.NewRegistry(evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger})
-
-	framing, err := jsonrpc.ParseFraming(cfg.EventStream.Framing)
-	if err != nil { // Validate checked it
+	if err := d.buildTransports(); err != nil {
 		return nil, d.abort(err)
 	}
-	scfg := stream.DefaultConfig()
-	scfg.ReliableMode = cfg.EventStream.ReliableMode
-	scfg.Timeout = time.Duration(cfg.EventStream.Timeout) * time.Millisecond
-	scfg.EventParam = cfg.EventStream.EventParam
-	scfg.Framing = framing
-	scfg.Logger = logger
-	if d.tcp, err = stream.New(scfg); err != nil {
-		return nil, d.abort(fmt.Errorf("event_stream: %w", err))
-	}
-	if err := d.reg.Register(d.tcp); err != nil {
-		d.tcp.Close()
-		return nil, d.abort(err)
-	}
-	vt, err := virtual.New(d.reg, virtual.Config{
-		FailoverTimeout: time.Duration(cfg.EventVirtual.FailoverTimeout) * time.Second,
-		Logger:          logger,
-	})
-	if err != nil {
-		return nil, d.abort(fmt.Errorf("event_virtual: %w", err))
-	}
-	if err := d.reg.Register(vt); err != nil {
-		vt.Close()
-		return nil, d.abort(err)
-	}
-
 	d.mi = mi.New(d.reg, mi.Options{
 		Version:    d.version,
 		Logger:     logger,
 		Report:     d.reportOutcome,
 		Statistics: d.statistics,
+		Commands:   d.transportCommands(),
 	})
 	if cfg.Ingest.Listen != "" {
 		d.ingest = ingest.New(d.reg, ingest.Config{EventParam: cfg.Ingest.EventParam, Logger: logger, Report: d.reportOutcome})
 	}
 	guarded := http.NewServeMux()
 	guarded.Handle(MIPath, d.mi)
-	guarded.Handle("GET "+MetricsPath, metrics.Handler(
-		metrics.NewRegistry(metrics.Sources{Registry: d.reg, Stream: d.tcp, Ingest: d.ingest}), logger))
+	src := metrics.Sources{Registry: d.reg, Ingest: d.ingest}
+	for _, b := range d.transports {
+		if r, ok := b.t.(transport.StatsReporter); ok {
+			src.Transports = append(src.Transports, metrics.TransportSource{Subsystem: b.p.Subsystem, Stats: r})
+		}
+	}
+	guarded.Handle("GET "+MetricsPath, metrics.Handler(metrics.NewRegistry(src), logger))
 	d.http = http.NewServeMux()
 	d.http.HandleFunc("GET "+HealthPath, d.serveHealth) // probes may use any Host
 	d.guard = newHostGuard(guarded, cfg.MI.Listen, cfg.MI.AllowedHosts, d.limited)
 	d.http.Handle("/", d.guard)
 	return d, nil
+}
+
+// built is a transport a plugin built for the daemon.
+type built struct {
+	p transport.Plugin
+	t evi.Transport
+}
+
+// buildTransports builds every registered transport from its section of
+// the config, in the plugins' order, and registers it.
+func (d *Daemon) buildTransports() error {
+	env := transport.Env{Registry: d.reg, Logger: d.log}
+	for _, p := range transport.Plugins() {
+		t, err := p.New(env, d.cfg.Transports[p.Section])
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Section, err)
+		}
+		if err := d.reg.Register(t); err != nil {
+			t.Close()
+			return err
+		}
+		d.transports = append(d.transports, built{p, t})
+	}
+	return nil
+}
+
+// transportCommands returns the MI commands the transports add.
+func (d *Daemon) transportCommands() []mi.Command {
+	var out []mi.Command
+	for _, b := range d.transports {
+		c, ok := b.t.(transport.Commander)
+		if !ok {
+			continue
+		}
+		for _, tc := range c.Commands() {
+			out = append(out, mi.Command{
+				CommandInfo: mi.CommandInfo{Name: tc.Name, Summary: tc.Summary, Params: tc.Params, Extension: true},
+				Run:         tc.Run,
+			})
+		}
+	}
+	return out
+}
+
+// drain returns the delivery counts of every transport that keeps them.
+func (d *Daemon) drain() transport.DrainCounts {
+	var sum transport.DrainCounts
+	for _, b := range d.transports {
+		if dr, ok := b.t.(transport.Drainer); ok {
+			c := dr.Drain()
+			sum.Pending += c.Pending
+			sum.Delivered += c.Delivered
+			sum.Failed += c.Failed
+			sum.Timeouts += c.Timeouts
+		}
+	}
+	return sum
 }
 
 // abort closes the registry (and the transports registered) after a
@@ -261,8 +295,12 @@ func (d *Daemon) Start() error {
 		d.log.Info("ingest listening", "addr", ln.Addr().String())
 		d.warnExposed("ingest.listen", ln.Addr())
 	}
+	schemes := make([]string, len(d.transports))
+	for i, b := range d.transports {
+		schemes[i] = b.p.Scheme + ":"
+	}
 	d.log.Info("evstream started", "events", len(d.cfg.Events), "subscriptions", len(d.cfg.Subscriptions),
-		"reliable_mode", d.cfg.EventStream.ReliableMode, "auto_publish", d.cfg.AutoPublish)
+		"transports", schemes, "auto_publish", d.cfg.AutoPublish)
 	return nil
 }
 
@@ -352,9 +390,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	}
 	d.wg.Wait()
 
-	before := d.tcp.Stats()
+	before := d.drain()
 	err := d.reg.Shutdown(ctx)
-	after := d.tcp.Stats()
+	after := d.drain()
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -365,7 +403,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 }
 
 // logDrain logs what became of the events queued when Shutdown began.
-func (d *Daemon) logDrain(before, after stream.Stats) {
+func (d *Daemon) logDrain(before, after transport.DrainCounts) {
 	delivered := after.Delivered - before.Delivered
 	failed := after.Failed - before.Failed
 	if failed == 0 && after.Pending == 0 {
@@ -387,24 +425,20 @@ func (d *Daemon) reportOutcome(o evi.Outcome) {
 	d.limited.Warn("delivery failed", "event", o.Event.Name(), "socket", ratelog.Clip(o.Socket), "reason", o.Err.Error())
 }
 
-// statistics are the transport (and ingest) counters for get_statistics.
+// statistics are the transports' (and ingest's) counters for
+// get_statistics: "SCHEME:name" for every statistic without labels.
 func (d *Daemon) statistics() []mi.Stat {
-	s := d.tcp.Stats()
-	stats := []mi.Stat{
-		{Name: "tcp:sent", Value: int64(s.Sent)},
-		{Name: "tcp:delivered", Value: int64(s.Delivered)},
-		{Name: "tcp:failed", Value: int64(s.Failed)},
-		{Name: "tcp:timeouts", Value: int64(s.Timeouts)},
-		{Name: "tcp:overflows", Value: int64(s.Overflows)},
-		{Name: "tcp:pending", Value: s.Pending},
-		{Name: "tcp:addresses", Value: int64(len(s.Addresses))},
-		{Name: "tcp:connects", Value: int64(s.Connects)},
-		{Name: "tcp:reconnects", Value: int64(s.Reconnects)},
-		{Name: "tcp:connect_failures", Value: int64(s.ConnectFailures)},
-		{Name: "tcp:unknown_replies", Value: int64(s.UnknownReplies)},
-		{Name: "tcp:bad_replies", Value: int64(s.BadReplies)},
-		{Name: "tcp:bytes_written", Value: int64(s.BytesWritten)},
-		{Name: "tcp:writes", Value: int64(s.Writes)},
+	var stats []mi.Stat
+	for _, b := range d.transports {
+		r, ok := b.t.(transport.StatsReporter)
+		if !ok {
+			continue
+		}
+		for _, s := range r.Statistics() {
+			if len(s.Labels) == 0 {
+				stats = append(stats, mi.Stat{Name: b.p.Scheme + ":" + s.Name, Value: int64(s.Value)})
+			}
+		}
 	}
 	if d.ingest != nil {
 		is := d.ingest.Stats()

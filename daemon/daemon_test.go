@@ -16,6 +16,7 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/transport/virtual"
 	"github.com/evstream/evstream/value"
 )
 
@@ -26,10 +27,20 @@ func TestMain(m *testing.M) {
 const waitTimeout = 30 * time.Second
 
 // testConfig is the default config on free loopback ports.
+// eventStream and eventVirtual return the settings of the tcp: and
+// virtual: transports in c.
+func eventStream(c Config) *stream.Settings {
+	return TransportSettings[*stream.Settings](c, stream.Section)
+}
+
+func eventVirtual(c Config) *virtual.Settings {
+	return TransportSettings[*virtual.Settings](c, virtual.Section)
+}
+
 func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.MI.Listen = "127.0.0.1:0"
-	cfg.EventStream.Timeout = int(waitTimeout / time.Millisecond) // no delivery may time out on a loaded machine
+	eventStream(cfg).Timeout = int(waitTimeout / time.Millisecond) // no delivery may time out on a loaded machine
 	return cfg
 }
 
@@ -68,8 +79,8 @@ func TestStartSubscriptionsAndMI(t *testing.T) {
 	cfg := testConfig()
 	cfg.AutoPublish = false
 	cfg.Events = []string{"E_A", "E_B"}
-	cfg.EventStream.Framing = "newline"
-	cfg.EventStream.EventParam = "ev"
+	eventStream(cfg).Framing = "newline"
+	eventStream(cfg).EventParam = "ev"
 	cfg.Subscriptions = []Subscription{
 		{Event: "E_A", Socket: r.Socket() + "/first"},
 		{Event: "E_B", Socket: r.Socket(), Expire: 60},
@@ -226,7 +237,7 @@ func queue(t *testing.T, d *Daemon, sock string, n, size int) string {
 func TestShutdownDrains(t *testing.T) {
 	r := testnet.NewPausedSink(t, waitTimeout)
 	cfg := testConfig()
-	cfg.EventStream.Timeout = 10000
+	eventStream(cfg).Timeout = 10000
 	d, logs := start(t, cfg)
 	const n, size = 2000, 2000 // 4 MB: more than the socket buffers hold
 	one := queue(t, d, r.Socket(), n, size)
@@ -256,7 +267,7 @@ func TestShutdownDrains(t *testing.T) {
 func TestShutdownDeadline(t *testing.T) {
 	r := testnet.NewPausedSink(t, waitTimeout)
 	cfg := testConfig()
-	cfg.EventStream.Timeout = 60000
+	eventStream(cfg).Timeout = 60000
 	d, logs := start(t, cfg)
 	queue(t, d, r.Socket(), 2000, 2000)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -291,9 +302,10 @@ func TestDeliveryFailuresLogged(t *testing.T) {
 	deadline := time.Now().Add(waitTimeout)
 	tick := time.NewTicker(time.Millisecond) // polling a counter, bounded by deadline
 	defer tick.Stop()
-	for d.tcp.Stats().Failed+d.tcp.Stats().Overflows < n {
+	tcp := d.reg.Transport("tcp").(*stream.Transport)
+	for tcp.Stats().Failed+tcp.Stats().Overflows < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("failures not reported: %+v", d.tcp.Stats())
+			t.Fatalf("failures not reported: %+v", tcp.Stats())
 		}
 		<-tick.C
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/evstream/evstream/daemon"
+	"github.com/evstream/evstream/transport/stream"
 )
 
 // A daemon on a free loopback port, driven over its MI.
@@ -43,10 +44,10 @@ func Example() {
 // LoadConfig names the file, the line and the field of every problem.
 func ExampleConfig_Validate() {
 	cfg := daemon.DefaultConfig()
-	cfg.EventStream.Framing = "crlf"
+	daemon.TransportSettings[*stream.Settings](cfg, stream.Section).Framing = "crlf"
 	cfg.Subscriptions = []daemon.Subscription{{Event: "E_X", Socket: "udp:127.0.0.1:9"}}
 	fmt.Println(cfg.Validate())
 	// Output:
-	// event_stream.framing: "crlf" is not a framing (want none or newline)
 	// subscriptions[0].socket: "udp:127.0.0.1:9": unknown transport "udp" (want tcp: or virtual:)
+	// event_stream.framing: "crlf" is not a framing (want none or newline)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/transport"
 )
 
 // reloadable are the config keys (YAML paths, or the path of a whole
@@ -56,6 +57,7 @@ func (d *Daemon) Reload(cfg Config) (ReloadReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return rep, err
 	}
+	cfg = cfg.Clone()
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	d.mu.Lock()
@@ -66,7 +68,7 @@ func (d *Daemon) Reload(cfg Config) (ReloadReport, error) {
 	}
 
 	next := running // what runs after the reload
-	for _, path := range changedPaths(running, cfg) {
+	for _, path := range configChanges(running, cfg) {
 		switch {
 		case !isReloadable(path):
 			rep.NeedRestart = append(rep.NeedRestart, path)
@@ -170,9 +172,29 @@ func (d *Daemon) logReload(rep ReloadReport) {
 	}
 }
 
+// configChanges returns the YAML paths of the keys that differ between a
+// and b, in the order of the file: the daemon's own keys, then the
+// transports' sections.
+func configChanges(a, b Config) []string {
+	out := changedPaths(a, b)
+	for _, p := range transport.Plugins() {
+		x, y := a.Transports[p.Section], b.Transports[p.Section]
+		if x == nil || y == nil {
+			if x != y {
+				out = append(out, p.Section)
+			}
+			continue
+		}
+		for _, path := range changedPaths(x, y) {
+			out = append(out, p.Section+"."+path)
+		}
+	}
+	return out
+}
+
 // changedPaths returns the YAML paths of the leaves that differ between
-// a and b (structs of the same type with yaml tags); a list counts as one
-// leaf.
+// a and b (structs of the same type with yaml tags, or pointers to them);
+// a list counts as one leaf.
 func changedPaths(a, b any) []string {
 	var out []string
 	var walk func(path string, x, y reflect.Value)
@@ -196,7 +218,7 @@ func changedPaths(a, b any) []string {
 			walk(p, x.Field(i), y.Field(i))
 		}
 	}
-	walk("", reflect.ValueOf(a), reflect.ValueOf(b))
+	walk("", reflect.Indirect(reflect.ValueOf(a)), reflect.Indirect(reflect.ValueOf(b)))
 	return out
 }
 

@@ -31,11 +31,11 @@ func TestReload(t *testing.T) {
 	}
 	t.Cleanup(func() { d.Shutdown(t.Context()) })
 
-	next := cfg
+	next := cfg.Clone()
 	next.Log.Level = "debug"
 	next.Events = []string{"E_NEW"}
-	next.MI.Listen = "127.0.0.1:1"       // needs a restart
-	next.EventStream.ReliableMode = true // needs a restart
+	next.MI.Listen = "127.0.0.1:1"        // needs a restart
+	eventStream(next).ReliableMode = true // needs a restart
 	next.MI.AllowedHosts = []string{"evstream.example.com"}
 	next.Subscriptions = []Subscription{
 		{Event: "E_B", Socket: b.Socket(), Expire: 120}, // expire changed
@@ -80,7 +80,7 @@ func TestReload(t *testing.T) {
 	}
 
 	// A config that does not validate changes nothing.
-	bad := next
+	bad := next.Clone()
 	bad.Log.Level = "chatty"
 	bad.Subscriptions = nil
 	if _, err := d.Reload(bad); err == nil || !strings.Contains(err.Error(), "log.level") {

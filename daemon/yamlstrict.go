@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,7 +31,10 @@ import (
 //
 // An empty document (or one holding only comments or null) decodes to
 // nothing: every field keeps its value.
-func decodeStrict(b []byte, out any) (lines map[string]int, bad map[string]bool, err error) {
+//
+// sections are the extra keys of the top-level mapping, each decoded
+// into its value (a pointer to a struct): the transports' sections.
+func decodeStrict(b []byte, out any, sections map[string]any) (lines map[string]int, bad map[string]bool, err error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -43,7 +47,7 @@ func decodeStrict(b []byte, out any) (lines map[string]int, bad map[string]bool,
 	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
 		return nil, nil, &ConfigError{Line: more.Line, Msg: "more than one YAML document (one config per file)"}
 	}
-	d := &strictDecoder{lines: map[string]int{}, bad: map[string]bool{}}
+	d := &strictDecoder{lines: map[string]int{}, bad: map[string]bool{}, sections: sections}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
@@ -53,9 +57,10 @@ func decodeStrict(b []byte, out any) (lines map[string]int, bad map[string]bool,
 }
 
 type strictDecoder struct {
-	lines map[string]int  // YAML path -> line
-	bad   map[string]bool // YAML paths whose value could not be decoded
-	errs  []error
+	lines    map[string]int  // YAML path -> line
+	bad      map[string]bool // YAML paths whose value could not be decoded
+	errs     []error
+	sections map[string]any // extra top-level keys: pointers to decode into
 }
 
 // maxErrors bounds the problems reported for one file.
@@ -141,6 +146,16 @@ func (d *strictDecoder) decodeStruct(path string, n *yaml.Node, v reflect.Value)
 		keys = append(keys, name)
 		index[name] = i
 	}
+	var extra map[string]any
+	if path == "" {
+		extra = d.sections
+		names := make([]string, 0, len(extra))
+		for name := range extra {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		keys = append(keys, names...)
+	}
 	if n.Kind != yaml.MappingNode {
 		d.fail(path, n.Line, "want a mapping with keys %s, got %s", strings.Join(keys, ", "), describe(n))
 		return
@@ -157,7 +172,8 @@ func (d *strictDecoder) decodeStruct(path string, n *yaml.Node, v reflect.Value)
 			continue
 		}
 		fi, ok := index[k.Value]
-		if !ok {
+		section, isSection := extra[k.Value]
+		if !ok && !isSection {
 			d.fail(p, k.Line, "unknown key (want one of: %s)", strings.Join(keys, ", "))
 			continue
 		}
@@ -167,6 +183,10 @@ func (d *strictDecoder) decodeStruct(path string, n *yaml.Node, v reflect.Value)
 		}
 		seen[k.Value] = k.Line
 		d.lines[p] = k.Line
+		if isSection {
+			d.decode(p, val, reflect.ValueOf(section).Elem())
+			continue
+		}
 		d.decode(p, val, v.Field(fi))
 	}
 }

@@ -127,14 +127,15 @@ type daemonTarget struct {
 
 func newDaemonTarget(reliable, ingest bool, timeout time.Duration) (*daemonTarget, error) {
 	cfg := daemon.DefaultConfig()
+	es := daemon.TransportSettings[*stream.Settings](cfg, stream.Section)
 	if timeout > 0 {
-		cfg.EventStream.Timeout = int(timeout / time.Millisecond)
+		es.Timeout = int(timeout / time.Millisecond)
 	}
 	cfg.MI.Listen = "127.0.0.1:0"
 	if ingest {
 		cfg.Ingest.Listen = "127.0.0.1:0"
 	}
-	cfg.EventStream.ReliableMode = reliable
+	es.ReliableMode = reliable
 	d, err := daemon.New(cfg, nil)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ func ExampleNewRegistry() {
 		panic(err)
 	}
 
-	mfs, err := metrics.NewRegistry(metrics.Sources{Registry: reg, Stream: tr}).Gather()
+	mfs, err := metrics.NewRegistry(metrics.Sources{Registry: reg, Transports: []metrics.TransportSource{{Subsystem: "stream", Stats: tr}}}).Gather()
 	if err != nil {
 		panic(err)
 	}

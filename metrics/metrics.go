@@ -1,8 +1,10 @@
 package metrics
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -10,19 +12,26 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/ingest"
-	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/transport"
 )
 
 // Namespace prefixes every metric name of the Collector.
 const Namespace = "evstream"
 
-// Sources are the parts whose counters a Collector reads. Registry and
-// Stream are required; Ingest is nil when ingest is off, and its metrics
-// are then not exposed.
+// Sources are the parts whose counters a Collector reads. Registry is
+// required; each transport that reports statistics is one of Transports;
+// Ingest is nil when ingest is off, and its metrics are then not exposed.
 type Sources struct {
-	Registry *evi.Registry
-	Stream   *stream.Transport
-	Ingest   *ingest.Server
+	Registry   *evi.Registry
+	Transports []TransportSource
+	Ingest     *ingest.Server
+}
+
+// TransportSource is a transport's statistics, exposed as
+// evstream_SUBSYSTEM_NAME (counters with "_total").
+type TransportSource struct {
+	Subsystem string
+	Stats     transport.StatsReporter
 }
 
 // desc builds a metric description in the evstream namespace.
@@ -30,38 +39,10 @@ func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(Namespace, subsystem, name), help, labels, nil)
 }
 
-// counterDesc pairs a counter description with the stream.Counters field
-// it reads.
-type counterDesc struct {
-	desc  *prometheus.Desc
-	value func(stream.Counters) uint64
-}
-
 var (
 	raisedDesc      = desc("events", "raised_total", "Events raised to at least one live subscriber.")
 	publishedDesc   = desc("events", "published", "Events published in the registry.")
 	subscribersDesc = desc("", "subscribers", "Live (not expired) subscribers over every published event.")
-
-	streamCounters = []counterDesc{
-		{desc("stream", "sent_total", "Events accepted by the event_stream (tcp:) transport."), func(c stream.Counters) uint64 { return c.Sent }},
-		{desc("stream", "delivered_total", "Accepted events delivered: written (notification mode) or confirmed by a reply without error (reliable mode)."), func(c stream.Counters) uint64 { return c.Delivered }},
-		{desc("stream", "failed_total", "Accepted events that failed, timeouts included."), func(c stream.Counters) uint64 { return c.Failed }},
-		{desc("stream", "timeouts_total", "Accepted events that failed past the deadline."), func(c stream.Counters) uint64 { return c.Timeouts }},
-		{desc("stream", "overflows_total", "Events refused because the destination's queue was full (not in sent)."), func(c stream.Counters) uint64 { return c.Overflows }},
-		{desc("stream", "connects_total", "Successful connects to destinations."), func(c stream.Counters) uint64 { return c.Connects }},
-		{desc("stream", "reconnects_total", "Connects after the first one to an address."), func(c stream.Counters) uint64 { return c.Reconnects }},
-		{desc("stream", "connect_failures_total", "Failed connect attempts."), func(c stream.Counters) uint64 { return c.ConnectFailures }},
-		{desc("stream", "unknown_replies_total", "Replies ignored because their id matched no pending request."), func(c stream.Counters) uint64 { return c.UnknownReplies }},
-		{desc("stream", "bad_replies_total", "Data from a destination that was not a JSON-RPC response."), func(c stream.Counters) uint64 { return c.BadReplies }},
-		{desc("stream", "written_bytes_total", "Bytes written to destination connections."), func(c stream.Counters) uint64 { return c.BytesWritten }},
-		{desc("stream", "writes_total", "Write calls on destination connections (several events per write when coalesced)."), func(c stream.Counters) uint64 { return c.Writes }},
-	}
-	pendingDesc       = desc("stream", "pending", "Accepted events not completed yet (queued or awaiting a reply).")
-	addrSubsDesc      = desc("stream", "address_subscriptions", "Open destinations sharing the address's connection.", "address")
-	addrConnectedDesc = desc("stream", "address_connected", "1 when a connection to the address is up, else 0.", "address")
-	addrQueuedDesc    = desc("stream", "address_queued", "Events waiting to be written to the address.", "address")
-	addrInFlightDesc  = desc("stream", "address_in_flight", "Requests to the address awaiting a reply (reliable mode).", "address")
-	addrBackoffDesc   = desc("stream", "address_backoff_seconds", "Current wait between connect attempts to the address; 0 after a successful connect.", "address")
 
 	ingestReceivedDesc = desc("ingest", "received_total", "Events read by the ingest listener.")
 	ingestRaisedDesc   = desc("ingest", "raised_total", "Ingested events accepted by every live subscriber.")
@@ -71,28 +52,36 @@ var (
 )
 
 // Collector is a prometheus.Collector over Sources: it reads their
-// counters at each scrape. It is safe for concurrent use.
+// counters at each scrape. The transports' metrics are described by the
+// transports themselves (transport.Stat), so the Collector knows no
+// transport. It is safe for concurrent use.
 type Collector struct {
 	src Sources
+
+	mu    sync.Mutex
+	descs map[string]*prometheus.Desc // transports' metrics, by subsystem and name
 }
 
 // NewCollector returns a Collector over src. It panics when src.Registry
-// or src.Stream is nil: that is a wiring bug, not a runtime condition.
+// is nil: that is a wiring bug, not a runtime condition.
 func NewCollector(src Sources) *Collector {
-	if src.Registry == nil || src.Stream == nil {
-		panic("metrics: NewCollector: Sources.Registry and Sources.Stream are required")
+	if src.Registry == nil {
+		panic("metrics: NewCollector: Sources.Registry is required")
 	}
-	return &Collector{src: src}
+	return &Collector{src: src, descs: map[string]*prometheus.Desc{}}
 }
 
-// Describe sends the description of every metric Collect sends.
+// Describe sends the descriptions of every metric: the fixed ones and the
+// transports' (read from their statistics).
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{raisedDesc, publishedDesc, subscribersDesc, pendingDesc,
-		addrSubsDesc, addrConnectedDesc, addrQueuedDesc, addrInFlightDesc, addrBackoffDesc} {
+	for _, d := range []*prometheus.Desc{raisedDesc, publishedDesc, subscribersDesc} {
 		ch <- d
 	}
-	for _, cd := range streamCounters {
-		ch <- cd.desc
+	for _, t := range c.src.Transports {
+		for _, s := range t.Stats.Statistics() {
+			d, _ := c.statDesc(t.Subsystem, s)
+			ch <- d
+		}
 	}
 	if c.src.Ingest != nil {
 		for _, d := range []*prometheus.Desc{ingestReceivedDesc, ingestRaisedDesc, ingestNoSubsDesc, ingestRejectedDesc, ingestFailedDesc} {
@@ -101,13 +90,32 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// statDesc returns the description of a transport's statistic, made once.
+func (c *Collector) statDesc(subsystem string, s transport.Stat) (*prometheus.Desc, prometheus.ValueType) {
+	name := cmp.Or(s.Metric, s.Name)
+	kind := prometheus.GaugeValue
+	if s.Counter {
+		name += "_total"
+		kind = prometheus.CounterValue
+	}
+	key := subsystem + "\x00" + name
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := c.descs[key]
+	if d == nil {
+		d = desc(subsystem, name, s.Help, s.Labels...)
+		c.descs[key] = d
+	}
+	return d, kind
+}
+
 // Collect sends a snapshot of the sources' counters.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}
 
 	reg := c.src.Registry
@@ -115,21 +123,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(publishedDesc, float64(len(reg.Events())))
 	gauge(subscribersDesc, float64(reg.SubscriberCount()))
 
-	s := c.src.Stream.Stats()
-	for _, cd := range streamCounters {
-		counter(cd.desc, cd.value(s.Counters))
-	}
-	gauge(pendingDesc, float64(s.Pending))
-	for _, a := range s.Addresses {
-		connected := 0.0
-		if a.Connected {
-			connected = 1
+	for _, t := range c.src.Transports {
+		for _, s := range t.Stats.Statistics() {
+			d, kind := c.statDesc(t.Subsystem, s)
+			if len(s.Labels) == 0 {
+				ch <- prometheus.MustNewConstMetric(d, kind, s.Value)
+				continue
+			}
+			for _, series := range s.Series {
+				ch <- prometheus.MustNewConstMetric(d, kind, series.Value, series.Values...)
+			}
 		}
-		gauge(addrSubsDesc, float64(a.Subscriptions), a.Address)
-		gauge(addrConnectedDesc, connected, a.Address)
-		gauge(addrQueuedDesc, float64(a.Queued), a.Address)
-		gauge(addrInFlightDesc, float64(a.InFlight), a.Address)
-		gauge(addrBackoffDesc, a.Backoff.Seconds(), a.Address)
 	}
 
 	if c.src.Ingest != nil {

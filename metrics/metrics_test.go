@@ -45,7 +45,7 @@ func newSources(t *testing.T, withIngest bool) metrics.Sources {
 		tr.Close()
 		t.Fatal(err)
 	}
-	src := metrics.Sources{Registry: reg, Stream: tr}
+	src := metrics.Sources{Registry: reg, Transports: []metrics.TransportSource{{Subsystem: "stream", Stats: tr}}}
 	if withIngest {
 		src.Ingest = ingest.New(reg, ingest.Config{})
 	}
@@ -90,8 +90,8 @@ func TestCollectorOverHTTP(t *testing.T) {
 		}
 	}
 	sink.WaitUntil(t, fmt.Sprintf("%d events", n), func(got string) bool { return strings.Count(got, `"method"`) == n })
-	testnet.PollUntil(t, waitTimeout, "delivered == n", func() bool { return src.Stream.Stats().Delivered == n })
-	st := src.Stream.Stats()
+	testnet.PollUntil(t, waitTimeout, "delivered == n", func() bool { return src.Transports[0].Stats.(*stream.Transport).Stats().Delivered == n })
+	st := src.Transports[0].Stats.(*stream.Transport).Stats()
 	if len(st.Addresses) != 1 {
 		t.Fatalf("stream addresses = %+v, want one", st.Addresses)
 	}
@@ -221,8 +221,7 @@ func TestNewCollectorRequiresSources(t *testing.T) {
 		name string
 		src  metrics.Sources
 	}{
-		{"no registry", metrics.Sources{Stream: src.Stream}},
-		{"no stream", metrics.Sources{Registry: src.Registry}},
+		{"no registry", metrics.Sources{Transports: src.Transports}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

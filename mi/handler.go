@@ -61,6 +61,18 @@ type Options struct {
 	// MaxBodySize bounds a request body, in bytes; 0 means
 	// DefaultMaxBodySize.
 	MaxBodySize int64
+	// Commands are more commands to serve (a transport's); their names
+	// must not be those of the MI's own commands.
+	Commands []Command
+}
+
+// Command is a command added to the MI (Options.Commands).
+type Command struct {
+	CommandInfo
+	// Run runs it with its params by name (matched against Params, by
+	// position or by name, as the MI's own commands), and returns the JSON
+	// result or the error to answer with.
+	Run func(params map[string]json.RawMessage) (json.RawMessage, *jsonrpc.Error)
 }
 
 // Handler serves the MI: one JSON-RPC 2.0 request per HTTP POST, answered
@@ -82,6 +94,19 @@ func New(reg *evi.Registry, opts Options) *Handler {
 	h := &Handler{reg: reg, opts: opts, log: ratelog.New(opts.Logger, 0, 0), cmds: make(map[string]*command)}
 	for _, c := range commandTable() {
 		h.cmds[c.Name] = c
+	}
+	for _, c := range opts.Commands {
+		if h.cmds[c.Name] != nil {
+			panic("mi: Options.Commands: " + c.Name + " is already a command")
+		}
+		run := c.Run
+		h.cmds[c.Name] = &command{CommandInfo: c.CommandInfo, run: func(_ *Handler, a *args) (json.RawMessage, *jsonrpc.Error) {
+			byName := make(map[string]json.RawMessage, len(a.names))
+			for i, n := range a.names {
+				byName[n] = a.vals[i]
+			}
+			return run(byName)
+		}}
 	}
 	return h
 }

@@ -1,0 +1,173 @@
+package transport
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+// Plugin describes a transport that the daemon can build from its config.
+type Plugin struct {
+	// Scheme is the socket prefix the transport handles, without the
+	// colon ("tcp"); get_statistics names its statistics "SCHEME:name".
+	Scheme string
+	// Section is the config file's section that configures it
+	// ("event_stream").
+	Section string
+	// Subsystem names its Prometheus metrics: evstream_SUBSYSTEM_name.
+	Subsystem string
+	// NewSettings returns the section's settings at their defaults: a
+	// pointer to a struct whose fields have yaml tags, into which the
+	// section of the file is decoded (strictly: unknown keys are errors).
+	NewSettings func() Settings
+	// New builds the transport from settings that validated.
+	New func(env Env, s Settings) (evi.Transport, error)
+	// Order is where the transport comes in listings and in the daemon's
+	// construction (lower first; then by scheme). Transports whose sockets
+	// name other sockets (virtual:) come after those they name.
+	Order int
+}
+
+// Settings is a transport's config section.
+type Settings interface {
+	// Validate returns every problem of the settings, each an error naming
+	// the key (relative to the section) when it is a *FieldError.
+	Validate() []error
+}
+
+// FieldError is a problem with one key of a transport's section; the
+// daemon adds the section and the file's line.
+type FieldError struct {
+	// Field is the key's path within the section ("timeout").
+	Field string
+	// Msg says what is wrong.
+	Msg string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Errorf returns a *FieldError for field.
+func Errorf(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Env is what the daemon gives a transport it builds.
+type Env struct {
+	// Registry is the daemon's registry: transports whose sockets name
+	// other sockets (virtual:) parse them with it.
+	Registry *evi.Registry
+	// Logger receives the transport's logs.
+	Logger *slog.Logger
+}
+
+var (
+	mu      sync.Mutex
+	plugins = map[string]Plugin{} // by scheme
+)
+
+// Register makes p known to the daemon. It panics when the scheme or the
+// section is taken, or a field is missing: that is a program's bug.
+func Register(p Plugin) {
+	mu.Lock()
+	defer mu.Unlock()
+	if p.Scheme == "" || p.Section == "" || p.Subsystem == "" || p.NewSettings == nil || p.New == nil {
+		panic(fmt.Sprintf("transport: Register %q: Scheme, Section, Subsystem, NewSettings and New are required", p.Scheme))
+	}
+	for _, q := range plugins {
+		if q.Scheme == p.Scheme || q.Section == p.Section {
+			panic(fmt.Sprintf("transport: Register %q (section %q): taken by %q (section %q)", p.Scheme, p.Section, q.Scheme, q.Section))
+		}
+	}
+	plugins[p.Scheme] = p
+}
+
+// Plugins returns the registered transports, by Order then scheme.
+func Plugins() []Plugin {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]Plugin, 0, len(plugins))
+	for _, p := range plugins {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b Plugin) int {
+		return cmp.Or(cmp.Compare(a.Order, b.Order), strings.Compare(a.Scheme, b.Scheme))
+	})
+	return out
+}
+
+// Stat is one statistic of a transport: a single value, or, when Labels
+// is set, a family of series (one per address, say).
+type Stat struct {
+	// Name is the statistic's name: get_statistics shows it as
+	// "SCHEME:Name".
+	Name string
+	// Metric is its Prometheus name under the plugin's Subsystem, without
+	// the "_total" of counters; "" means Name.
+	Metric string
+	// Help says what it counts.
+	Help string
+	// Counter marks a cumulative count (a Prometheus counter, "_total"
+	// appended); otherwise it is a gauge.
+	Counter bool
+	// Value is its value when Labels is empty.
+	Value float64
+	// Labels, when set, name the labels of the family's series, and
+	// Series holds them (possibly none); only /metrics shows those,
+	// get_statistics does not.
+	Labels []string
+	Series []Series
+}
+
+// Series is one series of a labelled Stat.
+type Series struct {
+	// Values are the label values, in the order of Stat.Labels.
+	Values []string
+	// Value is the series' value.
+	Value float64
+}
+
+// StatsReporter is implemented by transports that count what they do.
+// Statistics returns the same statistics, in the same order, at every
+// call (only the series of labelled ones come and go): /metrics describes
+// them from the first call.
+type StatsReporter interface {
+	Statistics() []Stat
+}
+
+// Drainer is implemented by transports that can say how many events they
+// hold and what became of the others: the daemon logs them at shutdown.
+type Drainer interface {
+	Drain() DrainCounts
+}
+
+// DrainCounts are a transport's delivery counts.
+type DrainCounts struct {
+	// Pending events are accepted and not yet delivered or failed.
+	Pending int64
+	// Delivered, Failed and Timeouts are cumulative.
+	Delivered, Failed, Timeouts uint64
+}
+
+// Command is an MI command a transport adds.
+type Command struct {
+	// Name is the command's name, Summary what it does, Params its param
+	// lists (each in positional order; each extends the previous one).
+	Name, Summary string
+	Params        [][]string
+	// Run runs it with the params given (by name, whichever way the caller
+	// gave them) and returns the JSON result, or the error to answer with
+	// (a *jsonrpc.Error chooses the code).
+	Run func(params map[string]json.RawMessage) (json.RawMessage, *jsonrpc.Error)
+}
+
+// Commander is implemented by transports with MI commands of their own.
+type Commander interface {
+	Commands() []Command
+}
