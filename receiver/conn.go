@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,10 +19,12 @@ import (
 	"github.com/evstream/evstream/jsonrpc"
 )
 
-// maxPendingReplies bounds the reply bytes queued on a connection. When the
-// peer does not read its replies, the connection stops reading events until
-// the queue drains, and TCP flow control slows the peer down.
-const maxPendingReplies = 256 << 10
+// maxQueuedReplyBytes bounds the reply bytes queued on a connection by its
+// reader. When the peer does not read its replies, the connection stops
+// reading events until the queue drains, and TCP flow control slows the
+// peer down. (Deferred replies are bounded in number instead:
+// Server.MaxPendingReplies.)
+const maxQueuedReplyBytes = 256 << 10
 
 // errShuttingDown stops a connection's reads once Shutdown has begun.
 var errShuttingDown = errors.New("receiver: server shutting down")
@@ -52,13 +55,15 @@ type conn struct {
 	// kept unchanged until the handler returns). Reader-owned.
 	parser jsonrpc.Parser
 
-	mu    sync.Mutex
-	space sync.Cond     // signalled when out drains or the writer fails
-	out   []byte        // encoded replies waiting for the writer
-	werr  error         // the write error that stopped the writer
-	eof   bool          // the reader is done: flush out and stop
-	wake  chan struct{} // capacity 1: out has data, or eof is set
-	wdone chan struct{} // closed when the writer has stopped
+	mu       sync.Mutex
+	space    sync.Cond     // signalled when out drains, a deferred request is answered, the writer fails or ctx ends
+	out      []byte        // encoded replies waiting for the writer
+	werr     error         // the write error that stopped the writer
+	deferred int           // deferred requests not answered yet
+	eof      bool          // the reader is done: flush out and stop; replies are refused
+	wake     chan struct{} // capacity 1: out has data, or eof is set
+	wdone    chan struct{} // closed when the writer has stopped
+	stopWake func() bool   // stops the wake-up of space when ctx ends
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
@@ -71,6 +76,11 @@ func newConn(s *Server, rwc net.Conn) *conn {
 	}
 	c.space.L = &c.mu
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	c.stopWake = context.AfterFunc(c.ctx, func() {
+		c.mu.Lock()
+		c.space.Broadcast()
+		c.mu.Unlock()
+	})
 	return c
 }
 
@@ -100,6 +110,7 @@ func (c *conn) Read(p []byte) (int, error) {
 // stream ends, is bad, or the server stops.
 func (c *conn) serve() {
 	defer c.srv.removeConn(c)
+	defer c.stopWake()
 	defer c.cancel()
 	defer c.rwc.Close()
 	defer c.finishWrites()
@@ -169,15 +180,67 @@ func (c *conn) dispatch(raw []byte) {
 		ID:         msg.ID,
 		RemoteAddr: c.rwc.RemoteAddr(),
 		Received:   c.readAt,
+		c:          c,
 	}
 	result, herr := c.call(req)
+	c.mu.Lock()
+	req.served = true
+	if req.resp != nil {
+		// Deferred: its Responder answers. At the bound, stop reading
+		// until one of the deferred requests is answered.
+		for c.deferred >= c.srv.maxPendingReplies() && c.werr == nil && c.ctx.Err() == nil {
+			c.space.Wait()
+		}
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
 	if req.ID == nil {
 		if herr != nil {
-			c.notificationFailed(req, herr)
+			c.notificationFailed(req.Method, herr)
 		}
 		return
 	}
-	c.reply(req.ID, result, herr)
+	c.rbuf, c.result = c.encodeReply(c.rbuf[:0], c.result[:0], req.ID, result, herr)
+	c.queue(c.rbuf)
+}
+
+// deferRequest makes r a deferred request (Request.Defer).
+func (c *conn) deferRequest(r *Request) *Responder {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r.served {
+		panic("receiver: Request.Defer called after ServeEvent returned")
+	}
+	if r.resp == nil {
+		r.resp = &Responder{c: c, id: slices.Clone(r.ID), method: r.Method}
+		if r.ID != nil {
+			c.deferred++
+		}
+	}
+	return r.resp
+}
+
+// respond queues the reply of a deferred request (Responder.Respond).
+func (c *conn) respond(r *Responder, result any, herr error) error {
+	if r.id == nil {
+		if herr != nil {
+			c.notificationFailed(r.method, herr)
+		}
+		return nil
+	}
+	reply, _ := c.encodeReply(nil, nil, r.id, result, herr)
+	c.mu.Lock()
+	c.deferred--
+	c.space.Broadcast()
+	if c.werr != nil || c.eof {
+		c.mu.Unlock()
+		return ErrConnClosed
+	}
+	c.out = append(c.out, reply...)
+	c.mu.Unlock()
+	c.signal()
+	return nil
 }
 
 // invalid handles an object that is not a valid JSON-RPC message. A request
@@ -208,38 +271,35 @@ func (c *conn) call(req *Request) (result any, err error) {
 	return c.srv.Handler.ServeEvent(c.ctx, req)
 }
 
-func (c *conn) notificationFailed(req *Request, err error) {
+func (c *conn) notificationFailed(method string, err error) {
 	log := c.srv.log
 	var je *jsonrpc.Error
 	if errors.As(err, &je) && je.Code == jsonrpc.CodeMethodNotFound {
 		if log.Slog().Enabled(c.ctx, slog.LevelDebug) {
-			log.Debug("receiver: notification dropped: no handler", "peer", c.peer, "method", ratelog.Clip(req.Method))
+			log.Debug("receiver: notification dropped: no handler", "peer", c.peer, "method", ratelog.Clip(method))
 		}
 		return
 	}
-	log.Warn("receiver: notification handler failed", "peer", c.peer, "method", ratelog.Clip(req.Method), "err", err)
+	log.Warn("receiver: notification handler failed", "peer", c.peer, "method", ratelog.Clip(method), "err", err)
 }
 
-// reply encodes the reply to the request id and queues it for the writer.
-func (c *conn) reply(id json.RawMessage, result any, herr error) {
+// encodeReply appends the reply to the request id to dst, encoding the
+// result in scratch; it returns both buffers, grown.
+func (c *conn) encodeReply(dst, scratch []byte, id json.RawMessage, result any, herr error) (reply, scratchOut []byte) {
 	if herr == nil {
 		var err error
-		c.result, err = appendJSON(c.result[:0], result)
+		scratch, err = appendJSON(scratch, result)
 		if err == nil {
-			c.rbuf = jsonrpc.AppendResult(c.rbuf[:0], id, c.result)
-		} else {
-			c.srv.log.Error("receiver: cannot encode the handler's result", "peer", c.peer, "id", ratelog.ClipBytes(id), "err", err)
-			herr = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "Internal error"}
+			return jsonrpc.AppendResult(dst, id, scratch), scratch
 		}
+		c.srv.log.Error("receiver: cannot encode the handler's result", "peer", c.peer, "id", ratelog.ClipBytes(id), "err", err)
+		herr = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "Internal error"}
 	}
-	if herr != nil {
-		var je *jsonrpc.Error
-		if !errors.As(herr, &je) {
-			je = &jsonrpc.Error{Code: CodeServerError, Message: herr.Error()}
-		}
-		c.rbuf = jsonrpc.AppendError(c.rbuf[:0], id, je)
+	var je *jsonrpc.Error
+	if !errors.As(herr, &je) {
+		je = &jsonrpc.Error{Code: CodeServerError, Message: herr.Error()}
 	}
-	c.queue(c.rbuf)
+	return jsonrpc.AppendError(dst, id, je), scratch
 }
 
 // appendJSON appends v encoded as JSON: a json.RawMessage as it is (it must
@@ -277,7 +337,7 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 // are queued already. It drops b when the writer has failed.
 func (c *conn) queue(b []byte) {
 	c.mu.Lock()
-	for len(c.out) >= maxPendingReplies && c.werr == nil {
+	for len(c.out) >= maxQueuedReplyBytes && c.werr == nil && c.ctx.Err() == nil {
 		c.space.Wait()
 	}
 	if c.werr != nil {
@@ -296,10 +356,15 @@ func (c *conn) signal() {
 	}
 }
 
-// finishWrites tells the writer that no more replies will come and waits
-// until it has written the queued ones (or failed).
+// finishWrites waits for the deferred requests to be answered (unless the
+// writer failed or the connection's context ended), tells the writer that
+// no more replies will come and waits until it has written the queued ones
+// (or failed).
 func (c *conn) finishWrites() {
 	c.mu.Lock()
+	for c.deferred > 0 && c.werr == nil && c.ctx.Err() == nil {
+		c.space.Wait()
+	}
 	c.eof = true
 	c.mu.Unlock()
 	c.signal()

@@ -49,6 +49,13 @@
 // connection only; when it must not, it can hand the work to a queue of its
 // own and return.
 //
+// A handler that must answer a request later (once the event is stored,
+// after a group commit) calls Request.Defer and answers with the Responder
+// it returns, from any goroutine and in any order: JSON-RPC matches
+// replies by id. The connection keeps reading meanwhile, up to
+// Server.MaxPendingReplies requests unanswered; at that bound it stops
+// reading until one is answered.
+//
 // Replies are written by a separate goroutine per connection, as many as are
 // queued in a single write.
 //
@@ -66,6 +73,6 @@
 //
 // Serve returns ErrServerClosed after Shutdown or Close. Shutdown stops
 // accepting, lets each connection handle what it has already received in
-// full and write the replies, then closes it; Close closes everything at
-// once and cancels the handlers' contexts.
+// full and write the replies (deferred ones included), then closes it;
+// Close closes everything at once and cancels the handlers' contexts.
 package receiver

@@ -82,3 +82,45 @@ func ExampleMux() {
 	// {"jsonrpc":"2.0","result":"blocked 192.168.2.11","id":7}
 	// {"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":8}
 }
+
+// A handler that confirms events only once they are stored defers its
+// replies: the connection goes on reading while a batch fills, and the
+// whole batch is answered after one write to storage. Replies may go out in
+// any order; the sender matches them by id.
+func ExampleRequest_Defer() {
+	batch := make(chan *receiver.Responder, 2)
+	srv := &receiver.Server{Handler: receiver.HandlerFunc(func(ctx context.Context, req *receiver.Request) (any, error) {
+		batch <- req.Defer() // answered below, after the "commit"
+		return nil, nil
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	c.Write([]byte(`{"id":1,"jsonrpc":"2.0","method":"E_CALL_START"}{"id":2,"jsonrpc":"2.0","method":"E_CALL_END"}`))
+
+	first, second := <-batch, <-batch
+	// ... both events are written to storage in one commit, then:
+	second.Respond("stored", nil)
+	first.Respond("stored", nil)
+
+	dec := jsonrpc.NewDecoder(bufio.NewReader(c), 0)
+	for range 2 {
+		reply, err := dec.Next()
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(string(reply))
+	}
+	// Output:
+	// {"jsonrpc":"2.0","result":"stored","id":2}
+	// {"jsonrpc":"2.0","result":"stored","id":1}
+}

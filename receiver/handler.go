@@ -3,9 +3,11 @@ package receiver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/evstream/evstream/jsonrpc"
@@ -32,6 +34,10 @@ type Request struct {
 	// Received is when the last bytes of the event were read from the
 	// connection.
 	Received time.Time
+
+	c      *conn      // the connection serving it; nil for a copy
+	resp   *Responder // set by Defer; guarded by c.mu
+	served bool       // ServeEvent returned; guarded by c.mu
 }
 
 // IsNotification reports whether r is a notification: it has no id and gets
@@ -39,12 +45,70 @@ type Request struct {
 func (r *Request) IsNotification() bool { return r.ID == nil }
 
 // Clone returns a copy of r that owns its Params and ID, safe to keep after
-// ServeEvent returns.
+// ServeEvent returns. The copy cannot be deferred.
 func (r *Request) Clone() *Request {
-	c := *r
-	c.Params = slices.Clone(r.Params)
-	c.ID = slices.Clone(r.ID)
-	return &c
+	return &Request{
+		Method:     r.Method,
+		Params:     slices.Clone(r.Params),
+		ID:         slices.Clone(r.ID),
+		RemoteAddr: r.RemoteAddr,
+		Received:   r.Received,
+	}
+}
+
+// Defer tells the Server that the handler will answer r later, with the
+// Responder returned: what ServeEvent returns is then ignored, and the
+// connection goes on reading and handling the next events meanwhile.
+// Replies may be sent in any order (JSON-RPC matches them by id): a
+// handler can answer a request once its work is durable, say, after a
+// group commit.
+//
+// A connection holds at most Server.MaxPendingReplies deferred requests
+// unanswered; at the bound it stops reading until one is answered, and
+// TCP flow control slows the sender down. Shutdown waits for the deferred
+// replies (until its context ends); Close drops them.
+//
+// Defer must be called before ServeEvent returns (on its goroutine, or on
+// one it waits for); calling it again returns the same Responder. For a
+// notification the Responder sends nothing (an error given to it is
+// logged, as one returned by ServeEvent is) and does not count towards the
+// bound. Defer panics when r is not being served (a Clone, or after
+// ServeEvent returned).
+func (r *Request) Defer() *Responder {
+	if r.c == nil {
+		panic("receiver: Request.Defer on a request that is not being served (a Clone?)")
+	}
+	return r.c.deferRequest(r)
+}
+
+// Responder answers a deferred request (Request.Defer). It is safe for use
+// by any goroutine.
+type Responder struct {
+	c      *conn
+	id     json.RawMessage // nil: a notification
+	method string          // for logs
+	done   atomic.Bool
+}
+
+// ErrConnClosed is returned by Responder.Respond when the connection
+// closed (or failed) before the reply could be queued: the reply is lost,
+// and the sender counts the request as lost or timed out.
+var ErrConnClosed = errors.New("receiver: connection closed")
+
+// ErrAnswered is returned by Responder.Respond when the request was
+// answered already.
+var ErrAnswered = errors.New("receiver: request already answered")
+
+// Respond answers the request with result, or with an error reply when err
+// is not nil, exactly as ServeEvent's return values would; see Handler for
+// how they are encoded. It never blocks on the network: the reply is
+// queued for the connection's writer. It returns ErrAnswered when called a
+// second time and ErrConnClosed when the connection is gone.
+func (r *Responder) Respond(result any, err error) error {
+	if r.done.Swap(true) {
+		return ErrAnswered
+	}
+	return r.c.respond(r, result, err)
 }
 
 // A Handler handles the events received by a Server.
@@ -54,6 +118,8 @@ func (r *Request) Clone() *Request {
 // returns (events from different connections are handled concurrently).
 // For a request, the Server answers with result, or with an error reply when
 // err is not nil; for a notification both are ignored (an error is logged).
+// A handler that answers later calls req.Defer (its return values are then
+// ignored).
 //
 // The result is encoded with encoding/json, except a json.RawMessage, which
 // is sent as it is (it must be valid JSON), and strings and integers, which

@@ -18,6 +18,12 @@ import (
 // loopback interface, port 8080.
 const DefaultAddr = "127.0.0.1:8080"
 
+// DefaultMaxPendingReplies is the default Server.MaxPendingReplies: as
+// many requests as evstream's event_stream transport keeps in flight on
+// one connection by default (4096), so that a sender is never held up by
+// the bound alone.
+const DefaultMaxPendingReplies = 4096
+
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
 // Close.
 var ErrServerClosed = errors.New("receiver: server closed")
@@ -47,6 +53,12 @@ type Server struct {
 	// connection that sends a larger one is closed (and logged). 0 means
 	// jsonrpc.DefaultMaxMessageSize (4 MiB).
 	MaxMessageSize int
+
+	// MaxPendingReplies bounds the deferred requests (Request.Defer) of a
+	// connection that are not answered yet: at the bound the connection
+	// stops reading until one is answered. 0 means
+	// DefaultMaxPendingReplies.
+	MaxPendingReplies int
 
 	// MaxConns limits the connections served at once; 0 means no limit.
 	// Over the limit a new connection is closed at once, and logged.
@@ -87,6 +99,13 @@ func (s *Server) init() {
 		s.conns = make(map[*conn]struct{})
 		s.drained = make(chan struct{})
 	})
+}
+
+func (s *Server) maxPendingReplies() int {
+	if s.MaxPendingReplies > 0 {
+		return s.MaxPendingReplies
+	}
+	return DefaultMaxPendingReplies
 }
 
 func (s *Server) maxMessageSize() int {

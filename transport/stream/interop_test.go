@@ -14,6 +14,7 @@ import (
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/receiver"
 	"github.com/evstream/evstream/value"
 )
 
@@ -129,3 +130,84 @@ func TestInteropRegistryToJSONRPC2(t *testing.T) {
 // quiet keeps jsonrpc2's logs (closed connections at the end of tests) out
 // of the test output.
 var quiet = jsonrpc2.SetLogger(log.New(io.Discard, "", 0))
+
+// TestReliableRepliesOutOfOrder: a receiver (package receiver, deferring
+// its replies) answers a batch of requests from two subscriptions sharing
+// one connection in reverse order, some with errors: each outcome is its
+// own request's.
+func TestReliableRepliesOutOfOrder(t *testing.T) {
+	const batch = 8
+	type pending struct {
+		n    int
+		resp *receiver.Responder
+	}
+	got := make(chan pending, 2*batch)
+	srv := &receiver.Server{Handler: receiver.HandlerFunc(func(_ context.Context, req *receiver.Request) (any, error) {
+		var p struct{ N int }
+		if err := json.Unmarshal(req.Params, &p); err != nil {
+			return nil, err
+		}
+		got <- pending{p.N, req.Defer()}
+		return nil, nil
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	stop, answered := make(chan struct{}), make(chan struct{})
+	defer func() {
+		close(stop)
+		<-answered
+		srv.Close()
+		<-served
+	}()
+	go func() { // answer each batch in reverse order; odd events with an error
+		defer close(answered)
+		for {
+			var b []pending
+			for len(b) < batch {
+				select {
+				case p := <-got:
+					b = append(b, p)
+				case <-stop:
+					return
+				}
+			}
+			for i := len(b) - 1; i >= 0; i-- {
+				var err error
+				if b[i].n%2 == 1 {
+					err = &jsonrpc.Error{Code: int64(4000 + b[i].n), Message: "odd"}
+				}
+				b[i].resp.Respond("OK", err)
+			}
+		}
+	}()
+
+	tr := newTransport(t, Config{ReliableMode: true})
+	socket := "tcp:" + ln.Addr().String()
+	da, db := parse(t, tr, socket+"/a"), parse(t, tr, socket+"/b")
+	ev := event(t, "E_OOO")
+	o := newOutcomes(2 * batch)
+	for i := range batch { // 0..7 to a, 100..107 to b, interleaved
+		if err := da.Send(seqMsg(ev, i), o.done(i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Send(seqMsg(ev, 100+i), o.done(100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range o.wait(t, 2*batch, 20*time.Second) {
+		var je *jsonrpc.Error
+		switch {
+		case r.tag%2 == 0 && r.err != nil:
+			t.Errorf("event %d: %v, want delivered", r.tag, r.err)
+		case r.tag%2 == 1 && (!errors.As(r.err, &je) || je.Code != int64(4000+r.tag)):
+			t.Errorf("event %d: %v, want its own error reply %d", r.tag, r.err, 4000+r.tag)
+		}
+	}
+	if st := tr.Stats(); st.UnknownReplies != 0 || st.BadReplies != 0 || st.Pending != 0 {
+		t.Errorf("stats %+v", st.Counters)
+	}
+}
