@@ -29,6 +29,12 @@ const (
 	// DefaultAutoPublish publishes unknown events when they are subscribed
 	// to (raising never publishes).
 	DefaultAutoPublish = true
+	// DefaultIngestMaxWaitMS is ingest.max_wait: as long as event_stream's
+	// default timeout, after which the events waiting in the full queue
+	// would have timed out anyway.
+	DefaultIngestMaxWaitMS = 1000
+	// MaxIngestMaxWaitMS is the longest ingest.max_wait: one minute.
+	MaxIngestMaxWaitMS = 60_000
 )
 
 // MaxExpireS is the longest subscriptions[].expire, as the MI's
@@ -122,6 +128,13 @@ type IngestConfig struct {
 	// EventParam, when set, takes the event's name from this params key
 	// (and removes it) instead of from the JSON-RPC method.
 	EventParam string `yaml:"event_param"`
+	// MaxWait is in milliseconds: how long an ingested event may wait for
+	// room in a subscriber's full queue before that subscriber refuses it.
+	// Meanwhile ingest stops reading the producer's connection, so TCP
+	// slows the producer down instead of events being lost. A subscriber
+	// full for a whole wait is stalled and refuses at once until it has
+	// drained. 0 refuses at once.
+	MaxWait int `yaml:"max_wait"`
 }
 
 // Subscription is one entry of the "subscriptions" list.
@@ -142,6 +155,7 @@ func DefaultConfig() Config {
 		MI:            MIConfig{Listen: DefaultMIListen, AllowedHosts: []string{}},
 		Log:           LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		AutoPublish:   DefaultAutoPublish,
+		Ingest:        IngestConfig{MaxWait: DefaultIngestMaxWaitMS},
 		Events:        []string{},
 		Subscriptions: []Subscription{},
 		Transports:    map[string]transport.Settings{},
@@ -234,6 +248,7 @@ func (c Config) Validate() error {
 	if err := checkListen(c.Ingest.Listen); err != nil {
 		bad("ingest.listen", "%v", err)
 	}
+	inRange("ingest.max_wait", c.Ingest.MaxWait, 0, MaxIngestMaxWaitMS, "milliseconds (1 minute; 0 refuses at once)")
 	for i, s := range c.Subscriptions {
 		field := fmt.Sprintf("subscriptions[%d]", i)
 		if err := evi.ValidateEventName(s.Event); err != nil {

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/evstream/evstream/transport"
 	"github.com/evstream/evstream/transport/stream"
 	"github.com/evstream/evstream/transport/virtual"
 )
@@ -163,11 +166,15 @@ event_stream:
   timeout: 250
   event_param: opensips_event
   framing: newline
+  queue_size: 100
+  queue_bytes: 65536
+  total_queue_bytes: 1048576
 event_virtual:
   failover_timeout: 5
 ingest:
   listen: 127.0.0.1:0
   event_param: ev
+  max_wait: 250
 subscriptions:
   - event: E_A
     socket: tcp:127.0.0.1:8080/m
@@ -181,7 +188,7 @@ subscriptions:
 		Log:         LogConfig{Level: "DEBUG", Format: "json"},
 		AutoPublish: false,
 		Events:      []string{"E_A", "E_B"},
-		Ingest:      IngestConfig{Listen: "127.0.0.1:0", EventParam: "ev"},
+		Ingest:      IngestConfig{Listen: "127.0.0.1:0", EventParam: "ev", MaxWait: 250},
 		Subscriptions: []Subscription{
 			{Event: "E_A", Socket: "tcp:127.0.0.1:8080/m"},
 			{Event: "E_B", Socket: "virtual:FAILOVER tcp:127.0.0.1:1 tcp:127.0.0.1:2", Expire: 60},
@@ -190,6 +197,7 @@ subscriptions:
 	}
 	es := stream.DefaultSettings()
 	es.ReliableMode, es.Timeout, es.EventParam, es.Framing = true, 250, "opensips_event", "newline"
+	es.QueueSize, es.QueueBytes, es.TotalQueueBytes = 100, 65536, 1048576
 	want.Transports[stream.Section] = &es
 	want.Transports[virtual.Section] = &virtual.Settings{FailoverTimeout: 5}
 	if !reflect.DeepEqual(cfg, want) {
@@ -241,4 +249,48 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("accepted config does not validate: %v", err)
 		}
 	})
+}
+
+// The shipped example shows every key, the transports' too: a key added
+// to a section without documenting it there fails this test.
+func TestExampleConfigHasEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../examples/evstream.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var keys func(prefix string, typ reflect.Type) []string
+	keys = func(prefix string, typ reflect.Type) []string {
+		var out []string
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			if ft := typ.Field(i).Type; ft.Kind() == reflect.Struct {
+				out = append(out, keys(prefix+name+".", ft)...)
+			} else {
+				out = append(out, prefix+name)
+			}
+		}
+		return out
+	}
+	all := keys("", reflect.TypeFor[Config]())
+	for _, p := range transport.Plugins() {
+		all = append(all, keys(p.Section+".", reflect.TypeOf(p.NewSettings()).Elem())...)
+	}
+	for _, key := range all {
+		var v any = doc
+		for _, part := range strings.Split(key, ".") {
+			m, _ := v.(map[string]any)
+			var ok bool
+			if v, ok = m[part]; !ok {
+				t.Errorf("examples/evstream.yaml has no key %s", key)
+				break
+			}
+		}
+	}
 }

@@ -109,7 +109,12 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 		Commands:   d.transportCommands(),
 	})
 	if cfg.Ingest.Listen != "" {
-		d.ingest = ingest.New(d.reg, ingest.Config{EventParam: cfg.Ingest.EventParam, Logger: logger, Report: d.reportOutcome})
+		d.ingest = ingest.New(d.reg, ingest.Config{
+			EventParam: cfg.Ingest.EventParam,
+			MaxWait:    time.Duration(cfg.Ingest.MaxWait) * time.Millisecond,
+			Logger:     logger,
+			Report:     d.reportOutcome,
+		})
 	}
 	guarded := http.NewServeMux()
 	guarded.Handle(MIPath, d.mi)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,16 +259,19 @@ func TestRaiseEventWait(t *testing.T) {
 		}
 		ft.MakeRoom("full")
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	if n, err := r.RaiseEventWait(ctx, ev, value.Params{}, nil); n != 2 || err != nil {
+	if n, err := r.RaiseEventWait(context.Background(), waitFor, ev, value.Params{}, nil); n != 2 || err != nil {
 		t.Fatalf("RaiseEventWait = %d, %v; want 2, nil", n, err)
 	}
 	// A wait that ends first refuses, like RaiseEvent.
 	ft.Set("full", evitest.Full)
-	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Millisecond)
-	defer cancel()
-	if n, err := r.RaiseEventWait(ctx, ev, value.Params{}, nil); n != 1 || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("RaiseEventWait past its deadline = %d, %v; want 1 and the deadline", n, err)
+	if n, err := r.RaiseEventWait(context.Background(), 10*time.Millisecond, ev, value.Params{}, nil); n != 1 || !errors.Is(err, evi.ErrQueueFull) ||
+		!strings.Contains(err.Error(), "no room within 10ms") {
+		t.Fatalf("RaiseEventWait past its wait = %d, %v; want 1 and queue full, no room within 10ms", n, err)
+	}
+	// So does one whose producer goes away (its context ends).
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if n, err := r.RaiseWait(ctx, waitFor, "E_A", value.Params{}, nil); n != 1 || !errors.Is(err, evi.ErrQueueFull) {
+		t.Fatalf("RaiseWait with its context done = %d, %v; want 1 and queue full", n, err)
 	}
 }

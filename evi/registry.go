@@ -644,17 +644,68 @@ func (r *Registry) RaiseEvent(ev *Event, params value.Params, report func(Outcom
 	return r.raise(nil, ev, params, report)
 }
 
-// RaiseEventWait is RaiseEvent for a producer that can wait: a subscriber
-// whose queue is full (and whose destination is a Waiter) is given until
-// ctx ends to make room, instead of refusing the event at once. The wait is
-// for all the subscribers together: ctx bounds how long the raise can
-// take. A subscriber still full when ctx ends refuses the event, as with
-// RaiseEvent.
-func (r *Registry) RaiseEventWait(ctx context.Context, ev *Event, params value.Params, report func(Outcome)) (int, error) {
-	return r.raise(ctx, ev, params, report)
+// RaiseWait is Raise for a producer that can wait: see RaiseEventWait.
+func (r *Registry) RaiseWait(ctx context.Context, maxWait time.Duration, name string, params value.Params, report func(Outcome)) (int, error) {
+	ev, err := r.event(name)
+	if err != nil {
+		return 0, err
+	}
+	return r.RaiseEventWait(ctx, maxWait, ev, params, report)
 }
 
-func (r *Registry) raise(ctx context.Context, ev *Event, params value.Params, report func(Outcome)) (int, error) {
+// RaiseEventWait is RaiseEvent for a producer that can wait: a subscriber
+// whose queue is full (and whose destination is a Waiter) is given up to
+// maxWait, or until ctx ends, to make room, instead of refusing the event
+// at once. The wait is for all the subscribers together: maxWait bounds
+// how much longer the raise can take. A subscriber still full then refuses
+// the event, as with RaiseEvent (the error wraps ErrQueueFull), and a
+// Waiter that stays full for a whole wait refuses the next events at once
+// until it has drained (see Waiter): a stalled subscriber holds its
+// producer once, not at every event.
+func (r *Registry) RaiseEventWait(ctx context.Context, maxWait time.Duration, ev *Event, params value.Params, report func(Outcome)) (int, error) {
+	return r.raise(&roomWait{ctx: ctx, max: maxWait}, ev, params, report)
+}
+
+// roomWait is how long a raise may wait for room in full subscribers. Its
+// context (with the deadline) is made at the first wait only: most raises
+// never wait.
+type roomWait struct {
+	ctx    context.Context
+	max    time.Duration
+	wctx   context.Context
+	cancel context.CancelFunc
+}
+
+// release stops the wait's timer.
+func (rw *roomWait) release() {
+	if rw.cancel != nil {
+		rw.cancel()
+	}
+}
+
+// wait waits for room for m in w and sends it again, until it is
+// accepted or the wait ends. full is the error of the Send refused.
+func (rw *roomWait) wait(w Waiter, m *Message, send func() error, full error) error {
+	if rw.wctx == nil {
+		rw.wctx, rw.cancel = context.WithTimeout(rw.ctx, rw.max)
+	}
+	err := full
+	for errors.Is(err, ErrQueueFull) {
+		if werr := w.WaitRoom(rw.wctx, m); werr != nil {
+			if rw.wctx.Err() != nil {
+				return fmt.Errorf("%w (no room within %v)", full, rw.max)
+			}
+			return werr
+		}
+		err = send()
+	}
+	return err
+}
+
+func (r *Registry) raise(rw *roomWait, ev *Event, params value.Params, report func(Outcome)) (int, error) {
+	if rw != nil {
+		defer rw.release()
+	}
 	if r.isClosed.Load() {
 		return 0, fmt.Errorf("raise %q: %w", ev.name, ErrClosed)
 	}
@@ -684,11 +735,9 @@ func (r *Registry) raise(ctx context.Context, ev *Event, params value.Params, re
 		} else {
 			err = s.dest.Send(m, done)
 		}
-		if err != nil && ctx != nil && errors.Is(err, ErrQueueFull) {
+		if err != nil && rw != nil && errors.Is(err, ErrQueueFull) {
 			if w, ok := s.dest.(Waiter); ok {
-				if err = w.WaitRoom(ctx, m); err == nil {
-					err = s.dest.Send(m, done)
-				}
+				err = rw.wait(w, m, func() error { return s.dest.Send(m, done) }, err)
 			}
 		}
 		if err != nil {

@@ -48,6 +48,16 @@ type Config struct {
 	MaxConns int
 	// IdleTimeout closes connections silent for this long; 0 means never.
 	IdleTimeout time.Duration
+	// MaxWait is how long an event may wait for room in the full queue of
+	// a subscriber (evi.Registry.RaiseWait) before that subscriber refuses
+	// it; meanwhile the connection is not read, and TCP flow control slows
+	// the producer down to what the subscribers take. A subscriber that
+	// stays full for a whole MaxWait is stalled: it refuses the next
+	// events at once, until it has drained, so it holds its producer (and
+	// the other subscribers fed by it) for one MaxWait, not at every
+	// event. 0 refuses at once: a producer faster than a subscriber loses
+	// the events the queue cannot hold.
+	MaxWait time.Duration
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Report, when set, receives the delivery outcome of every relayed
@@ -132,8 +142,9 @@ func (s *Server) Stats() Stats {
 // live subscriber has accepted the event for delivery (not once it is
 // delivered), with the number of subscribers as the result, or with an error
 // (see the Code constants). A notification is raised and forgotten; what
-// became of it shows in Stats.
-func (s *Server) ServeEvent(_ context.Context, req *receiver.Request) (any, error) {
+// became of it shows in Stats. With Config.MaxWait, a full subscriber
+// makes the raise wait for room (up to MaxWait) before it refuses.
+func (s *Server) ServeEvent(ctx context.Context, req *receiver.Request) (any, error) {
 	s.received.Add(1)
 	name, params, err := jsonrpc.DecodeEventParams(req.Params, s.cfg.EventParam)
 	if err != nil {
@@ -143,7 +154,12 @@ func (s *Server) ServeEvent(_ context.Context, req *receiver.Request) (any, erro
 	if name == "" {
 		name = req.Method
 	}
-	n, err := s.reg.Raise(name, params, s.cfg.Report)
+	var n int
+	if s.cfg.MaxWait > 0 {
+		n, err = s.reg.RaiseWait(ctx, s.cfg.MaxWait, name, params, s.cfg.Report)
+	} else {
+		n, err = s.reg.Raise(name, params, s.cfg.Report)
+	}
 	if err == nil {
 		s.raised.Add(1)
 		return n, nil
