@@ -21,8 +21,10 @@ const maxEmptyReads = 100
 // (newlines included) between objects is skipped, and an object may be split
 // anywhere across reads.
 //
-// It delimits each object with a structural scan (strings, escapes and
-// nesting), then validates it, so every object it returns is valid JSON.
+// It validates each object as it delimits it (when the object is buffered
+// whole; else it delimits it with a structural scan of strings, escapes
+// and nesting as the bytes come, then validates it), so every object it
+// returns is valid JSON.
 // Its buffer grows with the largest object seen, never beyond the size limit
 // plus one byte. A Decoder is not safe for concurrent use.
 type Decoder struct {
@@ -78,6 +80,14 @@ func (d *Decoder) Next() ([]byte, error) {
 				if c := d.buf[i]; c != '{' {
 					msg := "unexpected " + describeByte(c) + " outside an object (each message must be a JSON object)"
 					return nil, d.fail(&SyntaxError{Offset: d.base + int64(i), Msg: msg})
+				}
+				// Fast path: the whole object is buffered and valid; one
+				// validating pass finds its end. Anything else (an object
+				// split across reads, an error) takes the structural scan,
+				// which also words the errors.
+				if n, serr := checkValue(d.buf[i:d.end], 0, 0); serr == nil && n <= d.max {
+					d.pos = i + n
+					return d.buf[i:d.pos], nil
 				}
 				d.obj = i
 				d.inStr, d.esc = false, false

@@ -136,7 +136,23 @@ func appendFloat(dst []byte, f float64) []byte {
 // With no params and no eventParam it returns dst unchanged: the message then
 // has no params member. With no params but an eventParam it appends
 // {"eventParam":"eventName"} (an evstream extension: OpenSIPS drops the name).
+//
+// Params held as text (DecodeEventParamsLazy) are written as they are,
+// the event name spliced in first when eventParam is set.
 func AppendParams(dst []byte, p value.Params, eventParam, eventName string) []byte {
+	if text, ok := p.Text(); ok {
+		if eventParam == "" {
+			return append(dst, text...)
+		}
+		dst = append(dst, text[0])
+		if p.IsNamed() {
+			dst = AppendString(dst, eventParam)
+			dst = append(dst, ':')
+		}
+		dst = AppendString(dst, eventName)
+		dst = append(dst, ',')
+		return append(dst, text[1:]...)
+	}
 	list := p.All()
 	if len(list) == 0 {
 		if eventParam == "" {

@@ -2,6 +2,7 @@ package value
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -31,9 +32,7 @@ func (k Kind) String() string {
 // Value is one parameter value. The zero Value is null.
 type Value struct {
 	kind Kind
-	b    bool
-	i    int64
-	f    float64
+	n    uint64 // the int64, the float64's bits, or 1 for true
 	s    string // string value, or the raw JSON for KindRaw
 }
 
@@ -41,16 +40,21 @@ type Value struct {
 func Null() Value { return Value{} }
 
 // Int returns an integer value.
-func Int(i int64) Value { return Value{kind: KindInt, i: i} }
+func Int(i int64) Value { return Value{kind: KindInt, n: uint64(i)} }
 
 // String returns a string value.
 func String(s string) Value { return Value{kind: KindString, s: s} }
 
 // Float returns a floating-point value (evstream extension).
-func Float(f float64) Value { return Value{kind: KindFloat, f: f} }
+func Float(f float64) Value { return Value{kind: KindFloat, n: math.Float64bits(f)} }
 
 // Bool returns a boolean value (evstream extension).
-func Bool(b bool) Value { return Value{kind: KindBool, b: b} }
+func Bool(b bool) Value {
+	if b {
+		return Value{kind: KindBool, n: 1}
+	}
+	return Value{kind: KindBool}
+}
 
 // RawJSON returns a value that is written to the wire exactly as given. The
 // caller must pass valid, compact JSON (evstream extension).
@@ -60,28 +64,38 @@ func RawJSON(js string) Value { return Value{kind: KindRaw, s: js} }
 func (v Value) Kind() Kind { return v.kind }
 
 // Int returns the integer of a KindInt value, else 0.
-func (v Value) Int() int64 { return v.i }
+func (v Value) Int() int64 {
+	if v.kind != KindInt {
+		return 0
+	}
+	return int64(v.n)
+}
 
 // Str returns the string of a KindString value or the JSON of a KindRaw value.
 func (v Value) Str() string { return v.s }
 
 // Float returns the number of a KindFloat value, else 0.
-func (v Value) Float() float64 { return v.f }
+func (v Value) Float() float64 {
+	if v.kind != KindFloat {
+		return 0
+	}
+	return math.Float64frombits(v.n)
+}
 
 // Bool returns the boolean of a KindBool value, else false.
-func (v Value) Bool() bool { return v.b }
+func (v Value) Bool() bool { return v.kind == KindBool && v.n == 1 }
 
 // String formats v for logs and messages (strings are quoted).
 func (v Value) String() string {
 	switch v.kind {
 	case KindInt:
-		return strconv.FormatInt(v.i, 10)
+		return strconv.FormatInt(v.Int(), 10)
 	case KindString:
 		return strconv.Quote(v.s)
 	case KindFloat:
-		return strconv.FormatFloat(v.f, 'g', -1, 64)
+		return strconv.FormatFloat(v.Float(), 'g', -1, 64)
 	case KindBool:
-		return strconv.FormatBool(v.b)
+		return strconv.FormatBool(v.Bool())
 	case KindRaw:
 		return v.s
 	default:
@@ -98,10 +112,30 @@ type Param struct {
 // Params are the ordered data of one raised event: all named or all unnamed.
 // The zero Params has no parameters. Params are immutable once built and may
 // be shared between goroutines.
+//
+// Params decoded from JSON may be held as that JSON instead (FromText):
+// an event relayed as it came is then neither decoded nor encoded again.
+// Len, IsNamed and Text are as cheap for them; At and All decode the text
+// at each call.
 type Params struct {
 	named bool
 	list  []Param
+	text  string               // the params' JSON (FromText); "" otherwise
+	n     int                  // how many params text holds
+	parse func(string) []Param // decodes text
 }
+
+// FromText returns params held as their JSON text: an object (named) or an
+// array of n params, exactly as they are encoded (the bytes
+// jsonrpc.AppendParams writes for them). parse must decode text into its
+// list; At and All call it. The caller guarantees that text is that
+// encoding: the jsonrpc package makes such params from the JSON it reads.
+func FromText(text string, named bool, n int, parse func(string) []Param) Params {
+	return Params{named: named, text: text, n: n, parse: parse}
+}
+
+// Text returns the params' JSON when they are held as text (FromText).
+func (p Params) Text() (string, bool) { return p.text, p.text != "" }
 
 // Named returns named params, in the order given. Every name must be non-empty.
 // The params keep ps (no copy): do not modify it afterwards.
@@ -123,16 +157,27 @@ func P(name string, v Value) Param { return Param{Name: name, Value: v} }
 func (p Params) IsNamed() bool { return p.named }
 
 // Len returns the number of params.
-func (p Params) Len() int { return len(p.list) }
+func (p Params) Len() int {
+	if p.text != "" {
+		return p.n
+	}
+	return len(p.list)
+}
 
 // At returns the i'th param.
-func (p Params) At(i int) Param { return p.list[i] }
+func (p Params) At(i int) Param { return p.All()[i] }
 
-// All returns the params as a slice the caller must not modify.
-func (p Params) All() []Param { return p.list }
+// All returns the params as a slice the caller must not modify. Params
+// held as text are decoded at each call.
+func (p Params) All() []Param {
+	if p.text != "" {
+		return p.parse(p.text)
+	}
+	return p.list
+}
 
 // Validate reports the first problem with p: an empty name among named
-// params, or a name among unnamed ones.
+// params, or a name among unnamed ones. Params held as text are valid.
 func (p Params) Validate() error {
 	for i, prm := range p.list {
 		if p.named && prm.Name == "" {
