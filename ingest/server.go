@@ -146,7 +146,7 @@ func (s *Server) Stats() Stats {
 // makes the raise wait for room (up to MaxWait) before it refuses.
 func (s *Server) ServeEvent(ctx context.Context, req *receiver.Request) (any, error) {
 	s.received.Add(1)
-	name, params, err := jsonrpc.DecodeEventParams(req.Params, s.cfg.EventParam)
+	name, params, err := jsonrpc.DecodeEventParamsLazy(req.Params, s.cfg.EventParam)
 	if err != nil {
 		s.rejected.Add(1)
 		return s.fail(req, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "Invalid params", Data: jsonString(err.Error())})

@@ -10,15 +10,14 @@ import (
 	"github.com/evstream/evstream/evi"
 )
 
-// itemOverhead is what an event costs in a queue besides its encoded
-// params and method: the item and the JSON-RPC envelope.
+// itemOverhead is what an event costs in a queue besides its params and
+// method: the item and the JSON-RPC envelope.
 const itemOverhead = 96
 
 // item is one accepted event waiting in a destination's queue (or in the
 // writer's hands).
 type item struct {
-	m        *evi.Message
-	params   []byte // encoded params, shared by every destination; nil: none
+	m        *evi.Message // its params are encoded by the writer (evi.Message.Encoded, shared)
 	method   string
 	done     evi.Done
 	deadline int64  // Transport.now() clock: the Send plus the timeout
@@ -84,8 +83,7 @@ func (d *destination) send(m *evi.Message, done evi.Done, now int64) error {
 	if t.stopping.Load() {
 		return c.errClosedSend
 	}
-	params := m.Encoded(t.encKey, t.encode)
-	size := d.size(m, params)
+	size := d.size(m)
 	c.mu.Lock()
 	if d.closed || c.closed {
 		c.mu.Unlock()
@@ -122,7 +120,7 @@ func (d *destination) send(m *evi.Message, done evi.Done, now int64) error {
 	d.lastSend = now
 	deadline := now + t.timeout
 	c.seq++
-	d.q = append(d.q, item{m: m, params: params, method: d.method(m), done: done, deadline: deadline, seq: c.seq, size: size})
+	d.q = append(d.q, item{m: m, method: d.method(m), done: done, deadline: deadline, seq: c.seq, size: size})
 	d.bytes += size
 	c.sent++
 	t.pending.Add(1)
@@ -148,10 +146,12 @@ func (d *destination) method(m *evi.Message) string {
 	return m.Event.Name()
 }
 
-// size returns what m counts against the queue bounds: its encoded params,
-// its method and the overhead of an event.
-func (d *destination) size(m *evi.Message, params []byte) int {
-	return len(params) + len(d.method(m)) + itemOverhead
+// size returns what m counts against the queue bounds: the size of its
+// params once encoded (estimated from the params: the encoding is made by
+// the writer, off the raiser's goroutine), its method and the overhead of
+// an event.
+func (d *destination) size(m *evi.Message) int {
+	return paramsSize(m, d.c.t.cfg.EventParam, m.Event.Name()) + len(d.method(m)) + itemOverhead
 }
 
 // fullLocked returns the error of a Send of size bytes that does not fit.
@@ -171,7 +171,7 @@ func (d *destination) fullLocked(size int) error {
 // stalled: later waits fail at once, until its queue has drained to half.
 func (d *destination) WaitRoom(ctx context.Context, m *evi.Message) error {
 	c := d.c
-	size := d.size(m, m.Encoded(c.t.encKey, c.t.encode))
+	size := d.size(m)
 	for {
 		c.mu.Lock()
 		if d.closed || c.closed {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/ratelog"
@@ -75,6 +76,19 @@ func New(cfg Config) (*Transport, error) {
 	t.disp = newDispatcher(t)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t, nil
+}
+
+// encodedParams returns m's params as the transport writes them: the
+// text they came as, when they are held as text and need no event_param;
+// else their encoding, made once for all the destinations that write it
+// (evi.Message.Encoded).
+func (t *Transport) encodedParams(m *evi.Message) []byte {
+	if t.cfg.EventParam == "" {
+		if text, ok := m.Params.Text(); ok {
+			return unsafe.Slice(unsafe.StringData(text), len(text)) // only read: appended to the write buffer
+		}
+	}
+	return m.Encoded(t.encKey, t.encode)
 }
 
 // ParamsEncoding returns the evi.Message.Encoded key and function of the
@@ -259,6 +273,9 @@ func paramsSize(m *evi.Message, eventParam, eventName string) int {
 	n := 2
 	if eventParam != "" {
 		n += len(eventParam) + len(eventName) + 6
+	}
+	if text, ok := p.Text(); ok {
+		return n - 2 + len(text)
 	}
 	for _, prm := range p.All() {
 		n += len(prm.Name) + 4 // quotes, colon, comma

@@ -289,10 +289,11 @@ func (w *writer) send(c *conn, nc net.Conn) {
 				ends = append(ends, -1)
 				continue
 			}
+			params := t.encodedParams(it.m)
 			if reliable {
-				buf = jsonrpc.AppendRequest(buf, it.id, it.method, it.params)
+				buf = jsonrpc.AppendRequest(buf, it.id, it.method, params)
 			} else {
-				buf = jsonrpc.AppendNotification(buf, it.method, it.params)
+				buf = jsonrpc.AppendNotification(buf, it.method, params)
 			}
 			buf = framing.Append(buf)
 			ends = append(ends, len(buf))
