@@ -3,6 +3,7 @@ package jsonrpc
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -162,5 +163,21 @@ func BenchmarkDecodeParams(b *testing.B) {
 		if _, err := DecodeParams(raw); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkDecodeEventParamsLazy: the relay's params, kept as text.
+func BenchmarkDecodeEventParamsLazy(b *testing.B) {
+	for _, raw := range []string{`{"s":123456,"t":1764633600123456789}`, `{"ip":"192.168.2.11","port":5060,"reason":"flood"}`} {
+		in := []byte(raw)
+		b.Run(strconv.Itoa(len(raw)), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if _, _, err := DecodeEventParamsLazy(in, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

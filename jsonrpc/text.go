@@ -240,6 +240,12 @@ func canonString(raw []byte, i int) (end int, escaped, ok bool) {
 	}
 	i++
 	for i < len(raw) {
+		for i < len(raw) && clean[raw[i]] { // what AppendString copies as it is
+			i++
+		}
+		if i == len(raw) {
+			break
+		}
 		c := raw[i]
 		switch {
 		case c == '"':
