@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -286,4 +288,38 @@ func (b *Buffer) String() string {
 // slog's text format.
 func (b *Buffer) Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// BoundPort returns a loopback port that refuses connections and that no
+// other process can take meanwhile: a socket is bound to it but does not
+// listen. listen turns that socket into a listener on the same port.
+func BoundPort(t testing.TB) (port int, listen func() net.Listener) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "bound")
+	t.Cleanup(func() { f.Close() }) // tests may close it sooner
+	listen = func() net.Listener {
+		if err := syscall.Listen(fd, 16); err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.FileListener(f) // dups fd
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return ln
+	}
+	return sa.(*syscall.SockaddrInet4).Port, listen
 }

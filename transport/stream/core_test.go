@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/value"
 )
 
@@ -240,7 +241,7 @@ func TestIdleDestinationsAreCheap(t *testing.T) {
 	// then the address backs off and holds no goroutine.
 	o := newOutcomes(100)
 	for i := range 100 {
-		port, _ := boundPort(t)
+		port, _ := testnet.BoundPort(t)
 		dead := parse(t, tr, fmt.Sprintf("tcp:127.0.0.1:%d", port))
 		defer dead.Close()
 		dead.Send(seqMsg(event(t, "E_IDLE"), i), o.done(i))

@@ -19,44 +19,10 @@ import (
 	"github.com/evstream/evstream/value"
 )
 
-// boundPort returns a loopback port that refuses connections and that no
-// other process can take meanwhile: a socket is bound to it but does not
-// listen. listen turns that socket into a listener on the same port.
-func boundPort(t testing.TB) (port int, listen func() net.Listener) {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		syscall.Close(fd)
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		syscall.Close(fd)
-		t.Fatal(err)
-	}
-	f := os.NewFile(uintptr(fd), "bound")
-	t.Cleanup(func() { f.Close() }) // tests may close it sooner, see TestNoFDLeak
-	listen = func() net.Listener {
-		if err := syscall.Listen(fd, 16); err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.FileListener(f) // dups fd
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-		return ln
-	}
-	return sa.(*syscall.SockaddrInet4).Port, listen
-}
-
 // freePort returns a loopback port that refuses connections until the
 // test ends.
 func freePort(t testing.TB) int {
-	port, _ := boundPort(t)
+	port, _ := testnet.BoundPort(t)
 	return port
 }
 
@@ -177,7 +143,7 @@ func TestConnectRefused(t *testing.T) {
 // doubling backoff capped at BackoffMax, events in between fail at once
 // with the last connect error, and a listener coming back is reached.
 func TestBackoff(t *testing.T) {
-	port, listen := boundPort(t)
+	port, listen := testnet.BoundPort(t)
 	const bmin, bmax = 2 * time.Millisecond, 16 * time.Millisecond
 	tr := newTransport(t, Config{BackoffMin: bmin, BackoffMax: bmax})
 	d := parse(t, tr, "tcp:127.0.0.1:"+itoa(port))
@@ -559,7 +525,7 @@ func TestNoFDLeak(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		port, listen := boundPort(t)
+		port, listen := testnet.BoundPort(t)
 		refused, _ := tr.Parse("tcp:127.0.0.1:" + itoa(port))
 		ev := event(t, "E_FD")
 		o := newOutcomes(20)

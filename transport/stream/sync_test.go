@@ -7,6 +7,7 @@ package stream
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -295,6 +296,68 @@ func TestSyncTypedErrors(t *testing.T) {
 		var de *evi.DeliveryError
 		if !errors.As(r.err, &de) || !de.Retryable() || de.Dest != "tcp:10.0.0.6:9" {
 			t.Errorf("DeliveryError %+v: want the destination, retryable", de)
+		}
+	})
+}
+
+// TestSyncDeadDestinationsCheap: 2,000 subscribers whose addresses refuse
+// connects, and one healthy subscriber, get an event every 100 ms for 10
+// s. Each dead address is tried a few times (its backoff doubles), not at
+// every event; the others' events fail at once, without a connect; the
+// healthy subscriber gets every event when it is sent, never held up.
+func TestSyncDeadDestinationsCheap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const dead, raises = 2000, 100
+		e := newMemEnv(t, Config{}) // default backoff: 100 ms doubling to 5 s
+		got := make(chan time.Time, raises)
+		stop := e.serve("10.1.0.1:9", func(c net.Conn) {
+			dec := jsonrpc.NewDecoder(c, 0)
+			for {
+				if _, err := dec.Next(); err != nil {
+					return
+				}
+				got <- time.Now()
+			}
+		})
+		defer stop()
+		defer e.tr.Close()
+		healthy := parse(t, e.tr, "tcp:10.1.0.1:9")
+		dests := make([]evi.Destination, dead)
+		for i := range dests {
+			dests[i] = parse(t, e.tr, fmt.Sprintf("tcp:10.2.%d.%d:9", i/250, i%250))
+		}
+		ev := event(t, "E_SYNC")
+		outcomes := make(chan error, dead*raises)
+		onDead := evi.DoneFunc(func(_ *evi.Message, err error) { outcomes <- err })
+		for i := range raises {
+			sent := time.Now()
+			m := seqMsg(ev, i)
+			if err := healthy.Send(m, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range dests {
+				if err := d.Send(m, onDead); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if at := <-got; !at.Equal(sent) {
+				t.Fatalf("event %d reached the healthy subscriber %v after it was sent", i, at.Sub(sent))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		for range dead * raises {
+			if err := <-outcomes; reasonOf(err) != evi.ReasonConnect || writtenOf(err) {
+				t.Fatalf("dead destination: %v, want a connect failure, not written", err)
+			}
+		}
+		// Attempts at 0, ~0.1, 0.3, 0.7, 1.5, 3.1, 6.3 s and the 5 s cap:
+		// at most 9 per address in 10 s with the jitter, not 100.
+		t.Logf("connect attempts: %d", e.tr.Stats().ConnectFailures)
+		if n := e.tr.Stats().ConnectFailures; n < dead || n > 9*dead {
+			t.Errorf("%d connect attempts to %d dead addresses over %d events, want %d to %d", n, dead, raises, dead, 9*dead)
+		}
+		for _, d := range dests {
+			d.Close()
 		}
 	})
 }
