@@ -244,6 +244,9 @@ func (d *destination) Close() error {
 	}
 	d.closed = true
 	c.dests--
+	if c.dests == 0 {
+		c.wakeWriterLocked() // a lingering writer ends at once
+	}
 	if d.room != nil {
 		close(d.room)
 		d.room = nil

@@ -6,6 +6,7 @@ package stream
 // checked exactly, whatever the machine's load.
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -360,4 +361,53 @@ func TestSyncDeadDestinationsCheap(t *testing.T) {
 			d.Close()
 		}
 	})
+}
+
+// TestSyncLastCloseRetiresAtOnce: closing the last subscription of an
+// address releases its connection and its writer at once, without the
+// idle writer's linger: a subscriber that unsubscribes is disconnected
+// now, not seconds later.
+func TestSyncLastCloseRetiresAtOnce(t *testing.T) {
+	for _, reliable := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			e := newMemEnv(t, Config{ReliableMode: reliable})
+			stop := e.serve("127.0.0.1:9", answerAll)
+			defer stop()
+			defer e.tr.Close()
+			d := parse(t, e.tr, "tcp:127.0.0.1:9")
+			o := make(timedOutcomes, 1)
+			if err := d.Send(seqMsg(event(t, "E_SYNC"), 0), o.done(0)); err != nil {
+				t.Fatal(err)
+			}
+			if r := <-o; r.err != nil {
+				t.Fatal(r.err)
+			}
+			start := time.Now()
+			d.Close()
+			synctest.Wait()
+			if n := len(e.tr.Stats().Addresses); n != 0 {
+				t.Fatalf("reliable %v: %d addresses after the last Close, want none", reliable, n)
+			}
+			if took := time.Since(start); took != 0 {
+				t.Fatalf("reliable %v: retired after %v of the clock, want at once", reliable, took)
+			}
+		})
+	}
+}
+
+// answerAll confirms every request it reads.
+func answerAll(c net.Conn) {
+	dec := jsonrpc.NewDecoder(c, 0)
+	for {
+		b, err := dec.Next()
+		if err != nil {
+			return
+		}
+		var r struct{ ID *int64 }
+		if json.Unmarshal(b, &r) == nil && r.ID != nil {
+			if _, err := c.Write(replyOK(*r.ID)); err != nil {
+				return
+			}
+		}
+	}
 }

@@ -85,6 +85,17 @@ func (c *conn) run() {
 			c.mu.Unlock()
 			return
 		}
+		if len(c.ready) == 0 && c.dests == 0 {
+			// Nothing to write and no destination left to write more:
+			// end now (the conn retires once its replies are in).
+			c.writing, c.sleeping = false, false
+			retire := c.idleLocked()
+			c.mu.Unlock()
+			if retire {
+				c.retire()
+			}
+			return
+		}
 		if len(c.ready) == 0 {
 			// Nothing to write: wait a while for more before ending.
 			c.sleeping = true
