@@ -47,7 +47,7 @@ func (d *destination) Key() string { return d.key }
 // callback.
 func (d *destination) Send(m *evi.Message, done evi.Done) error {
 	if d.closed.Load() {
-		return fmt.Errorf("%s: %w", d.printed, evi.ErrClosed)
+		return d.closedErr()
 	}
 	switch d.policy {
 	case Parallel:
@@ -57,6 +57,11 @@ func (d *destination) Send(m *evi.Message, done evi.Done) error {
 	default:
 		return d.sendRoundRobin(m, done)
 	}
+}
+
+// closedErr is what Send returns once d or its transport is closed.
+func (d *destination) closedErr() error {
+	return &evi.DeliveryError{Dest: d.printed, Reason: evi.ReasonClosed, Err: errDestClosed}
 }
 
 // Close closes every member destination. Events already accepted still
@@ -89,11 +94,18 @@ func (d *destination) closeMembers() error {
 func (d *destination) sendRoundRobin(m *evi.Message, done evi.Done) error {
 	n := d.next.Add(1) - 1
 	mb := &d.members[n%uint64(len(d.members))]
-	var cb evi.Done
-	if done != nil {
-		cb = &roundRobin{d: d, mb: mb, done: done}
+	if done == nil {
+		if err := mb.dest.Send(m, nil); err != nil {
+			return d.fail(&MemberError{Member: mb.socket, Err: err})
+		}
+		return nil
 	}
-	if err := mb.dest.Send(m, cb); err != nil {
+	r := &roundRobin{mb: mb}
+	if !d.t.flights.begin(&r.f, d, m, done) {
+		return d.closedErr()
+	}
+	if err := mb.dest.Send(m, r); err != nil {
+		r.f.drop()
 		return d.fail(&MemberError{Member: mb.socket, Err: err})
 	}
 	return nil
@@ -101,16 +113,15 @@ func (d *destination) sendRoundRobin(m *evi.Message, done evi.Done) error {
 
 // roundRobin reports the outcome of the member an event went to.
 type roundRobin struct {
-	d    *destination
-	mb   *member
-	done evi.Done
+	f  flight
+	mb *member
 }
 
-func (r *roundRobin) Done(m *evi.Message, err error) {
+func (r *roundRobin) Done(_ *evi.Message, err error) {
 	if err != nil {
-		err = r.d.fail(&MemberError{Member: r.mb.socket, Err: err})
+		err = r.f.d.fail(&MemberError{Member: r.mb.socket, Err: err})
 	}
-	r.done.Done(m, err)
+	r.f.report(err)
 }
 
 // fail returns the policy's failure with the given member failures.
@@ -123,8 +134,7 @@ func (d *destination) fail(failed ...*MemberError) error {
 // parallel collects the outcomes of one event sent to every member.
 type parallel struct {
 	d       *destination
-	m       *evi.Message
-	done    evi.Done
+	f       flight
 	errs    []error      // by member index; each slot written once
 	pending atomic.Int64 // outcomes still expected, plus one while sending
 	members []parallelMember
@@ -140,7 +150,7 @@ func (pm *parallelMember) Done(_ *evi.Message, err error) {
 	p := pm.p
 	p.errs[pm.i] = err
 	if p.pending.Add(-1) == 0 {
-		p.done.Done(p.m, p.result())
+		p.f.report(p.result())
 	}
 }
 
@@ -162,7 +172,10 @@ func (d *destination) sendParallel(m *evi.Message, done evi.Done) error {
 		}
 		return nil
 	}
-	p := &parallel{d: d, m: m, done: done, errs: make([]error, n), members: make([]parallelMember, n)}
+	p := &parallel{d: d, errs: make([]error, n), members: make([]parallelMember, n)}
+	if !d.t.flights.begin(&p.f, d, m, done) {
+		return d.closedErr()
+	}
 	p.pending.Store(int64(n) + 1)
 	rejected := 0
 	for i := range d.members {
@@ -175,12 +188,13 @@ func (d *destination) sendParallel(m *evi.Message, done evi.Done) error {
 	}
 	if rejected == n {
 		// Not accepted anywhere: done is never called.
+		p.f.drop()
 		return p.result()
 	}
 	if p.pending.Add(-1) == 0 {
 		// Every accepted member already reported: done must still be
 		// called later and from another goroutine than Send's.
-		go p.done.Done(m, p.result())
+		p.f.reportAsync(p.result())
 	}
 	return nil
 }
@@ -240,7 +254,8 @@ func (d *destination) markOK(mb *member) {
 type failover struct {
 	d      *destination
 	m      *evi.Message
-	done   evi.Done
+	fl     flight
+	track  bool  // fl is tracked: someone wants the outcome
 	order  []int // member indexes in the order to try; nil: socket order
 	pos    int   // index into order of the member being tried
 	failed []*MemberError
@@ -254,7 +269,13 @@ func (f *failover) member() *member {
 }
 
 func (d *destination) sendFailover(m *evi.Message, done evi.Done) error {
-	f := &failover{d: d, m: m, done: done}
+	f := &failover{d: d, m: m}
+	if done != nil {
+		if !d.t.flights.begin(&f.fl, d, m, done) {
+			return d.closedErr()
+		}
+		f.track = true
+	}
 	// Healthy members first, in socket order; then the skipped ones, in
 	// socket order, so an event is never dropped while a member is left.
 	// The clock is read only when some member is marked.
@@ -292,6 +313,9 @@ func (d *destination) sendFailover(m *evi.Message, done evi.Done) error {
 		return nil
 	}
 	// Every member refused it at once: not accepted, done is never called.
+	if f.track {
+		f.fl.drop()
+	}
 	return d.fail(f.failed...)
 }
 
@@ -318,18 +342,24 @@ func (f *failover) Done(_ *evi.Message, err error) {
 	mb := f.member()
 	if err == nil {
 		f.d.markOK(mb)
-		if f.done != nil {
-			f.done.Done(f.m, nil)
-		}
+		f.finish(nil)
 		return
 	}
 	f.d.markFailed(mb, err)
 	f.failed = append(f.failed, &MemberError{Member: mb.socket, Err: err})
 	f.pos++
+	if f.track && f.fl.over() {
+		return // the transport closed: no next member
+	}
 	if f.pos < len(f.d.members) && f.try() {
 		return
 	}
-	if f.done != nil {
-		f.done.Done(f.m, f.d.fail(f.failed...))
+	f.finish(f.d.fail(f.failed...))
+}
+
+// finish reports the event's outcome, when someone wants it.
+func (f *failover) finish(err error) {
+	if f.track {
+		f.fl.report(err)
 	}
 }

@@ -48,6 +48,9 @@ type Transport struct {
 	mu     sync.Mutex
 	closed bool
 	dests  map[*destination]struct{} // open destinations, closed by Close
+	// flights are the accepted events whose outcome is not reported yet;
+	// Close fails them, then waits for the reports under way.
+	flights flights
 }
 
 // New returns a virtual transport whose member sockets are parsed by reg's
@@ -158,9 +161,11 @@ func (t *Transport) isClosed() bool {
 	return t.closed
 }
 
-// Close closes every open virtual destination (and so their members);
-// Parse fails with evi.ErrClosed afterwards. Events already accepted still
-// complete or fail, and are reported.
+// Close fails the events still pending with a *evi.DeliveryError (Reason
+// ReasonClosed) and closes every open virtual destination (and so their
+// members); when it returns every outcome has been reported, and the
+// members' outcomes that come later are dropped. Parse and Send fail with
+// evi.ErrClosed afterwards.
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.closed {
@@ -173,6 +178,7 @@ func (t *Transport) Close() error {
 		dests = append(dests, d)
 	}
 	t.mu.Unlock()
+	t.flights.close()
 	var errs []error
 	for _, d := range dests {
 		errs = append(errs, d.Close())
