@@ -61,8 +61,9 @@ func (l *subList) all() []*Subscriber { return l.subs[:l.n.Load()] }
 type Subscriber struct {
 	event   *Event
 	dest    Destination
-	socket  string // Dest.String(), computed once
-	key     string // Dest.Key()
+	timed   TimedSender // dest, when it is one (asserted once, not per raise)
+	socket  string      // Dest.String(), computed once
+	key     string      // Dest.Key()
 	durable atomic.Bool
 	reg     *Registry
 
@@ -90,9 +91,12 @@ func (s *Subscriber) Expire() time.Duration { return time.Duration(s.expire.Load
 func (s *Subscriber) Start() time.Time { return time.Unix(0, s.start.Load()) }
 
 // Expired reports whether s has expired at now.
-func (s *Subscriber) Expired(now time.Time) bool {
+func (s *Subscriber) Expired(now time.Time) bool { return s.expiredAt(now.UnixNano()) }
+
+// expiredAt is Expired at now in Unix nanoseconds.
+func (s *Subscriber) expiredAt(now int64) bool {
 	e := s.expire.Load()
-	return e > 0 && now.UnixNano()-s.start.Load() >= e
+	return e > 0 && now-s.start.Load() >= e
 }
 
 // Done reports the outcome of one event sent to s: to the raiser's report
@@ -394,6 +398,7 @@ func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error 
 		return nil
 	}
 	s := &Subscriber{event: ev, dest: dest, socket: dest.String(), key: key, reg: r}
+	s.timed, _ = dest.(TimedSender)
 	s.durable.Store(o.Durable)
 	s.start.Store(now.UnixNano())
 	s.expire.Store(int64(o.Expire))
@@ -716,22 +721,23 @@ func (r *Registry) raise(rw *roomWait, ev *Event, params value.Params, report fu
 	now := r.now()
 	timed := r.cfg.Now == nil // a real clock reading: destinations may use it as the hand-over time
 	m := &Message{ID: r.ids.next(), Event: ev, Params: params, Raised: now, report: report}
-	var done Done // nil when nobody wants the outcomes: transports skip them
+	wantDone := report != nil || len(r.cfg.Observers) > 0
+	nowNano := now.UnixNano()
 	live, accepted := 0, 0
 	var errs []error
 	for i := len(all) - 1; i >= 0; i-- { // newest first
 		s := all[i]
-		if s.Expired(now) {
+		if s.expiredAt(nowNano) {
 			continue
 		}
 		live++
-		done = nil
-		if report != nil || len(r.cfg.Observers) > 0 {
+		var done Done // nil when nobody wants the outcomes: transports skip them
+		if wantDone {
 			done = s
 		}
 		var err error
-		if ts, ok := s.dest.(TimedSender); ok && timed {
-			err = ts.SendAt(m, done, now)
+		if s.timed != nil && timed {
+			err = s.timed.SendAt(m, done, now)
 		} else {
 			err = s.dest.Send(m, done)
 		}
