@@ -265,9 +265,13 @@ func TestShutdownDrains(t *testing.T) {
 // TestShutdownDeadline: a receiver that never reads; Shutdown gives up at
 // its deadline and logs what could not be sent.
 func TestShutdownDeadline(t *testing.T) {
+	// Reliable mode, and a receiver that never reads nor answers: nothing
+	// can be delivered before the deadline, whatever the socket buffers
+	// hold (on loopback they can take the whole 4 MB).
 	r := testnet.NewPausedSink(t, waitTimeout)
 	cfg := testConfig()
 	eventStream(cfg).Timeout = 60000
+	eventStream(cfg).ReliableMode = true
 	d, logs := start(t, cfg)
 	queue(t, d, r.Socket(), 2000, 2000)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
