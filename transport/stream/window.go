@@ -35,7 +35,7 @@ type slot struct {
 	deadline int64
 	id       int64 // 0 when free
 	gen      int64
-	written  bool  // the writer wrote it whole
+	written  bool  // its bytes may have left (set before the write)
 	prev     int32 // the destination's list
 	next     int32
 }

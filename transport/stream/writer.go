@@ -320,6 +320,11 @@ func (w *writer) send(c *conn, nc net.Conn) {
 			// the peer does not read: the connection is closed.
 			dl := max(minDL, t.now()+int64(writeGrace))
 			nc.SetWriteDeadline(t.epoch.Add(time.Duration(dl)))
+			if reliable {
+				// Before the write: a reply, or a teardown, can come
+				// before Write returns.
+				c.markWriting(batch[start:i], ends)
+			}
 			n, err = nc.Write(buf)
 			c.ctr.writes.Add(1)
 			c.ctr.bytesWritten.Add(uint64(n))
@@ -329,7 +334,9 @@ func (w *writer) send(c *conn, nc net.Conn) {
 		}
 		closed := err != nil && c.isClosed() // the write failed because Close closed nc
 		if reliable {
-			c.markWritten(batch[start:i], ends, n)
+			if n < len(buf) {
+				c.markUnwritten(batch[start:i], ends, n)
+			}
 		} else {
 			w.report(c, batch[start:i], ends, n, err, closed)
 		}
@@ -354,18 +361,38 @@ func (c *conn) isClosed() bool {
 	return c.closed
 }
 
-// markWritten records which requests of a chunk were written whole (the
-// first n bytes of it were), so that a teardown says which ones the peer
-// may have received.
-func (c *conn) markWritten(items []item, ends []int, n int) {
+// markWriting records that the requests of a chunk about to be written
+// may reach the peer from now on, so that a teardown that comes before
+// Write returns (the peer read them and hung up) counts them written.
+func (c *conn) markWriting(items []item, ends []int) {
 	c.mu.Lock()
 	for k := range items {
-		if ends[k] < 0 || ends[k] > n || c.win == nil {
+		if ends[k] < 0 || c.win == nil {
 			continue
 		}
 		if i := c.win.lookup(items[k].id); i >= 0 {
 			c.win.slots[i].written = true
 		}
+	}
+	c.mu.Unlock()
+}
+
+// markUnwritten records, after a short write of n bytes of a chunk, the
+// requests none of whose bytes left: a teardown says they were not
+// written. Those partly written stay marked.
+func (c *conn) markUnwritten(items []item, ends []int, n int) {
+	c.mu.Lock()
+	begin := 0 // where items[k]'s bytes begin in the chunk
+	for k := range items {
+		if ends[k] < 0 {
+			continue
+		}
+		if begin >= n && c.win != nil {
+			if i := c.win.lookup(items[k].id); i >= 0 {
+				c.win.slots[i].written = false
+			}
+		}
+		begin = ends[k]
 	}
 	c.mu.Unlock()
 }
