@@ -123,6 +123,7 @@ type Params struct {
 	text  string               // the params' JSON (FromText); "" otherwise
 	n     int                  // how many params text holds
 	parse func(string) []Param // decodes text
+	size  int                  // SizeHint, computed when built
 }
 
 // FromText returns params held as their JSON text: an object (named) or an
@@ -131,7 +132,7 @@ type Params struct {
 // list; At and All call it. The caller guarantees that text is that
 // encoding: the jsonrpc package makes such params from the JSON it reads.
 func FromText(text string, named bool, n int, parse func(string) []Param) Params {
-	return Params{named: named, text: text, n: n, parse: parse}
+	return Params{named: named, text: text, n: n, parse: parse, size: len(text)}
 }
 
 // Text returns the params' JSON when they are held as text (FromText).
@@ -139,7 +140,7 @@ func (p Params) Text() (string, bool) { return p.text, p.text != "" }
 
 // Named returns named params, in the order given. Every name must be non-empty.
 // The params keep ps (no copy): do not modify it afterwards.
-func Named(ps ...Param) Params { return Params{named: true, list: ps} }
+func Named(ps ...Param) Params { return Params{named: true, list: ps, size: sizeHint(ps)} }
 
 // Unnamed returns unnamed params, in the order given.
 func Unnamed(vs ...Value) Params {
@@ -147,7 +148,35 @@ func Unnamed(vs ...Value) Params {
 	for i, v := range vs {
 		list[i].Value = v
 	}
-	return Params{list: list}
+	return Params{list: list, size: sizeHint(list)}
+}
+
+// SizeHint returns about how many bytes the params take encoded as JSON:
+// the text's length for params held as text; else the names, the strings
+// and raw values as they are, 24 bytes per other value, and the
+// punctuation. It is computed once, when the params are built, so that
+// an encoder that sizes its buffer, or a queue bounded in bytes, can ask
+// for each destination at no cost. Strings that need escapes encode
+// longer.
+func (p Params) SizeHint() int { return p.size }
+
+func sizeHint(list []Param) int {
+	if len(list) == 0 {
+		return 0
+	}
+	n := 2 // the brackets
+	for _, prm := range list {
+		n += len(prm.Name) + 4 // quotes, colon, comma
+		switch prm.Value.kind {
+		case KindString:
+			n += len(prm.Value.s) + 2
+		case KindRaw:
+			n += len(prm.Value.s)
+		default:
+			n += 24 // a number, null, true or false
+		}
+	}
+	return n
 }
 
 // P builds a named Param; a shorthand for Param{Name: name, Value: v}.

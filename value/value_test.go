@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/value"
 )
 
@@ -171,5 +172,32 @@ func TestParamsValidateNamed(t *testing.T) {
 				t.Fatalf("Validate() = %v, want an error containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestSizeHint: the hint is computed when the params are built; it is at
+// least the encoded size when no string needs escapes, and exactly the
+// text's length for params held as text.
+func TestSizeHint(t *testing.T) {
+	long := strings.Repeat("x", 1000)
+	cases := []struct {
+		name string
+		p    value.Params
+	}{
+		{"none", value.Params{}},
+		{"named", value.Named(value.P("ip", value.String("127.0.0.1")), value.P("port", value.Int(5060)))},
+		{"unnamed", value.Unnamed(value.String(long), value.Int(-9223372036854775808), value.Null(), value.Bool(true))},
+		{"raw", value.Named(value.P("j", value.RawJSON(`{"a":[1,2,3]}`)))},
+		{"float", value.Unnamed(value.Float(-1.2345678901234567e-300))},
+	}
+	for _, c := range cases {
+		enc := jsonrpc.AppendParams(nil, c.p, "", "E_X")
+		if got := c.p.SizeHint(); got < len(enc) {
+			t.Errorf("%s: SizeHint %d < encoded %d (%s)", c.name, got, len(enc), enc)
+		}
+		text := value.FromText(string(enc), c.p.IsNamed(), c.p.Len(), func(string) []value.Param { return c.p.All() })
+		if len(enc) > 0 && text.SizeHint() != len(enc) {
+			t.Errorf("%s as text: SizeHint %d, want %d", c.name, text.SizeHint(), len(enc))
+		}
 	}
 }

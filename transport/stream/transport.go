@@ -13,7 +13,6 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
-	"github.com/evstream/evstream/value"
 )
 
 // Transport is the "tcp:" transport (OpenSIPS's event_stream): it parses
@@ -262,31 +261,17 @@ func (t *Transport) settle(n int) {
 	}
 }
 
-// paramsSize estimates the encoded size of m's params, so that encoding
-// them takes a single allocation (strings that need escapes may still grow
-// it).
+// paramsSize estimates the encoded size of m's params with eventParam,
+// so that encoding them takes a single allocation and the queues are
+// bounded in bytes before the encoding is made (value.Params.SizeHint,
+// computed once per event).
 func paramsSize(m *evi.Message, eventParam, eventName string) int {
-	p := m.Params
-	if p.Len() == 0 && eventParam == "" {
-		return 0
-	}
-	n := 2
+	n := m.Params.SizeHint()
 	if eventParam != "" {
-		n += len(eventParam) + len(eventName) + 6
-	}
-	if text, ok := p.Text(); ok {
-		return n - 2 + len(text)
-	}
-	for _, prm := range p.All() {
-		n += len(prm.Name) + 4 // quotes, colon, comma
-		switch prm.Value.Kind() {
-		case value.KindString:
-			n += len(prm.Value.Str()) + 2
-		case value.KindRaw:
-			n += len(prm.Value.Str())
-		default:
-			n += 24 // a number, null, true or false
+		if n == 0 {
+			n = 2
 		}
+		n += len(eventParam) + len(eventName) + 6
 	}
 	return n
 }
