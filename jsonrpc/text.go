@@ -89,24 +89,31 @@ func objectText(raw []byte, eventParam string) (textParams, bool) {
 		} else {
 			tp.n++
 		}
-		if i >= len(raw) {
+		var more bool
+		if i, more, ok = afterItem(raw, i, '}', tp.n); !ok {
 			return textParams{}, false
 		}
-		switch raw[i] {
-		case ',':
-			i++
-			continue
-		case '}':
-			if i != len(raw)-1 || tp.n == 0 {
-				return textParams{}, false
-			}
-		default:
-			return textParams{}, false
+		if !more {
+			break
 		}
-		break
 	}
 	tp.text = textWithout(raw, cut)
 	return tp, true
+}
+
+// afterItem reads what follows a member or an element, at raw[i]: a comma
+// (more: i is moved past it), or the closing byte, which must end raw,
+// after at least one param (n). Anything else is not canonical.
+func afterItem(raw []byte, i int, closing byte, n int) (next int, more, ok bool) {
+	switch {
+	case i >= len(raw):
+		return i, false, false
+	case raw[i] == ',':
+		return i + 1, true, true
+	case raw[i] == closing:
+		return i, false, i == len(raw)-1 && n > 0
+	}
+	return i, false, false
 }
 
 func arrayText(raw []byte, eventParam string) (textParams, bool) {
@@ -128,21 +135,13 @@ func arrayText(raw []byte, eventParam string) (textParams, bool) {
 		} else {
 			tp.n++
 		}
-		if i >= len(raw) {
+		var more bool
+		if i, more, ok = afterItem(raw, i, ']', tp.n); !ok {
 			return textParams{}, false
 		}
-		switch raw[i] {
-		case ',':
-			i++
-			continue
-		case ']':
-			if i != len(raw)-1 || tp.n == 0 {
-				return textParams{}, false
-			}
-		default:
-			return textParams{}, false
+		if !more {
+			break
 		}
-		break
 	}
 	tp.text = textWithout(raw, cut)
 	return tp, true
