@@ -125,14 +125,7 @@ func memServe(t *testing.T, srv *receiver.Server) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-errc; !errors.Is(err, receiver.ErrServerClosed) {
-			t.Errorf("Serve = %v, want ErrServerClosed", err)
-		}
-	})
+	serveOn(t, srv, ln)
 	c, err := n.DialContext(context.Background(), "memnet", "receiver")
 	if err != nil {
 		t.Fatal(err)

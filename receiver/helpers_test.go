@@ -110,6 +110,13 @@ func serveUnfiltered(t testing.TB, srv *receiver.Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveOn(t, srv, ln)
+	return ln.Addr().String()
+}
+
+// serveOn runs srv.Serve(ln) until the test ends, then closes srv and
+// checks that Serve returned ErrServerClosed.
+func serveOn(t testing.TB, srv *receiver.Server, ln net.Listener) {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -118,7 +125,6 @@ func serveUnfiltered(t testing.TB, srv *receiver.Server) string {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return ln.Addr().String()
 }
 
 func dial(t testing.TB, addr string) *net.TCPConn {
