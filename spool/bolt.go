@@ -1,0 +1,547 @@
+package spool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Options configure a store opened by Open. The zero Options are valid.
+type Options struct {
+	// MaxBytes bounds the size of the stored records (pending and dead);
+	// an Append beyond it fails with ErrFull. 0 means no bound.
+	MaxBytes int64
+	// LockTimeout bounds the wait for the file's lock, held by another
+	// process using the same file. 0 means one second.
+	LockTimeout time.Duration
+}
+
+// maxBatch bounds the write requests grouped into one transaction.
+const maxBatch = 4096
+
+// maxReason bounds the failure reasons stored with an entry, in bytes.
+const maxReason = 512
+
+var (
+	bucketQueues = []byte("queues")
+	bucketDead   = []byte("dead")
+)
+
+// Bolt is the bbolt engine of Store.
+type Bolt struct {
+	db   *bolt.DB
+	path string
+	max  int64
+
+	mu     sync.RWMutex // held shared while submitting; Close takes it
+	closed bool
+	reqs   chan *request
+	done   chan struct{} // the committer ended
+
+	bytes, pending, dead atomic.Int64
+	commits, appended    atomic.Uint64
+}
+
+var _ Store = (*Bolt)(nil)
+
+// request is one write, run by the committer inside a batch's transaction.
+// run returns the changes to the counters, applied if the batch commits.
+type request struct {
+	run  func(tx *bolt.Tx, room int64) (delta, error)
+	d    delta
+	err  error
+	done chan struct{}
+}
+
+type delta struct {
+	bytes, pending, dead int64
+	appended             uint64
+}
+
+func (d *delta) add(o delta) {
+	d.bytes += o.bytes
+	d.pending += o.pending
+	d.dead += o.dead
+	d.appended += o.appended
+}
+
+// Open opens (or creates) the spool file at path. A file that is not a
+// spool, or is damaged, is an error naming it; so is a file locked by
+// another process for longer than Options.LockTimeout.
+func Open(path string, opts Options) (*Bolt, error) {
+	if opts.MaxBytes < 0 {
+		return nil, fmt.Errorf("spool: Options.MaxBytes %d is negative", opts.MaxBytes)
+	}
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	db, err := openBolt(path, timeout)
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("spool: open %s: locked by another process (is another evstream running with this data_dir?)", path)
+		}
+		return nil, fmt.Errorf("spool: open %s: %w", path, err)
+	}
+	s := &Bolt{db: db, path: path, max: opts.MaxBytes, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.commit()
+	return s, nil
+}
+
+// openBolt is bolt.Open, with its panics on some damaged files turned into
+// errors. (The file that made it panic stays open until the process ends:
+// bbolt gives no handle to close it. The daemon stops on this error.)
+func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			db, err = nil, fmt.Errorf("the file is damaged: %v", p)
+		}
+	}()
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+}
+
+// load creates the buckets and counts what the file holds, reading every
+// record: a damaged one is an error naming the file, queue and sequence.
+func (s *Bolt) load() (err error) {
+	defer func() {
+		// bbolt panics on some kinds of damaged pages.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("spool: %s is damaged: %v", s.path, p)
+		}
+	}()
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketQueues, bucketDead} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("spool: %s: %w", s.path, err)
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		for _, top := range [][]byte{bucketQueues, bucketDead} {
+			err := tx.Bucket(top).ForEachBucket(func(q []byte) error {
+				return tx.Bucket(top).Bucket(q).ForEach(func(k, v []byte) error {
+					if len(k) != 8 {
+						return fmt.Errorf("spool: %s is damaged: queue %q has a key of %d bytes", s.path, q, len(k))
+					}
+					if _, err := decode(v); err != nil {
+						return fmt.Errorf("spool: %s is damaged: queue %q, record %d: %w", s.path, q, binary.BigEndian.Uint64(k), err)
+					}
+					s.bytes.Add(int64(len(v)))
+					if string(top) == string(bucketDead) {
+						s.dead.Add(1)
+					} else {
+						s.pending.Add(1)
+					}
+					return nil
+				})
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// commit is the committer goroutine: it runs the requests in batches, one
+// transaction (and fsync) each, until Close.
+func (s *Bolt) commit() {
+	defer close(s.done)
+	batch := make([]*request, 0, maxBatch)
+	for r := range s.reqs {
+		batch = append(batch[:0], r)
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+// errRerun rolls a batch's transaction back: a request failed after it
+// may have written, so the others run again without it.
+var errRerun = errors.New("spool: rerun the batch")
+
+// refusal reports whether err is a request's refusal made before it
+// wrote anything (so the transaction can go on without it).
+func refusal(err error) bool { return errors.Is(err, ErrFull) || errors.Is(err, ErrNotFound) }
+
+// runBatch runs the requests of batch in one transaction. A refused
+// request wrote nothing; after any other failure of a request the
+// transaction is rolled back and run again without it, so that no
+// request's writes are half applied. An error of the transaction fails
+// the requests it ran.
+func (s *Bolt) runBatch(batch []*request) {
+	var total delta
+	failed := make([]bool, len(batch))
+	var err error
+	for {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			total = delta{}
+			for i, r := range batch {
+				if failed[i] {
+					continue
+				}
+				room := int64(-1)
+				if s.max > 0 {
+					room = s.max - s.bytes.Load() - total.bytes
+				}
+				r.d, r.err = r.run(tx, room)
+				switch {
+				case r.err == nil:
+					total.add(r.d)
+				case refusal(r.err):
+				default:
+					failed[i] = true
+					return errRerun
+				}
+			}
+			return nil
+		})
+		if err != errRerun {
+			break
+		}
+	}
+	if err == nil {
+		s.commits.Add(1)
+		s.bytes.Add(total.bytes)
+		s.pending.Add(total.pending)
+		s.dead.Add(total.dead)
+		s.appended.Add(total.appended)
+	}
+	for i, r := range batch {
+		if err != nil && !failed[i] {
+			r.err = fmt.Errorf("spool: commit to %s: %w", s.path, err)
+		}
+		close(r.done)
+	}
+}
+
+// write submits run to the committer and waits for its batch's commit.
+func (s *Bolt) write(run func(tx *bolt.Tx, room int64) (delta, error)) error {
+	r := &request{run: run, done: make(chan struct{})}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	s.reqs <- r
+	s.mu.RUnlock()
+	<-r.done
+	return r.err
+}
+
+// Append stores recs durably; see Store.
+func (s *Bolt) Append(recs ...Record) ([]uint64, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	vals := make([][]byte, len(recs))
+	var size int64
+	for i := range recs {
+		if q := recs[i].Queue; q == "" || len(q) > bolt.MaxKeySize {
+			return nil, fmt.Errorf("spool: Append: record %d: queue name of %d bytes, want 1 to %d", i, len(q), bolt.MaxKeySize)
+		}
+		vals[i] = encode(Entry{Record: recs[i]})
+		size += int64(len(vals[i]))
+	}
+	seqs := make([]uint64, len(recs))
+	err := s.write(func(tx *bolt.Tx, room int64) (delta, error) {
+		if room >= 0 && size > room {
+			return delta{}, fmt.Errorf("spool: %d bytes for %d records, %d left of %d: %w", size, len(recs), max(room, 0), s.max, ErrFull)
+		}
+		for i := range recs {
+			b, err := queueBucket(tx, bucketQueues, recs[i].Queue, true)
+			if err != nil {
+				return delta{}, err
+			}
+			seq, err := b.NextSequence()
+			if err != nil {
+				return delta{}, err
+			}
+			if err := b.Put(key(seq), vals[i]); err != nil {
+				return delta{}, err
+			}
+			seqs[i] = seq
+		}
+		return delta{bytes: size, pending: int64(len(recs)), appended: uint64(len(recs))}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return seqs, nil
+}
+
+// Read returns pending entries of queue from seq from on; see Store.
+func (s *Bolt) Read(queue string, from uint64, max int) ([]Entry, error) {
+	return s.list(bucketQueues, queue, from, max)
+}
+
+// DeadLetters returns dead letters of queue, oldest first; see Store.
+func (s *Bolt) DeadLetters(queue string, max int) ([]Entry, error) {
+	return s.list(bucketDead, queue, 0, max)
+}
+
+func (s *Bolt) list(top []byte, queue string, from uint64, max int) ([]Entry, error) {
+	var out []Entry
+	err := s.view(func(tx *bolt.Tx) error {
+		b, _ := queueBucket(tx, top, queue, false)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(key(from)); k != nil && len(out) < max; k, v = c.Next() {
+			e, err := decode(v)
+			if err != nil {
+				return fmt.Errorf("spool: %s: queue %q, record %d: %w", s.path, queue, binary.BigEndian.Uint64(k), err)
+			}
+			e.Queue, e.Seq = queue, binary.BigEndian.Uint64(k)
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *Bolt) view(fn func(tx *bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+// Confirm removes delivered entries; see Store.
+func (s *Bolt) Confirm(queue string, seqs ...uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	return s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+		b, _ := queueBucket(tx, bucketQueues, queue, false)
+		if b == nil {
+			return delta{}, nil
+		}
+		var d delta
+		for _, seq := range seqs {
+			// By key, not through a cursor: deleting under a cursor and
+			// then moving it skips a key.
+			v := b.Get(key(seq))
+			if v == nil {
+				continue
+			}
+			d.bytes -= int64(len(v))
+			d.pending--
+			if err := b.Delete(key(seq)); err != nil {
+				return delta{}, err
+			}
+		}
+		return d, nil
+	})
+}
+
+// Retry records a failed attempt; see Store.
+func (s *Bolt) Retry(queue string, seq uint64, reason string) (Entry, error) {
+	var out Entry
+	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+		b, e, old, err := s.pendingEntry(tx, queue, seq)
+		if err != nil {
+			return delta{}, err
+		}
+		e.Attempts++
+		e.Error = clip(reason)
+		v := encode(e)
+		if err := b.Put(key(seq), v); err != nil {
+			return delta{}, err
+		}
+		out = e
+		return delta{bytes: int64(len(v) - len(old))}, nil
+	})
+	return out, err
+}
+
+// Terminate makes the entry a dead letter; see Store.
+func (s *Bolt) Terminate(queue string, seq uint64, reason string) error {
+	return s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+		b, e, old, err := s.pendingEntry(tx, queue, seq)
+		if err != nil {
+			return delta{}, err
+		}
+		dead, err := queueBucket(tx, bucketDead, queue, true)
+		if err != nil {
+			return delta{}, err
+		}
+		e.Error = clip(reason)
+		v := encode(e)
+		if err := dead.Put(key(seq), v); err != nil {
+			return delta{}, err
+		}
+		if err := b.Delete(key(seq)); err != nil {
+			return delta{}, err
+		}
+		return delta{bytes: int64(len(v) - len(old)), pending: -1, dead: 1}, nil
+	})
+}
+
+// pendingEntry returns the bucket of queue, its entry seq and the stored
+// bytes, or ErrNotFound.
+func (s *Bolt) pendingEntry(tx *bolt.Tx, queue string, seq uint64) (*bolt.Bucket, Entry, []byte, error) {
+	b, _ := queueBucket(tx, bucketQueues, queue, false)
+	var v []byte
+	if b != nil {
+		v = b.Get(key(seq))
+	}
+	if v == nil {
+		return nil, Entry{}, nil, fmt.Errorf("spool: queue %q, record %d: %w", queue, seq, ErrNotFound)
+	}
+	e, err := decode(v)
+	if err != nil {
+		return nil, Entry{}, nil, fmt.Errorf("spool: %s: queue %q, record %d: %w", s.path, queue, seq, err)
+	}
+	e.Queue, e.Seq = queue, seq
+	return b, e, v, nil
+}
+
+// Replay puts the dead letters back at the tail of the queue; see Store.
+func (s *Bolt) Replay(queue string) (int, error) {
+	n := 0
+	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+		n = 0
+		dead, _ := queueBucket(tx, bucketDead, queue, false)
+		if dead == nil {
+			return delta{}, nil
+		}
+		b, err := queueBucket(tx, bucketQueues, queue, true)
+		if err != nil {
+			return delta{}, err
+		}
+		var d delta
+		err = dead.ForEach(func(_, v []byte) error {
+			e, err := decode(v)
+			if err != nil {
+				return err
+			}
+			e.Attempts, e.Error = 0, ""
+			nv := encode(e)
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			n++
+			d.bytes += int64(len(nv) - len(v))
+			d.pending++
+			d.dead--
+			return b.Put(key(seq), nv)
+		})
+		if err != nil {
+			return delta{}, err
+		}
+		// The whole bucket at once: no deleting under the cursor.
+		return d, tx.Bucket(bucketDead).DeleteBucket([]byte(queue))
+	})
+	return n, err
+}
+
+// Purge removes the dead letters of queue; see Store.
+func (s *Bolt) Purge(queue string) (int, error) {
+	n := 0
+	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+		n = 0
+		dead, _ := queueBucket(tx, bucketDead, queue, false)
+		if dead == nil {
+			return delta{}, nil
+		}
+		var d delta
+		dead.ForEach(func(_, v []byte) error {
+			n++
+			d.bytes -= int64(len(v))
+			d.dead--
+			return nil
+		})
+		return d, tx.Bucket(bucketDead).DeleteBucket([]byte(queue))
+	})
+	return n, err
+}
+
+// Queues returns the queues holding entries; see Store.
+func (s *Bolt) Queues() ([]string, error) {
+	var out []string
+	err := s.view(func(tx *bolt.Tx) error {
+		for _, top := range [][]byte{bucketQueues, bucketDead} {
+			tb := tx.Bucket(top)
+			tb.ForEachBucket(func(q []byte) error {
+				if k, _ := tb.Bucket(q).Cursor().First(); k != nil && !slices.Contains(out, string(q)) {
+					out = append(out, string(q))
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
+}
+
+// Stats returns the store's counts.
+func (s *Bolt) Stats() Stats {
+	return Stats{Bytes: s.bytes.Load(), Pending: s.pending.Load(), Dead: s.dead.Load(),
+		Commits: s.commits.Load(), Appended: s.appended.Load()}
+}
+
+// Close waits for the writes under way, stops the committer and closes
+// the file. It is safe to call more than once.
+func (s *Bolt) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.mu.Unlock()
+	<-s.done
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("spool: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// queueBucket returns the bucket of queue under top, created when create
+// is set (else nil when there is none).
+func queueBucket(tx *bolt.Tx, top []byte, queue string, create bool) (*bolt.Bucket, error) {
+	tb := tx.Bucket(top)
+	if !create {
+		return tb.Bucket([]byte(queue)), nil
+	}
+	return tb.CreateBucketIfNotExists([]byte(queue))
+}
+
+func key(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
+
+func clip(s string) string {
+	if len(s) > maxReason {
+		return s[:maxReason]
+	}
+	return s
+}

@@ -1,0 +1,318 @@
+package spool_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/evstream/evstream/spool"
+)
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path) // never returns
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func open(t testing.TB, path string, opts spool.Options) *spool.Bolt {
+	t.Helper()
+	s, err := spool.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func rec(queue string, n int) spool.Record {
+	var id [16]byte
+	copy(id[:], fmt.Sprintf("%016d", n))
+	return spool.Record{Queue: queue, ID: id, Event: "E_X", Params: []byte(fmt.Sprintf(`{"n":%d}`, n)),
+		Raised: time.Unix(1700000000, int64(n))}
+}
+
+func appendN(t testing.TB, s spool.Store, queue string, from, to int) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	for i := from; i < to; i++ {
+		got, err := s.Append(rec(queue, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, got...)
+	}
+	return seqs
+}
+
+func params(es []spool.Entry) string {
+	var b strings.Builder
+	for _, e := range es {
+		b.Write(e.Params)
+	}
+	return b.String()
+}
+
+// TestAppendReadConfirm: queues are FIFOs of their own; Read reads from a
+// position; Confirm removes (a run of consecutive records too: deleting
+// under a bbolt cursor and moving on would skip one); the counts follow.
+func TestAppendReadConfirm(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	a := appendN(t, s, "a", 0, 10)
+	appendN(t, s, "b", 100, 103)
+	for i := 1; i < len(a); i++ {
+		if a[i] <= a[i-1] {
+			t.Fatalf("sequences %v not increasing", a)
+		}
+	}
+	got, err := s.Read("a", 0, 100)
+	if err != nil || len(got) != 10 || got[0].Seq != a[0] || string(got[9].Params) != `{"n":9}` {
+		t.Fatalf("Read(a) = %d entries (%v), first %+v", len(got), err, got)
+	}
+	if e := got[3]; e.Queue != "a" || e.Event != "E_X" || e.Raised != time.Unix(1700000000, 3) || e.ID != rec("a", 3).ID || e.Attempts != 0 {
+		t.Fatalf("entry %+v does not round-trip", e)
+	}
+	if got, _ := s.Read("a", a[7], 2); params(got) != `{"n":7}{"n":8}` {
+		t.Fatalf("Read from %d, 2: %s", a[7], params(got))
+	}
+	if err := s.Confirm("a", a[2], a[3], a[4], a[5], a[9], 12345); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Read("a", 0, 100); params(got) != `{"n":0}{"n":1}{"n":6}{"n":7}{"n":8}` {
+		t.Fatalf("after Confirm: %s", params(got))
+	}
+	if got, _ := s.Read("b", 0, 100); params(got) != `{"n":100}{"n":101}{"n":102}` {
+		t.Fatalf("queue b: %s", params(got))
+	}
+	if got, _ := s.Read("nosuch", 0, 10); len(got) != 0 {
+		t.Fatalf("an unknown queue has %d entries", len(got))
+	}
+	st := s.Stats()
+	if st.Pending != 8 || st.Dead != 0 || st.Appended != 13 || st.Bytes <= 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if qs, _ := s.Queues(); strings.Join(qs, ",") != "a,b" {
+		t.Fatalf("Queues = %v", qs)
+	}
+	s.Confirm("a", a...)
+	s.Confirm("b", 1, 2, 3)
+	if st := s.Stats(); st.Pending != 0 || st.Bytes != 0 {
+		t.Fatalf("everything confirmed, stats %+v", st)
+	}
+}
+
+// TestDeadLetters: Retry counts attempts, Terminate makes a dead letter,
+// Replay puts it back at the tail with new sequences, Purge drops them.
+func TestDeadLetters(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	seqs := appendN(t, s, "q", 0, 4)
+	for range 3 {
+		if _, err := s.Retry("q", seqs[1], "connect refused"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := s.Retry("q", seqs[1], strings.Repeat("x", 10000))
+	if err != nil || e.Attempts != 4 || len(e.Error) != 512 {
+		t.Fatalf("Retry = %+v, %v: want 4 attempts, the reason clipped", e.Attempts, err)
+	}
+	if _, err := s.Retry("q", 999, "x"); !errors.Is(err, spool.ErrNotFound) {
+		t.Fatalf("Retry of nothing: %v", err)
+	}
+	if err := s.Terminate("q", seqs[1], "max attempts (4)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Terminate("q", seqs[2], "max age"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Terminate("q", seqs[2], "again"); !errors.Is(err, spool.ErrNotFound) {
+		t.Fatalf("Terminate twice: %v", err)
+	}
+	dead, _ := s.DeadLetters("q", 10)
+	if params(dead) != `{"n":1}{"n":2}` || dead[0].Error != "max attempts (4)" || dead[0].Attempts != 4 {
+		t.Fatalf("dead letters %s %+v", params(dead), dead)
+	}
+	if got, _ := s.Read("q", 0, 10); params(got) != `{"n":0}{"n":3}` {
+		t.Fatalf("pending %s", params(got))
+	}
+	if st := s.Stats(); st.Pending != 2 || st.Dead != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	n, err := s.Replay("q")
+	if err != nil || n != 2 {
+		t.Fatalf("Replay = %d, %v", n, err)
+	}
+	got, _ := s.Read("q", 0, 10)
+	if params(got) != `{"n":0}{"n":3}{"n":1}{"n":2}` || got[2].Attempts != 0 || got[2].Seq <= seqs[3] {
+		t.Fatalf("after Replay: %s %+v", params(got), got)
+	}
+	s.Terminate("q", got[0].Seq, "x")
+	if n, err := s.Purge("q"); err != nil || n != 1 {
+		t.Fatalf("Purge = %d, %v", n, err)
+	}
+	if n, _ := s.Purge("q"); n != 0 {
+		t.Fatalf("Purge again = %d", n)
+	}
+	if st := s.Stats(); st.Pending != 3 || st.Dead != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestFull: over MaxBytes an Append is refused whole with ErrFull, and
+// what was stored stays; a Confirm makes room again.
+func TestFull(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"), spool.Options{MaxBytes: 1000})
+	var stored []uint64
+	for i := 0; ; i++ {
+		seqs, err := s.Append(rec("q", i))
+		if errors.Is(err, spool.ErrFull) {
+			if !strings.Contains(err.Error(), "of 1000") {
+				t.Errorf("refusal %q does not say the bound", err)
+			}
+			break
+		}
+		if err != nil || i > 1000 {
+			t.Fatalf("Append %d: %v", i, err)
+		}
+		stored = append(stored, seqs...)
+	}
+	if _, err := s.Append(rec("q", 1), rec("r", 2)); !errors.Is(err, spool.ErrFull) {
+		t.Fatalf("two records over the bound: %v", err)
+	}
+	if got, _ := s.Read("r", 0, 10); len(got) != 0 {
+		t.Fatal("a refused Append stored part of its records")
+	}
+	if got, _ := s.Read("q", 0, 1000); len(got) != len(stored) {
+		t.Fatalf("%d records kept of %d", len(got), len(stored))
+	}
+	s.Confirm("q", stored[0])
+	if _, err := s.Append(rec("q", 0)); err != nil {
+		t.Fatalf("after a Confirm: %v", err)
+	}
+}
+
+// TestReopen: a closed store opens with its entries, counts and dead
+// letters; sequences go on from where they were, never reused.
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	s, err := spool.Open(path, spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := appendN(t, s, "q", 0, 5)
+	s.Confirm("q", seqs[4])
+	s.Terminate("q", seqs[0], "gone")
+	before := s.Stats()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(rec("q", 9)); !errors.Is(err, spool.ErrClosed) {
+		t.Fatalf("Append after Close: %v", err)
+	}
+	s = open(t, path, spool.Options{})
+	after := s.Stats()
+	if after.Pending != before.Pending || after.Dead != before.Dead || after.Bytes != before.Bytes {
+		t.Fatalf("reopened with %+v, closed with %+v", after, before)
+	}
+	next, _ := s.Append(rec("q", 5))
+	if next[0] <= seqs[4] {
+		t.Fatalf("sequence %d after %d: reused", next[0], seqs[4])
+	}
+	if got, _ := s.Read("q", 0, 10); params(got) != `{"n":1}{"n":2}{"n":3}{"n":5}` {
+		t.Fatalf("reopened: %s", params(got))
+	}
+}
+
+// TestDamagedFile: a file that is not a spool, a truncated spool and a
+// spool whose records are garbage are errors naming the file, never a
+// panic; a file locked by another store is a clear error too.
+func TestDamagedFile(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	os.WriteFile(garbage, []byte(strings.Repeat("not a database\n", 1000)), 0o600)
+
+	good := filepath.Join(dir, "good.db")
+	s, err := spool.Open(good, spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		s.Append(rec(fmt.Sprintf("q%d", i%20), i))
+	}
+	s.Close()
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.db")
+	os.WriteFile(truncated, data[:len(data)/3], 0o600)
+	scribbled := filepath.Join(dir, "scribbled.db")
+	bad := append([]byte(nil), data...)
+	for i := 3 * 4096; i < len(bad); i += 7 {
+		bad[i] ^= 0x5a
+	}
+	os.WriteFile(scribbled, bad, 0o600)
+
+	for _, path := range []string{garbage, truncated, scribbled} {
+		s, err := spool.Open(path, spool.Options{})
+		if err == nil {
+			// A damage that the file's structure survives must still be
+			// seen when the records are read.
+			_, err = s.Queues()
+			s.Close()
+			t.Errorf("%s: opened (Queues: %v), want an error naming the file", filepath.Base(path), err)
+			continue
+		}
+		if !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: error %q does not name the file", filepath.Base(path), err)
+		}
+	}
+
+	held := open(t, good, spool.Options{})
+	_ = held
+	if _, err := spool.Open(good, spool.Options{LockTimeout: 50 * time.Millisecond}); err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("second Open of a file in use: %v", err)
+	}
+}
+
+// TestConcurrentAppend: many producers at once; every record is stored
+// once, each producer's in its order, and the committer groups them
+// (fewer commits than records).
+func TestConcurrentAppend(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	const producers, n = 32, 50
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range n {
+				if _, err := s.Append(rec(fmt.Sprintf("p%d", p), i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for p := range producers {
+		got, _ := s.Read(fmt.Sprintf("p%d", p), 0, 2*n)
+		if len(got) != n {
+			t.Fatalf("producer %d: %d records, want %d", p, len(got), n)
+		}
+		for i, e := range got {
+			if string(e.Params) != fmt.Sprintf(`{"n":%d}`, i) {
+				t.Fatalf("producer %d: record %d is %s", p, i, e.Params)
+			}
+		}
+	}
+	st := s.Stats()
+	t.Logf("%d records in %d commits", st.Appended, st.Commits)
+	if st.Appended != producers*n || st.Commits > st.Appended {
+		t.Fatalf("stats %+v", st)
+	}
+}
