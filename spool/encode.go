@@ -35,7 +35,7 @@ func decode(b []byte) (Entry, error) {
 	copy(e.ID[:], b[1:17])
 	e.Raised = time.Unix(0, int64(binary.BigEndian.Uint64(b[17:25])))
 	b = b[25:]
-	attempts, n := binary.Uvarint(b)
+	attempts, n := uvarint(b)
 	if n <= 0 || attempts > 1<<31 {
 		return e, errDamaged
 	}
@@ -43,7 +43,7 @@ func decode(b []byte) (Entry, error) {
 	b = b[n:]
 	var fields [3][]byte
 	for i := range fields {
-		l, n := binary.Uvarint(b)
+		l, n := uvarint(b)
 		if n <= 0 || l > uint64(len(b)-n) {
 			return e, errDamaged
 		}
@@ -56,4 +56,14 @@ func decode(b []byte) (Entry, error) {
 	e.Event, e.Error = string(fields[0]), string(fields[2])
 	e.Params = append([]byte(nil), fields[1]...)
 	return e, nil
+}
+
+// uvarint is binary.Uvarint that also refuses a number not written in
+// its shortest form (n <= 0): each record has one encoding.
+func uvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n > 0 && n != len(binary.AppendUvarint(nil, v)) {
+		return 0, -1
+	}
+	return v, n
 }
