@@ -2,13 +2,11 @@ package stream_test
 
 import (
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/memnet"
-	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/transport/stream"
 	"github.com/evstream/evstream/transport/transporttest"
 )
@@ -35,18 +33,10 @@ func tcpHarness(reliable bool) transporttest.Harness {
 	}
 }
 
-// tcpPeer starts a peer on loopback TCP; a Refuse peer is a port bound
-// but not listening.
+// tcpPeer starts a peer on loopback TCP.
 func tcpPeer(t *testing.T, k transporttest.Kind) transporttest.Peer {
-	if k == transporttest.Refuse {
-		port, _ := testnet.BoundPort(t)
-		return transporttest.Peer{Socket: fmt.Sprintf("tcp:127.0.0.1:%d", port)}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return transporttest.Peer{Socket: "tcp:" + ln.Addr().String(), Received: transporttest.Serve(t, ln, k)}
+	addr, received := transporttest.TCPPeer(t, k)
+	return transporttest.Peer{Socket: "tcp:" + addr, Received: received}
 }
 
 // pipeHarness makes stream transports on an in-memory network.

@@ -1,7 +1,6 @@
 package transporttest_test
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -26,14 +25,8 @@ func ExampleRun() {
 				return tr
 			},
 			Peer: func(t *testing.T, k transporttest.Kind) transporttest.Peer {
-				if k == transporttest.Refuse {
-					return transporttest.Peer{Socket: "tcp:127.0.0.1:1"} // nothing listens there
-				}
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				return transporttest.Peer{Socket: "tcp:" + ln.Addr().String(), Received: transporttest.Serve(t, ln, k)}
+				addr, received := transporttest.TCPPeer(t, k)
+				return transporttest.Peer{Socket: "tcp:" + addr, Received: received}
 			},
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/receiver"
 	"github.com/evstream/evstream/value"
@@ -152,6 +153,23 @@ func Serve(t *testing.T, ln net.Listener, k Kind) (received func() []int) {
 	}
 }
 
+// TCPPeer starts a JSON-RPC receiver of kind k on loopback TCP and
+// returns its address ("127.0.0.1:PORT") and what it received. For a
+// Refuse peer the address is a port bound but not listening (connects are
+// refused) and received is nil. The harnesses of the stream transports,
+// and of virtual sockets over them, make their peers with it.
+func TCPPeer(t *testing.T, k Kind) (addr string, received func() []int) {
+	if k == Refuse {
+		port, _ := testnet.BoundPort(t)
+		return fmt.Sprintf("127.0.0.1:%d", port), nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln.Addr().String(), Serve(t, ln, k)
+}
+
 // env is one check's transport, event and outcomes.
 type env struct {
 	t   *testing.T
@@ -265,19 +283,35 @@ func (e *env) noMore() {
 	}
 }
 
-// eventually waits until the peer has received want.
-func eventually(t *testing.T, p Peer, want []int) {
-	t.Helper()
+// received waits until the peer has received n events (or the bound
+// passed) and returns what it received.
+func received(p Peer, n int) []int {
 	deadline := time.Now().Add(waitBound)
 	for {
 		got := p.Received()
-		if slices.Equal(got, want) {
-			return
-		}
-		if len(got) >= len(want) || time.Now().After(deadline) {
-			t.Fatalf("the peer received %v, want %v", clip(got), clip(want))
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// eventually waits until the peer has received want.
+func eventually(t *testing.T, p Peer, want []int) {
+	t.Helper()
+	if got := received(p, len(want)); !slices.Equal(got, want) {
+		t.Fatalf("the peer received %v, want %v", clip(got), clip(want))
+	}
+}
+
+// allDelivered waits for the next n outcomes and checks that each is a
+// delivery.
+func (e *env) allDelivered(n int) {
+	e.t.Helper()
+	for _, o := range e.wait(n) {
+		if o.err != nil {
+			e.t.Fatalf("event %v: %v, want delivered", params(o.m), o.err)
+		}
 	}
 }
 
@@ -316,11 +350,7 @@ func checkDelivered(t *testing.T, h Harness) {
 	for i := range 100 {
 		e.send(d, e.msg(i))
 	}
-	for _, o := range e.wait(100) {
-		if o.err != nil {
-			t.Errorf("event %v: %v, want delivered", params(o.m), o.err)
-		}
-	}
+	e.allDelivered(100)
 	eventually(t, p, seq(0, 100))
 	e.closeTransport()
 	e.noMore()
@@ -342,11 +372,7 @@ func checkOrder(t *testing.T, h Harness) {
 			e.send(dests[s], e.msg(s*n+i))
 		}
 	}
-	for _, o := range e.wait(subs * n) {
-		if o.err != nil {
-			t.Fatalf("event %v: %v", params(o.m), o.err)
-		}
-	}
+	e.allDelivered(subs * n)
 	for s, p := range peers {
 		eventually(t, p, seq(s*n, s*n+n))
 	}
@@ -370,16 +396,8 @@ func checkConcurrent(t *testing.T, h Harness) {
 		})
 	}
 	wg.Wait()
-	for _, o := range e.wait(senders * n) {
-		if o.err != nil {
-			t.Fatalf("event %v: %v", params(o.m), o.err)
-		}
-	}
-	deadline := time.Now().Add(waitBound)
-	for len(p.Received()) < senders*n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	got := p.Received()
+	e.allDelivered(senders * n)
+	got := received(p, senders*n)
 	if len(got) != senders*n {
 		t.Fatalf("the peer received %d events, want %d", len(got), senders*n)
 	}

@@ -2,12 +2,10 @@ package virtual_test
 
 import (
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/evstream/evstream/evi"
-	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/transport/stream"
 	"github.com/evstream/evstream/transport/transporttest"
 	"github.com/evstream/evstream/transport/virtual"
@@ -48,18 +46,8 @@ func harness(policy string, reliable bool) transporttest.Harness {
 			return vt
 		},
 		Peer: func(t *testing.T, k transporttest.Kind) transporttest.Peer {
-			if k == transporttest.Refuse {
-				port, _ := testnet.BoundPort(t)
-				return transporttest.Peer{Socket: fmt.Sprintf("virtual:%s tcp:127.0.0.1:%d", policy, port)}
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return transporttest.Peer{
-				Socket:   fmt.Sprintf("virtual:%s tcp:%s", policy, ln.Addr()),
-				Received: transporttest.Serve(t, ln, k),
-			}
+			addr, received := transporttest.TCPPeer(t, k)
+			return transporttest.Peer{Socket: fmt.Sprintf("virtual:%s tcp:%s", policy, addr), Received: received}
 		},
 	}
 }
