@@ -80,20 +80,11 @@ func (c *conn) run() {
 	reliable := c.t.cfg.ReliableMode
 	for {
 		c.mu.Lock()
-		if c.closed {
-			c.writing, c.sleeping = false, false
-			c.mu.Unlock()
-			return
-		}
-		if len(c.ready) == 0 && c.dests == 0 {
-			// Nothing to write and no destination left to write more:
-			// end now (the conn retires once its replies are in).
-			c.writing, c.sleeping = false, false
-			retire := c.idleLocked()
-			c.mu.Unlock()
-			if retire {
-				c.retire()
-			}
+		if c.closed || (len(c.ready) == 0 && c.dests == 0) {
+			// Closed, or nothing to write and no destination left to
+			// write more: end now (the conn retires once its replies
+			// are in).
+			c.endRunLocked()
 			return
 		}
 		if len(c.ready) == 0 {
@@ -117,12 +108,7 @@ func (c *conn) run() {
 				c.mu.Unlock()
 				continue
 			}
-			c.writing = false
-			retire := c.idleLocked()
-			c.mu.Unlock()
-			if retire {
-				c.retire()
-			}
+			c.endRunLocked()
 			return
 		}
 		if c.nc == nil {
@@ -145,6 +131,17 @@ func (c *conn) run() {
 		c.takeLocked(w)
 		c.mu.Unlock()
 		w.send(c, nc)
+	}
+}
+
+// endRunLocked ends the writer's run: it releases c.mu, and retires the
+// conn when nothing is left on it (never a closed one).
+func (c *conn) endRunLocked() {
+	c.writing, c.sleeping = false, false
+	retire := c.idleLocked()
+	c.mu.Unlock()
+	if retire {
+		c.retire()
 	}
 }
 
