@@ -254,10 +254,9 @@ func (d *destination) markOK(mb *member) {
 type failover struct {
 	d      *destination
 	m      *evi.Message
-	fl     flight
-	track  bool  // fl is tracked: someone wants the outcome
-	order  []int // member indexes in the order to try; nil: socket order
-	pos    int   // index into order of the member being tried
+	fl     flight // tracked when someone wants the outcome (fl.done set)
+	order  []int  // member indexes in the order to try; nil: socket order
+	pos    int    // index into order of the member being tried
 	failed []*MemberError
 }
 
@@ -274,7 +273,6 @@ func (d *destination) sendFailover(m *evi.Message, done evi.Done) error {
 		if !d.t.flights.begin(&f.fl, d, m, done) {
 			return d.closedErr()
 		}
-		f.track = true
 	}
 	// Healthy members first, in socket order; then the skipped ones, in
 	// socket order, so an event is never dropped while a member is left.
@@ -313,7 +311,7 @@ func (d *destination) sendFailover(m *evi.Message, done evi.Done) error {
 		return nil
 	}
 	// Every member refused it at once: not accepted, done is never called.
-	if f.track {
+	if f.tracked() {
 		f.fl.drop()
 	}
 	return d.fail(f.failed...)
@@ -348,7 +346,7 @@ func (f *failover) Done(_ *evi.Message, err error) {
 	f.d.markFailed(mb, err)
 	f.failed = append(f.failed, &MemberError{Member: mb.socket, Err: err})
 	f.pos++
-	if f.track && f.fl.over() {
+	if f.tracked() && f.fl.over() {
 		return // the transport closed: no next member
 	}
 	if f.pos < len(f.d.members) && f.try() {
@@ -357,9 +355,12 @@ func (f *failover) Done(_ *evi.Message, err error) {
 	f.finish(f.d.fail(f.failed...))
 }
 
+// tracked reports whether someone wants the event's outcome.
+func (f *failover) tracked() bool { return f.fl.done != nil }
+
 // finish reports the event's outcome, when someone wants it.
 func (f *failover) finish(err error) {
-	if f.track {
+	if f.tracked() {
 		f.fl.report(err)
 	}
 }
