@@ -276,7 +276,7 @@ func (s *Bolt) Append(recs ...Record) ([]uint64, error) {
 			if err != nil {
 				return delta{}, err
 			}
-			seq, err := b.NextSequence()
+			seq, err := nextSeq(tx)
 			if err != nil {
 				return delta{}, err
 			}
@@ -404,6 +404,42 @@ func (s *Bolt) Terminate(queue string, seq uint64, reason string) error {
 	})
 }
 
+// TerminateAll makes every pending entry of queue a dead letter; see Store.
+func (s *Bolt) TerminateAll(queue, reason string) (int, error) {
+	n := 0
+	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+		n = 0
+		b, _ := queueBucket(tx, bucketQueues, queue, false)
+		if b == nil {
+			return delta{}, nil
+		}
+		dead, err := queueBucket(tx, bucketDead, queue, true)
+		if err != nil {
+			return delta{}, err
+		}
+		var d delta
+		err = b.ForEach(func(k, v []byte) error {
+			e, err := decode(v)
+			if err != nil {
+				return fmt.Errorf("spool: %s: queue %q, record %d: %w", s.path, queue, binary.BigEndian.Uint64(k), err)
+			}
+			e.Error = clip(reason)
+			nv := encode(e)
+			n++
+			d.bytes += int64(len(nv) - len(v))
+			d.pending--
+			d.dead++
+			return dead.Put(k, nv)
+		})
+		if err != nil {
+			return delta{}, err
+		}
+		// The whole bucket at once: no deleting under the cursor.
+		return d, tx.Bucket(bucketQueues).DeleteBucket([]byte(queue))
+	})
+	return n, err
+}
+
 // pendingEntry returns the bucket of queue, its entry seq and the stored
 // bytes, or ErrNotFound.
 func (s *Bolt) pendingEntry(tx *bolt.Tx, queue string, seq uint64) (*bolt.Bucket, Entry, []byte, error) {
@@ -444,7 +480,7 @@ func (s *Bolt) Replay(queue string) (int, error) {
 			}
 			e.Attempts, e.Error = 0, ""
 			nv := encode(e)
-			seq, err := b.NextSequence()
+			seq, err := nextSeq(tx)
 			if err != nil {
 				return err
 			}
@@ -536,6 +572,12 @@ func queueBucket(tx *bolt.Tx, top []byte, queue string, create bool) (*bolt.Buck
 	}
 	return tb.CreateBucketIfNotExists([]byte(queue))
 }
+
+// nextSeq returns the store's next sequence: one counter for every queue,
+// so that a sequence names one record of the whole store (a transport
+// sends it as the request id, unique among the requests of a connection
+// whichever queues share it).
+func nextSeq(tx *bolt.Tx) (uint64, error) { return tx.Bucket(bucketQueues).NextSequence() }
 
 func key(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
 

@@ -66,11 +66,14 @@ func params(es []spool.Entry) string {
 func TestAppendReadConfirm(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
 	a := appendN(t, s, "a", 0, 10)
-	appendN(t, s, "b", 100, 103)
+	b := appendN(t, s, "b", 100, 103)
 	for i := 1; i < len(a); i++ {
 		if a[i] <= a[i-1] {
 			t.Fatalf("sequences %v not increasing", a)
 		}
+	}
+	if b[0] <= a[len(a)-1] {
+		t.Fatalf("queue b's sequences %v do not follow queue a's %v: sequences are the store's, not a queue's", b, a)
 	}
 	got, err := s.Read("a", 0, 100)
 	if err != nil || len(got) != 10 || got[0].Seq != a[0] || string(got[9].Params) != `{"n":9}` {
@@ -102,7 +105,7 @@ func TestAppendReadConfirm(t *testing.T) {
 		t.Fatalf("Queues = %v", qs)
 	}
 	s.Confirm("a", a...)
-	s.Confirm("b", 1, 2, 3)
+	s.Confirm("b", b...)
 	if st := s.Stats(); st.Pending != 0 || st.Bytes != 0 {
 		t.Fatalf("everything confirmed, stats %+v", st)
 	}
@@ -161,6 +164,25 @@ func TestDeadLetters(t *testing.T) {
 	}
 	if st := s.Stats(); st.Pending != 3 || st.Dead != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+	// The subscriber is gone: everything pending becomes a dead letter,
+	// kept with its attempts, and the queue is empty.
+	s.Retry("q", got[1].Seq, "timeout")
+	if n, err := s.TerminateAll("q", "unsubscribed"); err != nil || n != 3 {
+		t.Fatalf("TerminateAll = %d, %v", n, err)
+	}
+	dead, _ = s.DeadLetters("q", 10)
+	if params(dead) != `{"n":3}{"n":1}{"n":2}` || dead[0].Error != "unsubscribed" || dead[0].Attempts != 1 {
+		t.Fatalf("dead letters after TerminateAll: %s %+v", params(dead), dead)
+	}
+	if got, _ := s.Read("q", 0, 10); len(got) != 0 {
+		t.Fatalf("pending after TerminateAll: %s", params(got))
+	}
+	if st := s.Stats(); st.Pending != 0 || st.Dead != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n, err := s.TerminateAll("nosuch", "x"); err != nil || n != 0 {
+		t.Fatalf("TerminateAll of an unknown queue = %d, %v", n, err)
 	}
 }
 

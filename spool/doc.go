@@ -5,7 +5,7 @@
 //
 // A Store has the semantics a replicated log has, so that another engine
 // (NATS JetStream, for scale-out) can sit behind the same interface:
-// Append returns each record's sequence in its queue; Read reads pending
+// Append returns each record's sequence in the store; Read reads pending
 // records from a position; Confirm removes delivered ones; Retry records a
 // failed attempt; Terminate turns a record into a dead letter, which
 // DeadLetters lists, Replay puts back at the tail of its queue and Purge

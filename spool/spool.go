@@ -34,8 +34,9 @@ type Record struct {
 // Entry is a stored record: pending in its queue, or a dead letter.
 type Entry struct {
 	Record
-	// Seq is the record's position in its queue: increasing in the order
-	// of Append, never reused.
+	// Seq is the record's sequence: unique in the store, increasing in
+	// the order of Append over every queue, never reused (a replayed dead
+	// letter gets a new one). Transports send it as the request id.
 	Seq uint64
 	// Attempts counts the failed deliveries recorded by Retry.
 	Attempts int
@@ -63,6 +64,9 @@ type Store interface {
 	Retry(queue string, seq uint64, reason string) (Entry, error)
 	// Terminate turns the pending entry into a dead letter, with reason.
 	Terminate(queue string, seq uint64, reason string) error
+	// TerminateAll turns every pending entry of queue into a dead letter,
+	// with reason (its subscriber is gone), and returns how many.
+	TerminateAll(queue, reason string) (int, error)
 	// DeadLetters returns up to max dead letters of queue, oldest first.
 	DeadLetters(queue string, max int) ([]Entry, error)
 	// Replay puts the dead letters of queue back at the tail of the
