@@ -31,6 +31,15 @@ var (
 	ErrQueueFull = errors.New("queue full")
 	// ErrTimeout: an event was not delivered (or confirmed) in time.
 	ErrTimeout = errors.New("delivery timed out")
+	// ErrSpoolFull: the spool of at-least-once subscribers is full: the
+	// event was not accepted for them (nothing accepted before is lost).
+	ErrSpoolFull = errors.New("spool full")
+	// ErrNoSpool: an at-least-once subscription without a spool (no
+	// data_dir, no Config.Spooler).
+	ErrNoSpool = errors.New("at-least-once delivery needs a spool")
+	// ErrDeliveryChange: a subscription was refreshed with another
+	// delivery policy than it has.
+	ErrDeliveryChange = errors.New("delivery policy differs from the subscription's")
 )
 
 // SocketError says why a socket cannot be used: it does not parse, names
@@ -106,11 +115,15 @@ const (
 	// ReasonRefused: a policy forbids the delivery (an address outside
 	// an allow-list); retrying does not help until the policy changes.
 	ReasonRefused
+	// ReasonSpoolFull: the spool of at-least-once subscribers was full;
+	// the event was not accepted for this subscriber.
+	ReasonSpoolFull
 )
 
 var reasonNames = [...]string{
 	ReasonQueueFull: "queue full", ReasonConnect: "connect", ReasonWrite: "write", ReasonLost: "lost",
 	ReasonErrorReply: "error reply", ReasonTimeout: "timeout", ReasonClosed: "closed", ReasonRefused: "refused",
+	ReasonSpoolFull: "spool full",
 }
 
 // String returns the reason's name: "timeout", "error reply"...
@@ -126,7 +139,7 @@ func (r Reason) String() string {
 // may then have acted on it, so that sending it again can make a
 // duplicate), and the underlying cause. Transports report every failure
 // as one; errors.Is(err, ErrTimeout), ErrClosed and ErrQueueFull follow
-// the reason.
+// the reason (and ErrSpoolFull).
 type DeliveryError struct {
 	// Dest is the destination (its address, "tcp:127.0.0.1:8080").
 	Dest string
@@ -160,6 +173,8 @@ func (e *DeliveryError) Is(target error) bool {
 		return e.Reason == ReasonClosed
 	case ErrQueueFull:
 		return e.Reason == ReasonQueueFull
+	case ErrSpoolFull:
+		return e.Reason == ReasonSpoolFull
 	}
 	return false
 }

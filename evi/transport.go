@@ -116,6 +116,11 @@ type Message struct {
 	// Raised is when the event was raised (latency counts from it; the
 	// delivery deadlines count from each Send).
 	Raised time.Time
+	// Seq is the event's sequence in the spool of an at-least-once
+	// subscriber (unique in the spool, the same at every attempt), 0 for
+	// an event not spooled. The transport of at-least-once subscribers
+	// sends it as the JSON-RPC id.
+	Seq uint64
 
 	report func(Outcome) // the raiser's, for every subscriber; nil: none
 

@@ -74,6 +74,14 @@ type Config struct {
 	// delivered only when a reply without an "error" member arrives
 	// (OpenSIPS's reliable_mode). Off: notifications, delivered when written.
 	ReliableMode bool
+	// SeqIDs sends every event as a request whose JSON-RPC id is its
+	// evi.Message.Seq (ReliableMode is implied): an event handed over
+	// again (a retry, after a restart too) carries the same id, so that a
+	// receiver can drop duplicates by it. Sequences must be unique among
+	// the events pending on a connection, as a spool's are; an event with
+	// Seq 0 is refused (ReasonRejected). The transport of at-least-once
+	// subscribers has it; a subscriber's own config does not set it.
+	SeqIDs bool
 	// Timeout bounds each attempt, counted from the Send that hands the
 	// event over (not from the raise, so that an event handed over again
 	// by a failover, a retry or a replay has a whole timeout): in reliable

@@ -10,6 +10,9 @@ import (
 	"github.com/evstream/evstream/evi"
 )
 
+// errNoSeq refuses an event without a sequence (Config.SeqIDs).
+var errNoSeq = errors.New("the event has no sequence to send as its id (SeqIDs)")
+
 // itemOverhead is what an event costs in a queue besides its params and
 // method: the item and the JSON-RPC envelope.
 const itemOverhead = 96
@@ -82,6 +85,9 @@ func (d *destination) send(m *evi.Message, done evi.Done, now int64) error {
 	t := c.t
 	if t.stopping.Load() {
 		return c.errClosedSend
+	}
+	if m.Seq == 0 && t.cfg.SeqIDs {
+		return &evi.DeliveryError{Dest: c.name, Reason: evi.ReasonRefused, Err: errNoSeq}
 	}
 	size := d.size(m)
 	c.mu.Lock()

@@ -358,7 +358,7 @@ func TestReliableSplitAndBatched(t *testing.T) {
 
 func TestWindowIDs(t *testing.T) {
 	for _, size := range []int{1, 2, 3, 1000, 4096} {
-		w := newWindow(size)
+		w := newWindow(size, false)
 		d := &destination{ifHead: -1, ifTail: -1}
 		pending := map[int64]int32{}
 		for round := range 3 * size {
@@ -389,7 +389,7 @@ func TestWindowIDs(t *testing.T) {
 		}
 	}
 	// Generations wrap below 2^31, skipping 0.
-	w := newWindow(1)
+	w := newWindow(1, false)
 	d := &destination{ifHead: -1, ifTail: -1}
 	w.slots[0].gen = w.maxGen - 1
 	if id := w.add(d, &item{}); id != 1<<31-1 || w.lookup(id) != 0 {
@@ -401,5 +401,64 @@ func TestWindowIDs(t *testing.T) {
 	}
 	if w.lookup(0) != -1 || w.lookup(-1) != -1 || w.lookup(1<<31) != -1 || w.lookup(2) != -1 || w.lookup(1<<31-1) != -1 {
 		t.Fatal("lookup of a bad id found something")
+	}
+}
+
+// TestSeqIDs: with SeqIDs every event is a request whose id is its
+// sequence (reliable_mode off or not), an event sent again carries the
+// same id, two destinations sharing the connection have their replies
+// matched by those ids, and an event without a sequence is refused.
+func TestSeqIDs(t *testing.T) {
+	var mu sync.Mutex
+	var ids []int64
+	srv := rpcServer(t, func(int) func(net.Conn, request) {
+		return func(c net.Conn, r request) {
+			mu.Lock()
+			ids = append(ids, *r.ID)
+			first := len(ids) == 1
+			mu.Unlock()
+			if first { // the first request gets an error reply: it is sent again
+				c.Write([]byte(`{"jsonrpc":"2.0","error":{"code":500,"message":"busy"},"id":` + strconv.FormatInt(*r.ID, 10) + `}`))
+				return
+			}
+			c.Write(replyOK(*r.ID))
+		}
+	})
+	tr := newTransport(t, Config{SeqIDs: true})
+	a, b := parse(t, tr, srv.socket("/a")), parse(t, tr, srv.socket("/b"))
+	ev := event(t, "E_SEQ")
+	o := newOutcomes(8)
+	msg := func(i int, seq uint64) *evi.Message {
+		m := seqMsg(ev, i)
+		m.Seq = seq
+		return m
+	}
+	m41 := msg(0, 41)
+	if err := a.Send(m41, o.done(0)); err != nil {
+		t.Fatal(err)
+	}
+	var de *evi.DeliveryError
+	if r := o.wait(t, 1, 10*time.Second)[0]; !errors.As(r.err, &de) || de.Reason != evi.ReasonErrorReply {
+		t.Fatalf("the first attempt: %v, want the error reply", r.err)
+	}
+	if err := a.Send(m41, o.done(1)); err != nil { // again: same id
+		t.Fatal(err)
+	}
+	if err := b.Send(msg(2, 43), o.done(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Send(msg(3, 44), o.done(3)); err != nil {
+		t.Fatal(err)
+	}
+	allOK(t, o.wait(t, 3, 10*time.Second))
+	mu.Lock()
+	got := fmt.Sprint(ids)
+	mu.Unlock()
+	if got != "[41 41 43 44]" {
+		t.Fatalf("request ids %s, want [41 41 43 44]", got)
+	}
+	err := a.Send(seqMsg(ev, 9), o.done(9))
+	if !errors.As(err, &de) || de.Reason != evi.ReasonRefused {
+		t.Fatalf("Send without a sequence: %v, want a refusal", err)
 	}
 }

@@ -61,6 +61,9 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if cfg.SeqIDs {
+		cfg.ReliableMode = true
+	}
 	key, enc := ParamsEncoding(cfg.EventParam)
 	t := &Transport{
 		cfg:     cfg,

@@ -17,6 +17,9 @@ import (
 // connection's first ids are 1, 2, 3...; a slot's generation wraps after
 // 2^31/MaxInFlight uses.
 //
+// With Config.SeqIDs the ids are the events' sequences (evi.Message.Seq),
+// found through a map instead.
+//
 // The requests of one destination are also linked in the order they were
 // sent, which is the order they were handed over and so of their
 // deadlines: the destination's oldest request is the head of its list.
@@ -26,6 +29,7 @@ type window struct {
 	shift  uint    // bits of the slot index in an id
 	maxGen int64
 	n      int
+	bySeq  map[int64]int32 // Config.SeqIDs: the slot of each pending id
 }
 
 type slot struct {
@@ -40,14 +44,18 @@ type slot struct {
 	next     int32
 }
 
-// newWindow returns a window of size slots (1 <= size <= MaxMaxInFlight).
-func newWindow(size int) *window {
+// newWindow returns a window of size slots (1 <= size <= MaxMaxInFlight);
+// seqIDs makes the ids the events' sequences.
+func newWindow(size int, seqIDs bool) *window {
 	shift := uint(bits.Len(uint(size - 1)))
 	w := &window{
 		slots:  make([]slot, 1<<shift),
 		free:   make([]int32, size),
 		shift:  shift,
 		maxGen: 1<<(31-shift) - 1,
+	}
+	if seqIDs {
+		w.bySeq = make(map[int64]int32, size)
 	}
 	for i := range w.free {
 		w.free[i] = int32(size - 1 - i) // pop 0 first
@@ -69,6 +77,12 @@ func (w *window) add(d *destination, it *item) int64 {
 		s.gen = 1
 	}
 	s.id = ((s.gen-1)<<w.shift | int64(i)) + 1
+	if w.bySeq != nil {
+		// A sequence pending twice (never, from a spool) leaves the older
+		// request unmatched: it times out.
+		s.id = int64(it.m.Seq)
+		w.bySeq[s.id] = i
+	}
 	s.dest, s.m, s.done, s.deadline, s.written = d, it.m, it.done, it.deadline, false
 	s.next = -1
 	s.prev = d.ifTail
@@ -85,6 +99,12 @@ func (w *window) add(d *destination, it *item) int64 {
 
 // lookup returns the slot of the pending request id, or -1.
 func (w *window) lookup(id int64) int32 {
+	if w.bySeq != nil {
+		if i, ok := w.bySeq[id]; ok {
+			return i
+		}
+		return -1
+	}
 	if id <= 0 || id >= 1<<31 {
 		return -1
 	}
@@ -111,6 +131,9 @@ func (w *window) remove(i int32, err error) outcome {
 	}
 	d.inflight--
 	o := outcome{m: s.m, done: s.done, err: err}
+	if w.bySeq != nil && w.bySeq[s.id] == i {
+		delete(w.bySeq, s.id)
+	}
 	s.dest, s.m, s.done, s.id = nil, nil, nil, 0
 	w.free = append(w.free, i)
 	w.n--

@@ -119,7 +119,7 @@ func (c *conn) run() {
 		nc := c.nc
 		if reliable {
 			if c.win == nil {
-				c.win = newWindow(c.t.cfg.MaxInFlight)
+				c.win = newWindow(c.t.cfg.MaxInFlight, c.t.cfg.SeqIDs)
 			}
 			if c.win.room() == 0 {
 				c.sleeping = true // a reply, the timer or a teardown frees a slot
