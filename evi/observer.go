@@ -56,6 +56,8 @@ type StoredSubscription struct {
 	// Expire is the lifetime asked for; Expires when it ends (zero: never).
 	Expire  time.Duration
 	Expires time.Time
+	// Delivery is the subscription's policy.
+	Delivery Delivery
 }
 
 // SubscriptionStore keeps the durable subscriptions of a Registry (those

@@ -67,6 +67,11 @@ type Subscriber struct {
 	durable atomic.Bool
 	reg     *Registry
 
+	// delivery is the subscription's policy; queue is its destination
+	// when it is at-least-once (its events go to the Spooler).
+	delivery Delivery
+	queue    Queue
+
 	// start (unix nanoseconds) and expire (nanoseconds, 0: never) change
 	// when the subscription is refreshed.
 	start, expire atomic.Int64
@@ -83,6 +88,21 @@ func (s *Subscriber) Socket() string { return s.socket }
 
 // Key returns the canonical form of the subscriber's socket.
 func (s *Subscriber) Key() string { return s.key }
+
+// Delivery returns the subscription's delivery policy.
+func (s *Subscriber) Delivery() Delivery { return s.delivery }
+
+// release closes the destination of a subscriber that is gone: an
+// at-least-once queue is dropped (what it holds becomes dead letters).
+func (s *Subscriber) release() {
+	if s.queue != nil {
+		if err := s.queue.Drop(); err != nil {
+			s.reg.log.Error("spool: cannot keep the events of a subscriber that is gone", "event", s.event.name, "socket", ratelog.Clip(s.socket), "err", err)
+		}
+		return
+	}
+	s.dest.Close()
+}
 
 // Expire returns the subscription's lifetime; 0 means it never expires.
 func (s *Subscriber) Expire() time.Duration { return time.Duration(s.expire.Load()) }
@@ -124,6 +144,10 @@ type SubscriberInfo struct {
 	TTL time.Duration
 	// Durable reports that it is kept in the SubscriptionStore.
 	Durable bool
+	// Delivery is its policy; Pending and DeadLetters count the events
+	// its spool queue holds and its dead letters (at-least-once only).
+	Delivery             Delivery
+	Pending, DeadLetters int64
 }
 
 // Config configures a Registry. The zero Config is valid.
@@ -145,6 +169,10 @@ type Config struct {
 	Store SubscriptionStore
 	// Observers are told every subscription change and delivery outcome.
 	Observers []Observer
+	// Spooler, when set, delivers the events of at-least-once subscribers
+	// (SubscribeOptions.Delivery); without it they are refused with
+	// ErrNoSpool.
+	Spooler Spooler
 }
 
 // Registry holds the published events, their subscribers and the transports.
@@ -158,6 +186,7 @@ type Registry struct {
 	events     map[string]*Event
 	order      []*Event
 	transports map[string]Transport
+	attachMu   sync.Mutex // one Spooler.Attach at a time
 	closed     bool
 	isClosed   atomic.Bool
 
@@ -324,6 +353,10 @@ type SubscribeOptions struct {
 	// subscriptions are durable, the config's are not: they come from the
 	// config every time). Without a Store it has no effect.
 	Durable bool
+	// Delivery is the subscription's policy; AtLeastOnce needs a
+	// Config.Spooler. A subscription is refreshed with the policy it has:
+	// asking for another one is ErrDeliveryChange (unsubscribe first).
+	Delivery Delivery
 }
 
 // Subscribe subscribes socket to the event name for expire (0: never); see
@@ -358,13 +391,22 @@ func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error 
 	if r.isClosed.Load() {
 		return fmt.Errorf("subscribe %q to %q: %w", socket, name, ErrClosed)
 	}
+	if o.Delivery == AtLeastOnce {
+		if r.cfg.Spooler == nil {
+			return fmt.Errorf("subscribe %q to %q: %w (no data_dir)", socket, name, ErrNoSpool)
+		}
+		r.attachMu.Lock()
+		defer r.attachMu.Unlock()
+	} else if o.Delivery != AtMostOnce {
+		return fmt.Errorf("subscribe %q to %q: unknown %v", socket, name, o.Delivery)
+	}
 	dest, err := r.ParseSocket(socket)
 	if err != nil {
 		return err
 	}
 	now := r.now()
 	if o.Durable && r.cfg.Store != nil {
-		if err := r.cfg.Store.Put(stored(name, dest, o.Expire, now)); err != nil {
+		if err := r.cfg.Store.Put(stored(name, dest, o, now)); err != nil {
 			dest.Close()
 			return fmt.Errorf("subscribe %q to %q: keeping the subscription: %w", socket, name, err)
 		}
@@ -382,7 +424,33 @@ func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error 
 		dest.Close()
 		return fmt.Errorf("subscribe %q to %q: %w", socket, name, ErrClosed)
 	}
+	// The new subscriber, made before it is attached when it is
+	// at-least-once (it is the Done of its queue's events).
+	fresh := &Subscriber{event: ev, socket: dest.String(), key: key, reg: r, delivery: o.Delivery}
+	if s := ev.byKey[key]; s == nil && o.Delivery == AtLeastOnce {
+		// A new at-least-once subscriber: its destination is the
+		// spooler's queue. Attach outside the lock (it parses the socket
+		// again and starts delivering); attachMu keeps out another.
+		r.mu.Unlock()
+		dest.Close()
+		q, err := r.cfg.Spooler.Attach(ev, socket, fresh)
+		if err != nil {
+			return fmt.Errorf("subscribe %q to %q: %w", socket, name, err)
+		}
+		dest, fresh.queue = q, q
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			q.Close()
+			return fmt.Errorf("subscribe %q to %q: %w", socket, name, ErrClosed)
+		}
+	}
 	if s := ev.byKey[key]; s != nil {
+		if s.delivery != o.Delivery {
+			r.mu.Unlock()
+			dest.Close()
+			return fmt.Errorf("subscribe %q to %q: it is subscribed %v, asked %v: %w (unsubscribe it first)", socket, name, s.delivery, o.Delivery, ErrDeliveryChange)
+		}
 		// Refresh in place, as OpenSIPS does: the subscriber keeps its
 		// position in the list and its destination (and connection).
 		s.start.Store(now.UnixNano())
@@ -397,15 +465,18 @@ func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error 
 		r.notify(Refreshed, s, now)
 		return nil
 	}
-	s := &Subscriber{event: ev, dest: dest, socket: dest.String(), key: key, reg: r}
-	s.timed, _ = dest.(TimedSender)
+	s := fresh
+	s.dest = dest
+	if s.queue == nil {
+		s.timed, _ = dest.(TimedSender)
+	}
 	s.durable.Store(o.Durable)
 	s.start.Store(now.UnixNano())
 	s.expire.Store(int64(o.Expire))
 	ev.byKey[key] = s
 	ev.appendLocked(s)
 	r.mu.Unlock()
-	r.log.Info("subscribed", "event", name, "socket", ratelog.Clip(s.socket), "expire", o.Expire)
+	r.log.Info("subscribed", "event", name, "socket", ratelog.Clip(s.socket), "expire", o.Expire, "delivery", o.Delivery.String())
 	r.notify(Subscribed, s, now)
 	return nil
 }
@@ -445,10 +516,10 @@ func (ev *Event) removeLocked(gone func(*Subscriber) bool) {
 	ev.subs.Store(next)
 }
 
-func stored(event string, d Destination, expire time.Duration, now time.Time) StoredSubscription {
-	s := StoredSubscription{Event: event, Socket: d.String(), Key: d.Key(), Expire: expire}
-	if expire > 0 {
-		s.Expires = now.Add(expire)
+func stored(event string, d Destination, o SubscribeOptions, now time.Time) StoredSubscription {
+	s := StoredSubscription{Event: event, Socket: d.String(), Key: d.Key(), Expire: o.Expire, Delivery: o.Delivery}
+	if o.Expire > 0 {
+		s.Expires = now.Add(o.Expire)
 	}
 	return s
 }
@@ -507,7 +578,7 @@ func (r *Registry) Restore() (int, error) {
 // restoreOne subscribes s again for left (0: never), keeping its original
 // expire for listings, without writing it to the store again.
 func (r *Registry) restoreOne(s StoredSubscription, left time.Duration, now time.Time) error {
-	if err := r.SubscribeWith(s.Event, s.Socket, SubscribeOptions{Expire: left}); err != nil {
+	if err := r.SubscribeWith(s.Event, s.Socket, SubscribeOptions{Expire: left, Delivery: s.Delivery}); err != nil {
 		return err
 	}
 	ev := r.Lookup(s.Event)
@@ -549,7 +620,7 @@ func (r *Registry) Unsubscribe(name, socket string) error {
 	}
 	ev.removeLocked(func(s *Subscriber) bool { return s == gone })
 	r.mu.Unlock()
-	gone.dest.Close()
+	gone.release()
 	if gone.durable.Load() && r.cfg.Store != nil {
 		r.forget(name, key)
 	}
@@ -576,7 +647,10 @@ func (r *Registry) Subscribers(name string) ([]SubscriberInfo, error) {
 }
 
 func infoOf(s *Subscriber, now time.Time) SubscriberInfo {
-	info := SubscriberInfo{Socket: s.socket, Key: s.key, Expire: s.Expire(), Durable: s.durable.Load()}
+	info := SubscriberInfo{Socket: s.socket, Key: s.key, Expire: s.Expire(), Durable: s.durable.Load(), Delivery: s.delivery}
+	if s.queue != nil {
+		info.Pending, info.DeadLetters = s.queue.Counts()
+	}
 	if info.Expire > 0 {
 		info.TTL = s.Start().Add(info.Expire).Sub(now)
 	}
@@ -725,12 +799,17 @@ func (r *Registry) raise(rw *roomWait, ev *Event, params value.Params, report fu
 	nowNano := now.UnixNano()
 	live, accepted := 0, 0
 	var errs []error
+	var spooled []*Subscriber            // at-least-once: spooled together, after the loop
 	for i := len(all) - 1; i >= 0; i-- { // newest first
 		s := all[i]
 		if s.expiredAt(nowNano) {
 			continue
 		}
 		live++
+		if s.queue != nil {
+			spooled = append(spooled, s)
+			continue
+		}
 		var done Done // nil when nobody wants the outcomes: transports skip them
 		if wantDone {
 			done = s
@@ -754,11 +833,34 @@ func (r *Registry) raise(rw *roomWait, ev *Event, params value.Params, report fu
 		}
 		accepted++
 	}
+	if len(spooled) > 0 {
+		accepted += r.spool(m, spooled, &errs)
+	}
 	if live == 0 {
 		return 0, fmt.Errorf("raise %q: %w", ev.name, ErrNoSubscribers)
 	}
 	r.raised.Add(1)
 	return accepted, errors.Join(errs...)
+}
+
+// spool hands m to the Spooler for the at-least-once subscribers subs, in
+// one durable write, and returns how many accepted it (all or none); the
+// refusals are added to errs and reported.
+func (r *Registry) spool(m *Message, subs []*Subscriber, errs *[]error) int {
+	qs := make([]Queue, len(subs))
+	for i, s := range subs {
+		qs[i] = s.queue
+	}
+	err := r.cfg.Spooler.Spool(m, qs)
+	if err == nil {
+		return len(subs)
+	}
+	for _, s := range subs {
+		e := fmt.Errorf("raise %q to %s: %w", m.Event.name, s.socket, err)
+		*errs = append(*errs, e)
+		s.Done(m, e)
+	}
+	return 0
 }
 
 // Raised returns how many events have been raised to at least one live
@@ -799,7 +901,7 @@ func (r *Registry) Sweep() {
 	}
 	r.mu.Unlock()
 	for _, s := range gone {
-		s.dest.Close()
+		s.release()
 		if s.durable.Load() && r.cfg.Store != nil {
 			r.forget(s.event.name, s.key)
 		}
