@@ -381,6 +381,66 @@ func (s *Bolt) Retry(queue string, seq uint64, reason string) (Entry, error) {
 	return out, err
 }
 
+// Fail records failed attempts, making dead letters; see Store.
+func (s *Bolt) Fail(queue string, fails []Failure, maxAttempts int) ([]Entry, error) {
+	if len(fails) == 0 {
+		return nil, nil
+	}
+	var dead []Entry
+	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+		dead = dead[:0]
+		b, _ := queueBucket(tx, bucketQueues, queue, false)
+		if b == nil {
+			return delta{}, nil
+		}
+		var db *bolt.Bucket
+		var d delta
+		for _, f := range fails {
+			k := key(f.Seq)
+			old := b.Get(k)
+			if old == nil {
+				continue
+			}
+			e, err := decode(old)
+			if err != nil {
+				return delta{}, fmt.Errorf("spool: %s: queue %q, record %d: %w", s.path, queue, f.Seq, err)
+			}
+			e.Queue, e.Seq = queue, f.Seq
+			if !f.Final {
+				e.Attempts++
+			}
+			e.Error = clip(f.Reason)
+			v := encode(e)
+			d.bytes += int64(len(v) - len(old))
+			if !f.Final && (maxAttempts <= 0 || e.Attempts < maxAttempts) {
+				if err := b.Put(k, v); err != nil {
+					return delta{}, err
+				}
+				continue
+			}
+			if db == nil {
+				if db, err = queueBucket(tx, bucketDead, queue, true); err != nil {
+					return delta{}, err
+				}
+			}
+			if err := db.Put(k, v); err != nil {
+				return delta{}, err
+			}
+			if err := b.Delete(k); err != nil {
+				return delta{}, err
+			}
+			d.pending--
+			d.dead++
+			dead = append(dead, e)
+		}
+		return d, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dead, nil
+}
+
 // Terminate makes the entry a dead letter; see Store.
 func (s *Bolt) Terminate(queue string, seq uint64, reason string) error {
 	return s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
@@ -537,6 +597,20 @@ func (s *Bolt) Queues() ([]string, error) {
 	})
 	slices.Sort(out)
 	return out, err
+}
+
+// Counts returns the entries of queue, pending and dead; see Store.
+func (s *Bolt) Counts(queue string) (pending, dead int64, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		if b, _ := queueBucket(tx, bucketQueues, queue, false); b != nil {
+			pending = int64(b.Stats().KeyN)
+		}
+		if b, _ := queueBucket(tx, bucketDead, queue, false); b != nil {
+			dead = int64(b.Stats().KeyN)
+		}
+		return nil
+	})
+	return pending, dead, err
 }
 
 // Stats returns the store's counts.

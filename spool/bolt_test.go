@@ -181,8 +181,37 @@ func TestDeadLetters(t *testing.T) {
 	if st := s.Stats(); st.Pending != 0 || st.Dead != 3 {
 		t.Fatalf("stats %+v", st)
 	}
+	if p, d, err := s.Counts("q"); err != nil || p != 0 || d != 3 {
+		t.Fatalf("Counts = %d pending, %d dead, %v", p, d, err)
+	}
 	if n, err := s.TerminateAll("nosuch", "x"); err != nil || n != 0 {
 		t.Fatalf("TerminateAll of an unknown queue = %d, %v", n, err)
+	}
+}
+
+// TestFail: one write records the attempts of many entries; those that
+// reach the limit, and final ones, become dead letters; entries no
+// longer pending are skipped.
+func TestFail(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	seqs := appendN(t, s, "q", 0, 4)
+	fails := []spool.Failure{{Seq: seqs[0], Reason: "timeout"}, {Seq: seqs[1], Reason: "refused"}, {Seq: 9999, Reason: "gone"}}
+	if dead, err := s.Fail("q", fails, 2); err != nil || len(dead) != 0 {
+		t.Fatalf("first Fail = %+v, %v", dead, err)
+	}
+	fails = append(fails, spool.Failure{Seq: seqs[2], Reason: "too old", Final: true})
+	dead, err := s.Fail("q", fails, 2)
+	if err != nil || params(dead) != `{"n":0}{"n":1}{"n":2}` || dead[0].Attempts != 2 || dead[2].Attempts != 0 || dead[2].Error != "too old" {
+		t.Fatalf("second Fail = %s %+v, %v", params(dead), dead, err)
+	}
+	if got, _ := s.Read("q", 0, 10); params(got) != `{"n":3}` {
+		t.Fatalf("pending %s", params(got))
+	}
+	if st := s.Stats(); st.Pending != 1 || st.Dead != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	if dead, err := s.Fail("nosuch", fails, 1); err != nil || len(dead) != 0 {
+		t.Fatalf("Fail of an unknown queue = %+v, %v", dead, err)
 	}
 }
 

@@ -45,6 +45,17 @@ type Entry struct {
 	Error string
 }
 
+// Failure is what became of one delivery of a pending entry (Store.Fail).
+type Failure struct {
+	// Seq is the entry's.
+	Seq uint64
+	// Reason is why it failed (or why it ends).
+	Reason string
+	// Final makes it a dead letter now (a policy refused it, it is too
+	// old), without counting an attempt.
+	Final bool
+}
+
 // Store is a durable set of FIFO queues of records. Its methods are safe
 // for concurrent use.
 type Store interface {
@@ -62,6 +73,12 @@ type Store interface {
 	// Retry records a failed attempt of the entry: its Attempts grows by
 	// one and Error is reason. It returns the entry as stored.
 	Retry(queue string, seq uint64, reason string) (Entry, error)
+	// Fail records what became of entries of queue in one write: each
+	// failure's entry counts one more attempt, with the failure's reason;
+	// those that reach maxAttempts (0: no limit), and Final ones (which
+	// count no attempt), become dead letters. It returns the dead letters
+	// made. Entries no longer pending are skipped.
+	Fail(queue string, fails []Failure, maxAttempts int) ([]Entry, error)
 	// Terminate turns the pending entry into a dead letter, with reason.
 	Terminate(queue string, seq uint64, reason string) error
 	// TerminateAll turns every pending entry of queue into a dead letter,
@@ -74,6 +91,8 @@ type Store interface {
 	Replay(queue string) (int, error)
 	// Purge removes the dead letters of queue and returns how many.
 	Purge(queue string) (int, error)
+	// Counts returns how many entries queue holds, pending and dead.
+	Counts(queue string) (pending, dead int64, err error)
 	// Stats returns the store's counts.
 	Stats() Stats
 	// Queues returns the names of the queues that hold pending entries or

@@ -32,6 +32,8 @@ type storedSub struct {
 	Key     string    `json:"key"`
 	Expire  int64     `json:"expire_ns,omitempty"`
 	Expires time.Time `json:"expires,omitzero"`
+	// Delivery is the policy's name; absent: at-most-once.
+	Delivery string `json:"delivery,omitempty"`
 }
 
 func subKey(event, key string) []byte { return []byte(event + "\x00" + key) }
@@ -50,8 +52,15 @@ func (u Subscriptions) Load() ([]evi.StoredSubscription, error) {
 			if err := json.Unmarshal(v, &st); err != nil || st.Event == "" || st.Key == "" {
 				return fmt.Errorf("spool: %s: subscription %q is damaged: %v", u.s.path, k, err)
 			}
+			d := evi.AtMostOnce
+			if st.Delivery != "" {
+				var err error
+				if d, err = evi.ParseDelivery(st.Delivery); err != nil {
+					return fmt.Errorf("spool: %s: subscription %q is damaged: %w", u.s.path, k, err)
+				}
+			}
 			out = append(out, evi.StoredSubscription{Event: st.Event, Socket: st.Socket, Key: st.Key,
-				Expire: time.Duration(st.Expire), Expires: st.Expires})
+				Expire: time.Duration(st.Expire), Expires: st.Expires, Delivery: d})
 			return nil
 		})
 	})
@@ -61,8 +70,11 @@ func (u Subscriptions) Load() ([]evi.StoredSubscription, error) {
 // Put keeps sub, replacing the one of the same event and key; durable
 // when it returns.
 func (u Subscriptions) Put(sub evi.StoredSubscription) error {
-	v, err := json.Marshal(storedSub{Event: sub.Event, Socket: sub.Socket, Key: sub.Key,
-		Expire: int64(sub.Expire), Expires: sub.Expires})
+	st := storedSub{Event: sub.Event, Socket: sub.Socket, Key: sub.Key, Expire: int64(sub.Expire), Expires: sub.Expires}
+	if sub.Delivery != evi.AtMostOnce {
+		st.Delivery = sub.Delivery.String()
+	}
+	v, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
