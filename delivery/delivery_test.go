@@ -1,0 +1,199 @@
+package delivery_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/evstream/evstream/delivery"
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/spool"
+)
+
+// TestDeliverInOrder: every event arrives once, in raise order, as a
+// request whose id is unique; the spool is empty once they are confirmed.
+func TestDeliverInOrder(t *testing.T) {
+	r := newRig(t, "", delivery.Config{})
+	s := newSink(t, "")
+	r.subscribe("E_A", s.socket("a"))
+	const n = 1000
+	for i := range n {
+		r.raise("E_A", i)
+	}
+	eventually(t, "every event confirmed", func() bool { p, _ := pendingOf(t, r, "E_A", s.socket("a")); return p == 0 })
+	if dups := checkFirstArrivals(t, s.got(), n); dups != 0 {
+		t.Fatalf("%d duplicates without any failure", dups)
+	}
+	st := r.eng.Stats()
+	if st.Spooled != n || st.Confirmed != n || st.Retried != 0 || st.Store.Pending != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestFailuresThenRecovery: a subscriber that answers errors, then times
+// out, then is down for a while, gets every event in the end: first
+// arrivals in raise order, a retried event with the same id.
+func TestFailuresThenRecovery(t *testing.T) {
+	r := newRig(t, "", delivery.Config{Window: 64})
+	s := newSink(t, "")
+	s.setFail(func(a arrival, nth int) bool { return nth%7 == 3 || nth < 20 })
+	r.subscribe("E_A", s.socket("a"))
+	const n = 1000
+	for i := range n / 2 {
+		r.raise("E_A", i)
+	}
+	eventually(t, "half delivered", func() bool { p, _ := pendingOf(t, r, "E_A", s.socket("a")); return p == 0 })
+	// Down: nothing listens on the port for a while; events keep coming.
+	s.srv.Close()
+	for i := n / 2; i < n; i++ {
+		r.raise("E_A", i)
+	}
+	time.Sleep(50 * time.Millisecond)
+	s2 := newSink(t, s.addr)
+	eventually(t, "all delivered after the restart of the subscriber", func() bool {
+		p, _ := pendingOf(t, r, "E_A", s.socket("a"))
+		return p == 0
+	})
+	got := append(s.got(), s2.got()...)
+	dups := checkFirstArrivals(t, got, n)
+	if dups == 0 {
+		t.Fatal("no duplicates although attempts failed")
+	}
+	if st := r.eng.Stats(); st.Retried == 0 || st.DeadLettered != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestDeadLetterAndReplay: an event that fails MaxAttempts times becomes a
+// dead letter (counted, listed with its attempts and error); the next
+// events go on; a replay delivers it.
+func TestDeadLetterAndReplay(t *testing.T) {
+	r := newRig(t, "", delivery.Config{MaxAttempts: 3})
+	s := newSink(t, "")
+	s.setFail(func(a arrival, _ int) bool { return a.n == 1 })
+	sock := s.socket("a")
+	r.subscribe("E_A", sock)
+	for i := range 4 {
+		r.raise("E_A", i)
+	}
+	eventually(t, "event 1 dead, the others delivered", func() bool {
+		p, d := pendingOf(t, r, "E_A", sock)
+		return p == 0 && d == 1
+	})
+	dead, err := r.eng.DeadLetters("E_A", "", 10)
+	if err != nil || len(dead) != 1 || dead[0].Attempts != 3 || dead[0].Socket != sock || string(dead[0].Params) != `{"n":1}` {
+		t.Fatalf("dead letters %+v, %v", dead, err)
+	}
+	if st := r.eng.Stats(); st.DeadLettered != 1 || st.Retried != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	s.setFail(nil)
+	if n, err := r.eng.Replay("E_A", sock); err != nil || n != 1 {
+		t.Fatalf("Replay = %d, %v", n, err)
+	}
+	eventually(t, "the replayed event delivered", func() bool {
+		p, d := pendingOf(t, r, "E_A", sock)
+		return p == 0 && d == 0
+	})
+	got := s.got()
+	if last := got[len(got)-1]; last.n != 1 {
+		t.Fatalf("last arrival %+v, want the replayed event 1", last)
+	}
+}
+
+// TestUnsubscribeKeepsDeadLetters: unsubscribing a subscriber that is
+// down makes what it holds dead letters, which can be purged.
+func TestUnsubscribeKeepsDeadLetters(t *testing.T) {
+	r := newRig(t, "", delivery.Config{})
+	s := newSink(t, "")
+	s.srv.Close() // down
+	sock := s.socket("a")
+	r.subscribe("E_A", sock)
+	for i := range 5 {
+		r.raise("E_A", i)
+	}
+	if err := r.reg.Unsubscribe("E_A", sock); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := r.eng.DeadLetters("E_A", sock, 100)
+	if err != nil || len(dead) != 5 || dead[0].Error != "unsubscribed" {
+		t.Fatalf("dead letters %+v, %v", dead, err)
+	}
+	if n, err := r.eng.Purge("E_A", ""); err != nil || n != 5 {
+		t.Fatalf("Purge = %d, %v", n, err)
+	}
+	if st := r.eng.Stats(); st.Store.Pending != 0 || st.Store.Dead != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestRestartDeliversWhatWasPending: what a subscriber that was down did
+// not confirm is delivered by the next life of the process, from the
+// same file.
+func TestRestartDeliversWhatWasPending(t *testing.T) {
+	r := newRig(t, "", delivery.Config{})
+	s := newSink(t, "")
+	s.srv.Close()
+	sock := s.socket("a")
+	r.subscribe("E_A", sock)
+	for i := range 100 {
+		r.raise("E_A", i)
+	}
+	r.close()
+
+	r2 := newRig(t, r.path, delivery.Config{})
+	s2 := newSink(t, s.addr)
+	r2.subscribe("E_A", sock) // config subscriptions are made again at start
+	eventually(t, "the backlog delivered", func() bool { p, _ := pendingOf(t, r2, "E_A", sock); return p == 0 })
+	checkFirstArrivals(t, s2.got(), 100)
+}
+
+// TestSpoolFull: a full spool refuses at-least-once events with
+// ErrSpoolFull; at-most-once subscribers of the event still get them, and
+// nothing accepted before is lost.
+func TestSpoolFull(t *testing.T) {
+	path := t.TempDir() + "/spool.db"
+	r := newRig(t, path, delivery.Config{})
+	r.eng.Close()
+	// A rig whose store is small.
+	small, err := delivery.New(delivery.Config{
+		Open:  func() (spool.Store, error) { return spool.Open(path, spool.Options{MaxBytes: 2000}) },
+		Parse: r.hidden.ParseSocket,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := evi.NewRegistry(evi.Config{AutoPublish: true, Spooler: small})
+	defer func() { reg.Close(); small.Close() }()
+	reg.Register(mustStream(t))
+	down := newSink(t, "")
+	down.srv.Close()
+	if err := reg.SubscribeWith("E_A", down.socket("a"), evi.SubscribeOptions{Delivery: evi.AtLeastOnce}); err != nil {
+		t.Fatal(err)
+	}
+	live := newSink(t, "")
+	if err := reg.Subscribe("E_A", live.socket("b"), 0); err != nil {
+		t.Fatal(err)
+	}
+	accepted := 0
+	var full error
+	for i := 0; full == nil; i++ {
+		n, err := reg.Raise("E_A", params(i), nil)
+		if err != nil {
+			full = err
+			if n != 1 {
+				t.Fatalf("spool full: %d accepted, want the at-most-once subscriber's 1", n)
+			}
+			break
+		}
+		accepted++
+	}
+	if !errors.Is(full, evi.ErrSpoolFull) {
+		t.Fatalf("the refusal %v is not ErrSpoolFull", full)
+	}
+	info, _ := reg.Subscriber("E_A", down.socket("a"))
+	if info.Pending != int64(accepted) {
+		t.Fatalf("%d pending, %d accepted", info.Pending, accepted)
+	}
+	eventually(t, "the at-most-once subscriber got every event", func() bool { return len(live.got()) == accepted+1 })
+}

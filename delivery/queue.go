@@ -1,0 +1,351 @@
+package delivery
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/ratelog"
+	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/spool"
+)
+
+// stopGrace is how long a queue being closed waits for the replies to
+// the requests it has in flight, so that a clean restart confirms what
+// was delivered instead of sending it again.
+const stopGrace = 2 * time.Second
+
+// queue is one at-least-once subscriber's delivery: its goroutine (run)
+// owns everything but the fields marked otherwise.
+type queue struct {
+	e     *Engine
+	store spool.Store
+	name  string
+	ev    *evi.Event
+	dest  evi.Destination
+	done  evi.Done // the subscriber: told each confirmation and dead letter
+
+	wake  chan struct{} // cap 1: something to do
+	fresh atomic.Bool   // events were appended since run last read
+
+	mu   sync.Mutex
+	outs []outcome // reported by the transport, taken by run
+
+	stop      chan struct{}
+	ended     chan struct{}
+	dropping  atomic.Bool // Drop, not Close: what is pending becomes dead letters
+	closeOnce sync.Once
+
+	// Read by listings and Stats.
+	pending, dead atomic.Int64
+}
+
+// outcome is the transport's report of one attempt.
+type outcome struct {
+	m   *evi.Message
+	err error
+}
+
+var _ evi.Queue = (*queue)(nil)
+
+func newQueue(e *Engine, st spool.Store, name string, ev *evi.Event, dest evi.Destination, done evi.Done) *queue {
+	return &queue{e: e, store: st, name: name, ev: ev, dest: dest, done: done,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), ended: make(chan struct{})}
+}
+
+// String and Key are the destination's.
+func (q *queue) String() string { return q.dest.String() }
+func (q *queue) Key() string    { return q.dest.Key() }
+
+// Send spools m for this subscriber alone (the Registry spools the
+// subscribers of a raise together, with Engine.Spool).
+func (q *queue) Send(m *evi.Message, _ evi.Done) error { return q.e.Spool(m, []evi.Queue{q}) }
+
+// Counts returns the events pending in the queue and its dead letters.
+func (q *queue) Counts() (pending, dead int64) { return q.pending.Load(), q.dead.Load() }
+
+// Close stops delivering; what the queue holds stays pending in the
+// spool. It returns when the queue's goroutine has ended.
+func (q *queue) Close() error {
+	q.closeOnce.Do(func() { close(q.stop) })
+	<-q.ended
+	return nil
+}
+
+// Drop stops delivering and makes what the queue holds dead letters.
+func (q *queue) Drop() error {
+	q.dropping.Store(true)
+	q.Close()
+	n, err := q.store.TerminateAll(q.name, "unsubscribed")
+	if err != nil {
+		return fmt.Errorf("delivery: queue of %s at %s: %w", q.ev.Name(), q.dest.Key(), err)
+	}
+	if n > 0 {
+		q.e.deadLettered.Add(uint64(n))
+		q.e.log.Warn("subscriber gone: its undelivered events are dead letters", "event", q.ev.Name(),
+			"socket", ratelog.Clip(q.dest.String()), "dead_letters", n)
+	}
+	return nil
+}
+
+// Done receives the transport's outcome of one attempt (evi.Done).
+func (q *queue) Done(m *evi.Message, err error) {
+	q.mu.Lock()
+	q.outs = append(q.outs, outcome{m, err})
+	q.mu.Unlock()
+	q.poke()
+}
+
+// appended tells run that the spool holds new events for it.
+func (q *queue) appended() {
+	q.fresh.Store(true)
+	q.poke()
+}
+
+func (q *queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sender is run's state.
+type sender struct {
+	cursor   uint64                  // the next Read starts here
+	more     bool                    // the store may hold unsent events from cursor
+	inflight map[uint64]struct{}     // sent, outcome not in
+	failed   []spool.Failure         // attempts failed since the last retry round
+	errs     map[uint64]error        // their errors, for dead letters
+	confirms []uint64                // delivered, to confirm
+	probe    bool                    // after a failure: one event in flight until one is confirmed
+	backoff  time.Duration           // the last wait, 0 after a success
+	timer    *time.Timer             // the wait before the next round, nil: none
+	spare    []outcome               // q.outs' other buffer
+	msgs     map[uint64]*evi.Message // confirmed events, reported after the write
+}
+
+// run delivers the queue until Close.
+func (q *queue) run() {
+	defer close(q.ended)
+	defer q.e.detach(q)
+	s := &sender{more: true, inflight: make(map[uint64]struct{}), errs: make(map[uint64]error), msgs: make(map[uint64]*evi.Message)}
+	defer func() {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+	}()
+	for {
+		q.settle(s)
+		if s.timer == nil && len(s.failed) == 0 {
+			q.fill(s)
+		}
+		var retry <-chan time.Time
+		if s.timer != nil {
+			retry = s.timer.C
+		}
+		select {
+		case <-q.wake:
+		case <-retry:
+			s.timer = nil
+		case <-q.stop:
+			q.finish(s)
+			return
+		}
+	}
+}
+
+// settle takes the outcomes reported, confirms the delivered events in
+// one write, and once every request in flight has its outcome, records
+// the failed attempts and schedules the next round.
+func (q *queue) settle(s *sender) {
+	q.mu.Lock()
+	outs := q.outs
+	q.outs = s.spare[:0]
+	q.mu.Unlock()
+	for _, o := range outs {
+		seq := o.m.Seq
+		if _, ok := s.inflight[seq]; !ok {
+			continue // an attempt of an earlier round, already settled
+		}
+		delete(s.inflight, seq)
+		if o.err == nil {
+			s.confirms = append(s.confirms, seq)
+			s.msgs[seq] = o.m
+			continue
+		}
+		f := spool.Failure{Seq: seq, Reason: o.err.Error()}
+		var de *evi.DeliveryError
+		if errors.As(o.err, &de) && !de.Retryable() {
+			f.Final = true // a policy refuses it: retrying will not help
+		}
+		s.failed = append(s.failed, f)
+		s.errs[seq] = o.err
+	}
+	clear(outs)
+	s.spare = outs
+	if len(s.confirms) > 0 {
+		q.confirm(s)
+	}
+	if len(s.failed) > 0 && len(s.inflight) == 0 {
+		q.retryRound(s)
+	}
+}
+
+// confirm removes the delivered events from the spool and reports them.
+func (q *queue) confirm(s *sender) {
+	if err := q.store.Confirm(q.name, s.confirms...); err != nil {
+		// They stay pending: sent again after a restart (a duplicate
+		// with the same id), never lost.
+		q.e.log.Error("spool: cannot confirm delivered events", "event", q.ev.Name(),
+			"socket", ratelog.Clip(q.dest.String()), "n", len(s.confirms), "err", err)
+	} else {
+		q.pending.Add(-int64(len(s.confirms)))
+		q.e.confirmed.Add(uint64(len(s.confirms)))
+	}
+	for _, seq := range s.confirms {
+		q.done.Done(s.msgs[seq], nil)
+	}
+	clear(s.msgs)
+	s.confirms = s.confirms[:0]
+	s.probe, s.backoff = false, 0
+}
+
+// retryRound records the failed attempts (dead letters at MaxAttempts),
+// and waits before going back to the oldest unconfirmed event.
+func (q *queue) retryRound(s *sender) {
+	cfg := &q.e.cfg
+	dead, err := q.store.Fail(q.name, s.failed, cfg.MaxAttempts)
+	if err != nil {
+		q.e.log.Error("spool: cannot record failed attempts", "event", q.ev.Name(),
+			"socket", ratelog.Clip(q.dest.String()), "n", len(s.failed), "err", err)
+	}
+	q.e.retried.Add(uint64(len(s.failed) - len(dead)))
+	first := s.errs[s.failed[0].Seq]
+	for _, d := range dead {
+		q.deadLetter(d, s.errs[d.Seq])
+	}
+	if len(dead) < len(s.failed) {
+		q.e.log.Warn("at-least-once delivery failed; retrying", "event", q.ev.Name(),
+			"socket", ratelog.Clip(q.dest.String()), "failed", len(s.failed), "err", first)
+	}
+	s.failed = s.failed[:0]
+	clear(s.errs)
+	s.backoff = min(max(2*s.backoff, cfg.RetryInitial), cfg.RetryMax)
+	s.timer = time.NewTimer(jitter(s.backoff))
+	s.cursor, s.more, s.probe = 0, true, true
+}
+
+// deadLetter counts, logs and reports an event that became a dead letter.
+func (q *queue) deadLetter(d spool.Entry, cause error) {
+	q.pending.Add(-1)
+	q.dead.Add(1)
+	q.e.deadLettered.Add(1)
+	q.e.log.Warn("at-least-once event is a dead letter", "event", q.ev.Name(),
+		"socket", ratelog.Clip(q.dest.String()), "seq", d.Seq, "attempts", d.Attempts, "reason", d.Error)
+	if cause == nil {
+		cause = errors.New(d.Error)
+	}
+	q.done.Done(q.message(d), fmt.Errorf("dead letter after %d attempts: %w", d.Attempts, cause))
+}
+
+// fill sends events from the store until the window is full.
+func (q *queue) fill(s *sender) {
+	cfg := &q.e.cfg
+	if q.fresh.Swap(false) {
+		s.more = true
+	}
+	for s.more {
+		room := cfg.Window - len(s.inflight)
+		if s.probe {
+			room = 1 - len(s.inflight)
+		}
+		if room <= 0 {
+			return
+		}
+		list, err := q.store.Read(q.name, s.cursor, room)
+		if err != nil {
+			q.e.log.Error("spool: cannot read", "event", q.ev.Name(), "socket", ratelog.Clip(q.dest.String()), "err", err)
+			s.backoff = min(max(2*s.backoff, cfg.RetryInitial), cfg.RetryMax)
+			s.timer = time.NewTimer(jitter(s.backoff))
+			return
+		}
+		if len(list) < room {
+			s.more = false
+		}
+		var old []spool.Failure
+		for _, en := range list {
+			s.cursor = en.Seq + 1
+			if cfg.MaxAge > 0 && time.Since(en.Raised) > cfg.MaxAge {
+				old = append(old, spool.Failure{Seq: en.Seq, Reason: fmt.Sprintf("older than max_age (%v)", cfg.MaxAge), Final: true})
+				continue
+			}
+			m := q.message(en)
+			s.inflight[en.Seq] = struct{}{}
+			if err := q.dest.Send(m, q); err != nil {
+				delete(s.inflight, en.Seq)
+				s.failed = append(s.failed, spool.Failure{Seq: en.Seq, Reason: err.Error()})
+				s.errs[en.Seq] = err
+				break
+			}
+		}
+		if len(old) > 0 {
+			q.expire(old)
+		}
+		if len(s.failed) > 0 {
+			if len(s.inflight) == 0 {
+				q.retryRound(s)
+			}
+			return
+		}
+	}
+}
+
+// expire makes the events older than MaxAge dead letters.
+func (q *queue) expire(old []spool.Failure) {
+	dead, err := q.store.Fail(q.name, old, 0)
+	if err != nil {
+		q.e.log.Error("spool: cannot make old events dead letters", "event", q.ev.Name(), "err", err)
+		return
+	}
+	for _, d := range dead {
+		q.deadLetter(d, nil)
+	}
+}
+
+// message rebuilds the event of a spooled entry, to send it.
+func (q *queue) message(en spool.Entry) *evi.Message {
+	_, params, err := jsonrpc.DecodeEventParamsLazy(en.Params, "")
+	if err != nil {
+		// Stored by Spool from valid params: only a damaged file gets here.
+		q.e.log.Error("spool: an event's params do not decode; sent without them", "event", q.ev.Name(), "seq", en.Seq, "err", err)
+	}
+	return &evi.Message{ID: evi.IDFromBytes(en.ID), Event: q.ev, Params: params, Raised: en.Raised, Seq: en.Seq}
+}
+
+// finish ends run: it waits a little for the outcomes of the requests in
+// flight and confirms the delivered ones, then closes the destination.
+func (q *queue) finish(s *sender) {
+	if len(s.inflight) > 0 && !q.dropping.Load() {
+		grace := time.NewTimer(stopGrace)
+		defer grace.Stop()
+		for len(s.inflight) > 0 {
+			select {
+			case <-q.wake:
+				q.settle(s)
+				continue
+			case <-grace.C:
+			}
+			break
+		}
+	}
+	q.dest.Close()
+}
+
+// jitter returns d ±20 %.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}
