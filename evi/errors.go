@@ -34,6 +34,10 @@ var (
 	// ErrSpoolFull: the spool of at-least-once subscribers is full: the
 	// event was not accepted for them (nothing accepted before is lost).
 	ErrSpoolFull = errors.New("spool full")
+	// ErrNotSpooled: the spool could not store an event for its
+	// at-least-once subscribers (full, or failing): the raise is not
+	// acknowledged for them.
+	ErrNotSpooled = errors.New("not spooled")
 	// ErrNoSpool: an at-least-once subscription without a spool (no
 	// data_dir, no Config.Spooler).
 	ErrNoSpool = errors.New("at-least-once delivery needs a spool")

@@ -856,7 +856,7 @@ func (r *Registry) spool(m *Message, subs []*Subscriber, errs *[]error) int {
 		return len(subs)
 	}
 	for _, s := range subs {
-		e := fmt.Errorf("raise %q to %s: %w", m.Event.name, s.socket, err)
+		e := fmt.Errorf("raise %q to %s: %w: %w", m.Event.name, s.socket, ErrNotSpooled, err)
 		*errs = append(*errs, e)
 		s.Done(m, e)
 	}

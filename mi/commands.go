@@ -30,7 +30,7 @@ func commandTable() []*command {
 	}
 	return []*command{
 		cmd("event_subscribe", "subscribe a socket to an event, or refresh it (expire 0 unsubscribes)", false,
-			[][]string{{"event", "socket"}, {"event", "socket", "expire"}}, (*Handler).eventSubscribe),
+			[][]string{{"event", "socket"}, {"event", "socket", "expire"}, {"event", "socket", "expire", "delivery"}}, (*Handler).eventSubscribe),
 		cmd("events_list", "list the published events", false, [][]string{{}}, (*Handler).eventsList),
 		cmd("subscribers_list", "list the subscribers of every event, of one event, or one subscriber", false,
 			[][]string{{}, {"event"}, {"event", "socket"}}, (*Handler).subscribersList),
@@ -94,8 +94,10 @@ func closedErr() *jsonrpc.Error {
 	return newError(CodeServerError, "Internal error", "evstream is shutting down")
 }
 
-// eventSubscribe: event, socket, [expire]. Expire defaults to 3600 s; 0
-// removes the matching subscriber.
+// eventSubscribe: event, socket, [expire], [delivery]. Expire defaults to
+// 3600 s; 0 removes the matching subscriber. Delivery (an extension)
+// defaults to Options.Delivery. The subscription is durable: kept in the
+// registry's store, when it has one, across restarts.
 func (h *Handler) eventSubscribe(a *args) (json.RawMessage, *jsonrpc.Error) {
 	event, jerr := a.str("event")
 	if jerr != nil {
@@ -111,10 +113,22 @@ func (h *Handler) eventSubscribe(a *args) (json.RawMessage, *jsonrpc.Error) {
 			return nil, jerr
 		}
 	}
+	delivery := h.opts.Delivery
+	if a.has("delivery") {
+		name, jerr := a.str("delivery")
+		if jerr != nil {
+			return nil, jerr
+		}
+		var err error
+		if delivery, err = evi.ParseDelivery(name); err != nil {
+			return nil, newError(jsonrpc.CodeInvalidParams, MsgInvalidParams, reason(err))
+		}
+	}
 	if expire == 0 {
 		return h.unsubscribeQuietly(event, socket)
 	}
-	err := h.reg.Subscribe(event, socket, time.Duration(expire)*time.Second)
+	err := h.reg.SubscribeWith(event, socket, evi.SubscribeOptions{
+		Expire: time.Duration(expire) * time.Second, Durable: true, Delivery: delivery})
 	switch {
 	case err == nil:
 		return resultOK, nil
@@ -172,17 +186,25 @@ func appendEventHead(b []byte, ev *evi.Event) []byte {
 
 // appendSubscriber appends {"socket":S,"expire":E,"ttl":T}, or
 // {"socket":S,"expire":"never"} for a subscriber that never expires. The
-// ttl is in whole seconds, rounded down.
+// ttl is in whole seconds, rounded down. An at-least-once subscriber adds
+// "delivery":"at-least-once","pending":N,"dead_letters":M.
 func appendSubscriber(b []byte, s evi.SubscriberInfo) []byte {
 	b = append(b, `{"socket":`...)
 	b = jsonrpc.AppendString(b, s.Socket)
 	if s.Expire <= 0 {
-		return append(b, `,"expire":"never"}`...)
+		b = append(b, `,"expire":"never"`...)
+	} else {
+		b = append(b, `,"expire":`...)
+		b = strconv.AppendInt(b, int64(s.Expire/time.Second), 10)
+		b = append(b, `,"ttl":`...)
+		b = strconv.AppendInt(b, max(int64(s.TTL/time.Second), 0), 10)
 	}
-	b = append(b, `,"expire":`...)
-	b = strconv.AppendInt(b, int64(s.Expire/time.Second), 10)
-	b = append(b, `,"ttl":`...)
-	b = strconv.AppendInt(b, max(int64(s.TTL/time.Second), 0), 10)
+	if s.Delivery == evi.AtLeastOnce {
+		b = append(b, `,"delivery":"at-least-once","pending":`...)
+		b = strconv.AppendInt(b, s.Pending, 10)
+		b = append(b, `,"dead_letters":`...)
+		b = strconv.AppendInt(b, s.DeadLetters, 10)
+	}
 	return append(b, '}')
 }
 
@@ -282,6 +304,14 @@ func (h *Handler) raiseEvent(a *args) (json.RawMessage, *jsonrpc.Error) {
 	}
 	accepted, err := h.reg.Raise(name, params, h.opts.Report)
 	switch {
+	case errors.Is(err, evi.ErrSpoolFull):
+		// Not acknowledged: at-least-once subscribers do not have it
+		// (at-most-once ones may).
+		h.log.Warn("mi: raise_event: spool full", "event", ratelog.Clip(name), "err", reason(err))
+		return nil, newError(CodeSpoolFull, MsgSpoolFull, reason(err))
+	case errors.Is(err, evi.ErrNotSpooled):
+		h.log.Error("mi: raise_event: the spool failed", "event", ratelog.Clip(name), "err", reason(err))
+		return nil, newError(CodeServerError, "Cannot Raise Event", reason(err))
 	case err == nil, accepted > 0:
 		// Rejections by some subscribers were given to Report.
 		return resultOK, nil

@@ -27,6 +27,7 @@ const (
 	CodeNotFound          = 404 // "Event not published", "Event not registered", "Subscriber does not exist"
 	CodeNoSubscribers     = 480 // "Temporarily Unavailable"
 	CodeServerError       = 500 // the registry is closed, or no subscriber accepted the event
+	CodeSpoolFull         = 503 // "Spool full": at-least-once subscribers cannot take the event
 	MsgBadParameterValue  = "Bad parameter value"
 	MsgBadParams          = "Bad Params"
 	MsgEventNotPublished  = "Event not published"
@@ -36,6 +37,7 @@ const (
 	MsgInvalidParams      = "Invalid params"
 	MsgTooFewOrMany       = "Too few or too many parameters"
 	MsgNegativeExpire     = "Negative expire value"
+	MsgSpoolFull          = "Spool full"
 )
 
 // Stat is one statistic reported by get_statistics, named "group:name" as
@@ -64,6 +66,9 @@ type Options struct {
 	// Commands are more commands to serve (a transport's); their names
 	// must not be those of the MI's own commands.
 	Commands []Command
+	// Delivery is the policy of an event_subscribe that does not name one
+	// (the config's delivery.default); the zero value is at-most-once.
+	Delivery evi.Delivery
 }
 
 // Command is a command added to the MI (Options.Commands).

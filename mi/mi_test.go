@@ -235,7 +235,13 @@ func TestEventSubscribe(t *testing.T) {
 		{"expire null", `["E_X","` + sock + `",null]`, badExpire},
 		{"expire too big", `["E_X","` + sock + `",4294967296]`, badExpire},
 		{"too few", `["E_X"]`, tooFewOrMany},
-		{"too many", `["E_X","` + sock + `",1,2]`, tooFewOrMany},
+		{"too many", `["E_X","` + sock + `",1,"at-most-once",2]`, tooFewOrMany},
+		{"delivery at-most-once", `["E_X","` + sock + `/m4",60,"at-most-once"]`, ok},
+		{"delivery by name", `{"event":"E_X","socket":"` + sock + `/m5","expire":60,"delivery":"at-most-once"}`, ok},
+		{"delivery unknown", `["E_X","` + sock + `",60,"exactly-once"]`, invalidParams(`delivery \"exactly-once\": want at-most-once or at-least-once`)},
+		{"delivery not a string", `["E_X","` + sock + `",60,1]`, invalidParams("Bad type for parameter 'delivery'")},
+		{"at-least-once without a spool", `["E_X","` + sock + `",60,"at-least-once"]`,
+			badParam(`subscribe "` + sock + `" to "E_X": at-least-once delivery needs a spool (no data_dir)`)},
 		{"no params", ``, tooFewOrMany},
 		{"unknown name", `{"event":"E_X","sock":"` + sock + `"}`, tooFewOrMany},
 		{"event not a string", `[5,"` + sock + `"]`, invalidParams("Bad type for parameter 'event'")},
@@ -252,6 +258,8 @@ func TestEventSubscribe(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { e.call(t, req("event_subscribe", c.params), c.want) })
 	}
 	want := `{"jsonrpc":"2.0","result":{"Event":{"name":"E_X","id":0,"Subscribers":[` +
+		`{"socket":"` + sock + `/m5","expire":60,"ttl":60},` +
+		`{"socket":"` + sock + `/m4","expire":60,"ttl":60},` +
 		`{"socket":"` + sock + `/m3","expire":120,"ttl":120},` +
 		`{"socket":"` + sock + `/m2","expire":60,"ttl":60},` +
 		`{"socket":"` + sock + `/m1","expire":3600,"ttl":3600},` +
