@@ -65,6 +65,14 @@ type Env struct {
 	Registry *evi.Registry
 	// Logger receives the transport's logs.
 	Logger *slog.Logger
+	// SeqIDs asks for the transport of at-least-once subscribers: events
+	// go as requests whose id is their spool sequence (evi.Message.Seq),
+	// whatever the section says about reliable mode. The daemon builds
+	// every transport twice when it has a data_dir: once for at-most-once
+	// subscribers, once (with SeqIDs) for at-least-once ones; a transport
+	// whose sockets name others (virtual:) gets the registry of the
+	// SeqIDs ones.
+	SeqIDs bool
 }
 
 var (

@@ -32,7 +32,9 @@ func init() {
 		Subsystem:   "stream",
 		NewSettings: func() transport.Settings { s := DefaultSettings(); return &s },
 		New: func(env transport.Env, s transport.Settings) (evi.Transport, error) {
-			return New(s.(*Settings).Config(env.Logger))
+			cfg := s.(*Settings).Config(env.Logger)
+			cfg.SeqIDs = env.SeqIDs
+			return New(cfg)
 		},
 	})
 }
