@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evstream/evstream/delivery"
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/transport"
 )
@@ -35,6 +36,14 @@ const (
 	DefaultIngestMaxWaitMS = 1000
 	// MaxIngestMaxWaitMS is the longest ingest.max_wait: one minute.
 	MaxIngestMaxWaitMS = 60_000
+	// DefaultDataDir is data_dir: relative to the working directory.
+	DefaultDataDir = "evstream-data"
+	// DefaultSpoolMaxBytes is delivery.spool_max_bytes: 1 GiB.
+	DefaultSpoolMaxBytes = 1 << 30
+	// MaxDeliveryMaxAttempts is the largest delivery.max_attempts.
+	MaxDeliveryMaxAttempts = 1_000_000
+	// MaxRetryDelay is the longest delivery.retry_initial and retry_max.
+	MaxRetryDelay = 24 * time.Hour
 )
 
 // MaxExpireS is the longest subscriptions[].expire, as the MI's
@@ -66,6 +75,13 @@ type Config struct {
 	// Subscriptions are made at start, in order. They never expire unless
 	// Expire is set.
 	Subscriptions []Subscription `yaml:"subscriptions"`
+	// DataDir is where the durable state lives (the spool of at-least-once
+	// subscribers, the MI's subscriptions), relative to the working
+	// directory; it is created when first needed. "" keeps everything in
+	// memory: at-least-once subscriptions are then refused.
+	DataDir string `yaml:"data_dir"`
+	// Delivery configures the delivery policies.
+	Delivery DeliveryConfig `yaml:"delivery"`
 	// Transports are the settings of every registered transport, by the
 	// section of the file that holds them ("event_stream":
 	// *stream.Settings). DefaultConfig fills it; TransportSettings reads
@@ -137,6 +153,28 @@ type IngestConfig struct {
 	MaxWait int `yaml:"max_wait"`
 }
 
+// DeliveryConfig is the "delivery" section (DESIGN.md §10).
+type DeliveryConfig struct {
+	// Default is the policy of subscriptions that do not name one:
+	// at-most-once or at-least-once.
+	Default string `yaml:"default"`
+	// Window bounds the at-least-once requests in flight per subscriber.
+	Window int `yaml:"window"`
+	// RetryInitial is the wait after a failure; it doubles at every
+	// failure in a row up to RetryMax (Go durations: 1s, 500ms).
+	RetryInitial time.Duration `yaml:"retry_initial"`
+	RetryMax     time.Duration `yaml:"retry_max"`
+	// MaxAttempts makes an event a dead letter after that many failed
+	// attempts; 0 means no limit.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxAge makes an undelivered event older than this a dead letter; 0
+	// means no limit.
+	MaxAge time.Duration `yaml:"max_age"`
+	// SpoolMaxBytes bounds the spool; a full spool refuses new
+	// at-least-once events (503 Spool full). 0 means no limit.
+	SpoolMaxBytes int64 `yaml:"spool_max_bytes"`
+}
+
 // Subscription is one entry of the "subscriptions" list.
 type Subscription struct {
 	// Event is the event's name.
@@ -146,6 +184,19 @@ type Subscription struct {
 	// Expire is in seconds; 0 (or absent) means the subscription never
 	// expires.
 	Expire int `yaml:"expire"`
+	// Delivery is its policy; "" means delivery.default.
+	Delivery string `yaml:"delivery"`
+}
+
+// Policy returns the subscription's delivery policy under the config's
+// default (both valid: Validate checks them).
+func (s Subscription) Policy(c DeliveryConfig) evi.Delivery {
+	name := s.Delivery
+	if name == "" {
+		name = c.Default
+	}
+	d, _ := evi.ParseDelivery(name)
+	return d
 }
 
 // DefaultConfig returns the configuration used when there is no config
@@ -158,7 +209,16 @@ func DefaultConfig() Config {
 		Ingest:        IngestConfig{MaxWait: DefaultIngestMaxWaitMS},
 		Events:        []string{},
 		Subscriptions: []Subscription{},
-		Transports:    map[string]transport.Settings{},
+		DataDir:       DefaultDataDir,
+		Delivery: DeliveryConfig{
+			Default:       evi.AtMostOnce.String(),
+			Window:        delivery.DefaultWindow,
+			RetryInitial:  delivery.DefaultRetryInitial,
+			RetryMax:      delivery.DefaultRetryMax,
+			MaxAge:        delivery.DefaultMaxAge,
+			SpoolMaxBytes: DefaultSpoolMaxBytes,
+		},
+		Transports: map[string]transport.Settings{},
 	}
 	for _, p := range transport.Plugins() {
 		c.Transports[p.Section] = p.NewSettings()
@@ -260,7 +320,16 @@ func (c Config) Validate() error {
 			bad(field+".socket", "%v", err)
 		}
 		inRange(field+".expire", s.Expire, 0, MaxExpireS, "seconds (0 or absent: never expires)")
+		if s.Delivery != "" {
+			if _, err := evi.ParseDelivery(s.Delivery); err != nil {
+				bad(field+".delivery", "%q is not a delivery policy (want at-most-once or at-least-once)", s.Delivery)
+			}
+		}
+		if s.Delivery == "at-least-once" && c.DataDir == "" {
+			bad(field+".delivery", "at-least-once needs data_dir (it is \"\": memory only)")
+		}
 	}
+	c.Delivery.validate(c.DataDir, bad)
 	for _, p := range transport.Plugins() {
 		s := c.Transports[p.Section]
 		if s == nil {
@@ -277,6 +346,33 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks the delivery section; dataDir is the config's data_dir.
+func (dc DeliveryConfig) validate(dataDir string, bad func(field, format string, args ...any)) {
+	if _, err := evi.ParseDelivery(dc.Default); err != nil {
+		bad("delivery.default", "%q is not a delivery policy (want at-most-once or at-least-once)", dc.Default)
+	} else if dc.Default == "at-least-once" && dataDir == "" {
+		bad("delivery.default", "at-least-once needs data_dir (it is \"\": memory only)")
+	}
+	if dc.Window < 1 || dc.Window > delivery.MaxWindow {
+		bad("delivery.window", "%d is out of range: want 1 to %d requests", dc.Window, delivery.MaxWindow)
+	}
+	if dc.RetryInitial <= 0 || dc.RetryInitial > MaxRetryDelay {
+		bad("delivery.retry_initial", "%v is out of range: want more than 0, at most %v", dc.RetryInitial, MaxRetryDelay)
+	}
+	if dc.RetryMax < dc.RetryInitial || dc.RetryMax > MaxRetryDelay {
+		bad("delivery.retry_max", "%v is out of range: want retry_initial (%v) to %v", dc.RetryMax, dc.RetryInitial, MaxRetryDelay)
+	}
+	if dc.MaxAttempts < 0 || dc.MaxAttempts > MaxDeliveryMaxAttempts {
+		bad("delivery.max_attempts", "%d is out of range: want 0 (no limit) to %d", dc.MaxAttempts, MaxDeliveryMaxAttempts)
+	}
+	if dc.MaxAge < 0 {
+		bad("delivery.max_age", "%v is negative (0: no limit)", dc.MaxAge)
+	}
+	if dc.SpoolMaxBytes < 0 {
+		bad("delivery.spool_max_bytes", "%d is negative (0: no limit)", dc.SpoolMaxBytes)
+	}
 }
 
 // checkListen checks a listen address: "" (off) or host:port, port 0..65535.

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -33,11 +34,11 @@ func TestLoadConfigErrors(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown top-level key", "mi:\n  listen: 127.0.0.1:0\nauto_pubish: true\n",
-			"FILE:3: auto_pubish: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, event_stream, event_virtual)"},
+			"FILE:3: auto_pubish: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, event_stream, event_virtual)"},
 		{"unknown nested key", "event_stream:\n  tmeout: 5\n",
 			"FILE:2: event_stream.tmeout: unknown key (want one of: reliable_mode, timeout, event_param, framing, queue_size, queue_bytes, total_queue_bytes)"},
 		{"unknown key in a subscription", "subscriptions:\n  - event: E_X\n    socket: tcp:127.0.0.1:9\n    expires: 5\n",
-			"FILE:4: subscriptions[0].expires: unknown key (want one of: event, socket, expire)"},
+			"FILE:4: subscriptions[0].expires: unknown key (want one of: event, socket, expire, delivery)"},
 		{"duplicate key", "log:\n  level: info\n  level: debug\n",
 			"FILE:3: log.level: duplicate key (first at line 2)"},
 		{"bad framing", "event_stream:\n  framing: lines\n",
@@ -103,7 +104,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			"FILE:2: mi.lisen: unknown key (want one of: listen, allowed_hosts)\n" +
 				"FILE:4: event_stream.timeout: 9300000000000 is out of range: want 1 to 3600000 milliseconds (1 hour)\n" +
 				"FILE:5: event_stream.framing: \"crlf\" is not a framing (want none or newline)\n" +
-				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, event_stream, event_virtual)"},
+				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, event_stream, event_virtual)"},
 		// A value of the wrong kind is reported once, not again by the
 		// checks of what it would have been.
 		{"wrong kind reported once", "event_stream:\n  timeout: soon\nsubscriptions:\n  - {event: [E_X], socket: tcp:127.0.0.1:9}\n",
@@ -114,7 +115,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"two documents", "mi: {}\n---\nlog: {}\n",
 			"FILE:2: more than one YAML document (one config per file)"},
 		{"top level not a mapping", "- a\n- b\n",
-			`FILE:1: want a mapping with keys mi, log, auto_publish, events, ingest, subscriptions, event_stream, event_virtual, got a list`},
+			`FILE:1: want a mapping with keys mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, event_stream, event_virtual, got a list`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -178,7 +179,16 @@ ingest:
 subscriptions:
   - event: E_A
     socket: tcp:127.0.0.1:8080/m
-  - {event: E_B, socket: "virtual:FAILOVER tcp:127.0.0.1:1 tcp:127.0.0.1:2", expire: 60}
+  - {event: E_B, socket: "virtual:FAILOVER tcp:127.0.0.1:1 tcp:127.0.0.1:2", expire: 60, delivery: at-least-once}
+data_dir: /var/lib/evstream
+delivery:
+  default: at-least-once
+  window: 64
+  retry_initial: 250ms
+  retry_max: 2m
+  max_attempts: 10
+  max_age: 1h
+  spool_max_bytes: 1000000
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -191,8 +201,11 @@ subscriptions:
 		Ingest:      IngestConfig{Listen: "127.0.0.1:0", EventParam: "ev", MaxWait: 250},
 		Subscriptions: []Subscription{
 			{Event: "E_A", Socket: "tcp:127.0.0.1:8080/m"},
-			{Event: "E_B", Socket: "virtual:FAILOVER tcp:127.0.0.1:1 tcp:127.0.0.1:2", Expire: 60},
+			{Event: "E_B", Socket: "virtual:FAILOVER tcp:127.0.0.1:1 tcp:127.0.0.1:2", Expire: 60, Delivery: "at-least-once"},
 		},
+		DataDir: "/var/lib/evstream",
+		Delivery: DeliveryConfig{Default: "at-least-once", Window: 64, RetryInitial: 250 * time.Millisecond,
+			RetryMax: 2 * time.Minute, MaxAttempts: 10, MaxAge: time.Hour, SpoolMaxBytes: 1000000},
 		Transports: DefaultConfig().Transports,
 	}
 	es := stream.DefaultSettings()

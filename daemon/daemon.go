@@ -58,7 +58,8 @@ type Daemon struct {
 	version string
 
 	reg        *evi.Registry
-	transports []built // what the registered transport plugins built
+	transports []built  // what the registered transport plugins built
+	du         *durable // at-least-once delivery and durable subscriptions; nil without data_dir
 	mi         *mi.Handler
 	ingest     *ingest.Server
 	http       *http.ServeMux // MI, metrics and health, served on the MI listener
@@ -97,16 +98,31 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 		o(d)
 	}
 	d.limited = ratelog.New(logger, 0, 0)
-	d.reg = evi.NewRegistry(evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger})
+	rc := evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger}
+	if d.cfg.DataDir != "" {
+		du, err := d.newDurable()
+		if err != nil {
+			return nil, err
+		}
+		d.du = du
+		rc.Store, rc.Spooler = du, du.eng
+	}
+	d.reg = evi.NewRegistry(rc)
 	if err := d.buildTransports(); err != nil {
 		return nil, d.abort(err)
 	}
+	cmds := d.transportCommands()
+	if d.du != nil {
+		cmds = append(cmds, d.deadLetterCommands()...)
+	}
+	policy, _ := evi.ParseDelivery(cfg.Delivery.Default)
 	d.mi = mi.New(d.reg, mi.Options{
 		Version:    d.version,
 		Logger:     logger,
 		Report:     d.reportOutcome,
 		Statistics: d.statistics,
-		Commands:   d.transportCommands(),
+		Commands:   cmds,
+		Delivery:   policy,
 	})
 	if cfg.Ingest.Listen != "" {
 		d.ingest = ingest.New(d.reg, ingest.Config{
@@ -123,6 +139,9 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 		if r, ok := b.t.(transport.StatsReporter); ok {
 			src.Transports = append(src.Transports, metrics.TransportSource{Subsystem: b.p.Subsystem, Stats: r})
 		}
+	}
+	if d.du != nil {
+		src.Transports = append(src.Transports, metrics.TransportSource{Subsystem: "delivery", Stats: d.du})
 	}
 	guarded.Handle("GET "+MetricsPath, metrics.Handler(metrics.NewRegistry(src), logger))
 	d.http = http.NewServeMux()
@@ -192,7 +211,22 @@ func (d *Daemon) drain() transport.DrainCounts {
 // abort closes the registry (and the transports registered) after a
 // failed New.
 func (d *Daemon) abort(err error) error {
-	d.reg.Close()
+	d.closeRegistry(nil)
+	return err
+}
+
+// closeRegistry shuts the registry down (draining until ctx is done; nil:
+// at once), then the at-least-once side: its queues stopped with the
+// registry, what they hold stays in the spool.
+func (d *Daemon) closeRegistry(ctx context.Context) error {
+	err := d.reg.Shutdown(ctx)
+	if d.du != nil {
+		if st := d.du.eng.Stats(); st.Store.Pending > 0 {
+			d.log.Info("at-least-once events stay in the spool, delivered after the restart",
+				"pending", st.Store.Pending, "dead_letters", st.Store.Dead, "data_dir", d.cfg.DataDir)
+		}
+		err = errors.Join(err, d.du.close())
+	}
 	return err
 }
 
@@ -268,8 +302,13 @@ func (d *Daemon) Start() error {
 		}
 	}
 	for i, s := range d.cfg.Subscriptions {
-		if err := d.reg.Subscribe(s.Event, s.Socket, time.Duration(s.Expire)*time.Second); err != nil {
+		if err := d.subscribe(s); err != nil {
 			return d.failStart(fmt.Errorf("subscriptions[%d] (event %s, socket %q): %w", i, s.Event, s.Socket, err))
+		}
+	}
+	if d.du != nil {
+		if err := d.restore(); err != nil {
+			return d.failStart(err)
 		}
 	}
 	if d.miLn != nil {
@@ -359,8 +398,35 @@ func (d *Daemon) failStart(err error) error {
 	d.miLn, d.ingestLn = nil, nil
 	d.shutdown = true
 	d.stopping.Store(true)
-	d.reg.Close()
+	d.closeRegistry(nil)
 	return err
+}
+
+// subscribe makes the config subscription s.
+func (d *Daemon) subscribe(s Subscription) error {
+	return d.reg.SubscribeWith(s.Event, s.Socket, evi.SubscribeOptions{
+		Expire: time.Duration(s.Expire) * time.Second, Delivery: s.Policy(d.cfg.Delivery)})
+}
+
+// restore makes again the MI's subscriptions kept in the spool by an
+// earlier run. A spool that cannot be opened (damaged, locked) stops the
+// start, naming the file; a subscription that cannot be made again is
+// logged and left in the store.
+func (d *Daemon) restore() error {
+	if !d.du.exists() {
+		return nil
+	}
+	if _, err := d.du.eng.Store(); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	n, err := d.reg.Restore()
+	if err != nil {
+		d.log.Warn("some subscriptions kept in the spool could not be made again", "err", err)
+	}
+	st := d.du.eng.Stats()
+	d.log.Info("spool opened", "file", d.du.path(), "subscriptions_restored", n,
+		"pending", st.Store.Pending, "dead_letters", st.Store.Dead, "bytes", st.Store.Bytes)
+	return nil
 }
 
 // Shutdown stops the daemon: the MI and ingest stop accepting (requests in
@@ -396,7 +462,7 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.wg.Wait()
 
 	before := d.drain()
-	err := d.reg.Shutdown(ctx)
+	err := d.closeRegistry(ctx)
 	after := d.drain()
 	if err != nil {
 		errs = append(errs, err)
@@ -443,6 +509,11 @@ func (d *Daemon) statistics() []mi.Stat {
 			if len(s.Labels) == 0 {
 				stats = append(stats, mi.Stat{Name: b.p.Scheme + ":" + s.Name, Value: int64(s.Value)})
 			}
+		}
+	}
+	if d.du != nil {
+		for _, s := range d.du.Statistics() {
+			stats = append(stats, mi.Stat{Name: "delivery:" + s.Name, Value: int64(s.Value)})
 		}
 	}
 	if d.ingest != nil {

@@ -40,6 +40,7 @@ func eventVirtual(c Config) *virtual.Settings {
 func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.MI.Listen = "127.0.0.1:0"
+	cfg.DataDir = ""                                               // memory only: tests that keep state give a t.TempDir()
 	eventStream(cfg).Timeout = int(waitTimeout / time.Millisecond) // no delivery may time out on a loaded machine
 	return cfg
 }

@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/transport"
@@ -126,11 +125,19 @@ func (d *Daemon) reloadSubscriptions(old, want []Subscription, rep *ReloadReport
 	for i, s := range want {
 		after[subKey(s)] = true
 		prev, had := before[subKey(s)]
-		if had && prev.Expire == s.Expire {
+		if had && prev.Expire == s.Expire && prev.Policy(d.cfg.Delivery) == s.Policy(d.cfg.Delivery) {
 			now = append(now, s)
 			continue // unchanged: its expiry runs on
 		}
-		if err := d.reg.Subscribe(s.Event, s.Socket, time.Duration(s.Expire)*time.Second); err != nil {
+		err := d.subscribe(s)
+		if errors.Is(err, evi.ErrDeliveryChange) {
+			// Another policy: a new subscriber (an at-least-once one's
+			// undelivered events become dead letters, logged).
+			if err = d.reg.Unsubscribe(s.Event, s.Socket); err == nil {
+				err = d.subscribe(s)
+			}
+		}
+		if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Errorf("subscriptions[%d] (event %s, socket %q): %w", i, s.Event, s.Socket, err))
 			continue
 		}

@@ -132,6 +132,7 @@ func newDaemonTarget(reliable, ingest bool, timeout time.Duration) (*daemonTarge
 		es.Timeout = int(timeout / time.Millisecond)
 	}
 	cfg.MI.Listen = "127.0.0.1:0"
+	cfg.DataDir = "" // at-most-once only: nothing durable
 	if ingest {
 		cfg.Ingest.Listen = "127.0.0.1:0"
 	}

@@ -26,6 +26,8 @@ var paramHelp = map[string]string{
 	"expire":     "seconds until the subscription expires (default 3600; 0 unsubscribes)",
 	"params":     `the event's data: a JSON object {"ip":"10.0.0.1"}, or an array ["a","b"] (sent as strings)`,
 	"statistics": `"all", a group such as "tcp:", a name such as "tcp:sent", or a list of them`,
+	"delivery":   "at-most-once (the default: delivery.default) or at-least-once (spooled until confirmed)",
+	"limit":      "the most dead letters listed (default 100)",
 }
 
 // ParamHelp describes the param name, or returns "".

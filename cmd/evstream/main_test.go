@@ -114,6 +114,9 @@ func runEvstreamEnv(t testing.TB, env []string, args ...string) *daemonProc {
 	if env != nil {
 		d.cmd.Env = append(os.Environ(), env...)
 	}
+	// Its own working directory: the default data_dir (evstream-data) is
+	// created there, never in the package's.
+	d.cmd.Dir = t.TempDir()
 	d.cmd.Stderr = d.Stderr
 	outR, outW := io.Pipe()
 	d.cmd.Stdout = outW

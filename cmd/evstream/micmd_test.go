@@ -102,7 +102,7 @@ func TestMIClient(t *testing.T) {
 		{[]string{"subscribers_list", "E_NONE"}, "error 404: Event not published\n"},
 		{[]string{"raise_event", "E_NEW"}, "error 480: Temporarily Unavailable\n"},
 		{[]string{"no_such_command"}, "error -32601: Method not found\n"},
-		{[]string{"event_subscribe"}, "error -32602: Invalid params: Too few or too many parameters\nusage: evstream mi event_subscribe EVENT SOCKET [EXPIRE]\n"},
+		{[]string{"event_subscribe"}, "error -32602: Invalid params: Too few or too many parameters\nusage: evstream mi event_subscribe EVENT SOCKET [EXPIRE [DELIVERY]]\n"},
 	}
 	for _, c := range errs {
 		code, stdout, stderr := mi(c.args...)
@@ -148,7 +148,7 @@ func TestMIClientUsage(t *testing.T) {
 	}
 	// Offline help, from the MI's own command table.
 	code, stdout, _ := runToEnd(t, "mi", "help", "event_subscribe")
-	if code != 0 || !strings.HasPrefix(stdout, "usage: evstream mi event_subscribe EVENT SOCKET [EXPIRE]\n") || !strings.Contains(stdout, "  socket  where events go") {
+	if code != 0 || !strings.HasPrefix(stdout, "usage: evstream mi event_subscribe EVENT SOCKET [EXPIRE [DELIVERY]]\n") || !strings.Contains(stdout, "  socket    where events go") {
 		t.Errorf("mi help event_subscribe: exit %d, %q", code, stdout)
 	}
 	code, stdout, _ = runToEnd(t, "mi", "help")

@@ -31,6 +31,7 @@ type serveFlags struct {
 	miListen        string
 	ingestListen    string
 	logLevel        string
+	dataDir         string
 	shutdownTimeout durationValue
 }
 
@@ -68,6 +69,7 @@ Exit codes: 0 after a signal, 1 when it cannot start, 2 on bad usage.`,
 	fl.StringVar(&f.config, "config", "", "YAML config `file` (default: the built-in defaults, see examples/evstream.yaml)")
 	fl.StringVar(&f.miListen, "mi-listen", "", "MI listen `address` host:port, overrides mi.listen (\"\" turns the MI off)")
 	fl.StringVar(&f.ingestListen, "ingest-listen", "", "ingest listen `address` host:port, overrides ingest.listen (\"\" turns it off)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "`directory` of the durable state (spool, MI subscriptions), overrides data_dir (\"\": memory only)")
 	fl.StringVar(&f.logLevel, "log-level", "", "lowest `level` logged: debug, info, warn or error; overrides log.level")
 	fl.Var(&f.shutdownTimeout, "shutdown-timeout", "on SIGINT/SIGTERM, how long to keep delivering queued events before giving up")
 	return cmd
@@ -92,6 +94,9 @@ func (f *serveFlags) load(cmd *cobra.Command) (daemon.Config, error) {
 	}
 	if fl.Changed("log-level") {
 		cfg.Log.Level = f.logLevel
+	}
+	if fl.Changed("data-dir") {
+		cfg.DataDir = f.dataDir
 	}
 	return cfg, nil
 }

@@ -93,7 +93,7 @@ func TestServeMIErrors(t *testing.T) {
 			miErrData("400", "Bad parameter value", `event "E_NEW": event not published (auto_publish is off: publish it first, with event_publish or in the config)`)},
 		{"negative expire", miRequest(t, "event_subscribe", []any{"E_X", sock, -1}), miInvalid("Negative expire value")},
 		{"too few", miRequest(t, "event_subscribe", []any{"E_X"}), miInvalid("Too few or too many parameters")},
-		{"too many", miRequest(t, "event_subscribe", []any{"E_X", sock, 1, 2}), miInvalid("Too few or too many parameters")},
+		{"too many", miRequest(t, "event_subscribe", []any{"E_X", sock, 1, "at-most-once", 2}), miInvalid("Too few or too many parameters")},
 		{"bad expire type", miRequest(t, "event_subscribe", []any{"E_X", sock, "soon"}), miInvalid("Bad type for parameter 'expire'")},
 		{"unknown command", miRequest(t, "no_such", nil), `{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}`},
 		{"subscribers_list unknown event", miRequest(t, "subscribers_list", []any{"E_NONE"}), miErr("404", "Event not published")},
