@@ -56,7 +56,8 @@ type request struct {
 	run  func(tx *bolt.Tx, room int64) (delta, error)
 	d    delta
 	err  error
-	done chan struct{}
+	done chan struct{}   // closed after the commit; nil when then is set
+	then func(err error) // called after the commit instead (AppendAsync)
 }
 
 type delta struct {
@@ -234,40 +235,79 @@ func (s *Bolt) runBatch(batch []*request) {
 		if err != nil && !failed[i] {
 			r.err = fmt.Errorf("spool: commit to %s: %w", s.path, err)
 		}
-		close(r.done)
+		if r.then != nil {
+			r.then(r.err)
+		} else {
+			close(r.done)
+		}
 	}
 }
 
 // write submits run to the committer and waits for its batch's commit.
 func (s *Bolt) write(run func(tx *bolt.Tx, room int64) (delta, error)) error {
 	r := &request{run: run, done: make(chan struct{})}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
+	if err := s.submit(r); err != nil {
+		return err
 	}
-	s.reqs <- r
-	s.mu.RUnlock()
 	<-r.done
 	return r.err
 }
 
+// submit hands r to the committer (waiting while its queue is full).
+func (s *Bolt) submit(r *request) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.reqs <- r
+	return nil
+}
+
 // Append stores recs durably; see Store.
 func (s *Bolt) Append(recs ...Record) ([]uint64, error) {
+	var seqs []uint64
+	var err error
+	done := make(chan struct{})
+	s.AppendAsync(recs, func(q []uint64, e error) { seqs, err = q, e; close(done) })
+	<-done
+	return seqs, err
+}
+
+// AppendAsync is Append without waiting; see Store.
+func (s *Bolt) AppendAsync(recs []Record, then func(seqs []uint64, err error)) {
 	if len(recs) == 0 {
-		return nil, nil
+		then(nil, nil)
+		return
 	}
+	run, seqs, err := s.appendRun(recs)
+	if err == nil {
+		err = s.submit(&request{run: run, then: func(err error) {
+			if err != nil {
+				then(nil, err)
+				return
+			}
+			then(seqs, nil)
+		}})
+	}
+	if err != nil {
+		then(nil, err)
+	}
+}
+
+// appendRun returns the write of recs, and where it puts their sequences.
+func (s *Bolt) appendRun(recs []Record) (func(tx *bolt.Tx, room int64) (delta, error), []uint64, error) {
 	vals := make([][]byte, len(recs))
 	var size int64
 	for i := range recs {
 		if q := recs[i].Queue; q == "" || len(q) > bolt.MaxKeySize {
-			return nil, fmt.Errorf("spool: Append: record %d: queue name of %d bytes, want 1 to %d", i, len(q), bolt.MaxKeySize)
+			return nil, nil, fmt.Errorf("spool: Append: record %d: queue name of %d bytes, want 1 to %d", i, len(q), bolt.MaxKeySize)
 		}
 		vals[i] = encode(Entry{Record: recs[i]})
 		size += int64(len(vals[i]))
 	}
 	seqs := make([]uint64, len(recs))
-	err := s.write(func(tx *bolt.Tx, room int64) (delta, error) {
+	run := func(tx *bolt.Tx, room int64) (delta, error) {
 		if room >= 0 && size > room {
 			return delta{}, fmt.Errorf("spool: %d bytes for %d records, %d left of %d: %w", size, len(recs), max(room, 0), s.max, ErrFull)
 		}
@@ -286,11 +326,8 @@ func (s *Bolt) Append(recs ...Record) ([]uint64, error) {
 			seqs[i] = seq
 		}
 		return delta{bytes: size, pending: int64(len(recs)), appended: uint64(len(recs))}, nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return seqs, nil
+	return run, seqs, nil
 }
 
 // Read returns pending entries of queue from seq from on; see Store.

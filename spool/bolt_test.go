@@ -189,6 +189,46 @@ func TestDeadLetters(t *testing.T) {
 	}
 }
 
+// TestAppendAsync: records appended without waiting, by one goroutine,
+// are stored in that order, grouped into few commits; each callback gets
+// its record's sequence once it is durable; a closed store refuses.
+func TestAppendAsync(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	const n = 2000
+	seqs := make([]uint64, n)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := range n {
+		s.AppendAsync([]spool.Record{rec("q", i)}, func(q []uint64, err error) {
+			defer wg.Done()
+			if err != nil || len(q) != 1 {
+				t.Errorf("record %d: %v, %v", i, q, err)
+				return
+			}
+			seqs[i] = q[0]
+		})
+	}
+	wg.Wait()
+	got, err := s.Read("q", 0, n)
+	if err != nil || len(got) != n {
+		t.Fatalf("Read: %d entries, %v", len(got), err)
+	}
+	for i, e := range got {
+		if e.Seq != seqs[i] || string(e.Params) != fmt.Sprintf(`{"n":%d}`, i) {
+			t.Fatalf("entry %d: seq %d params %s; want seq %d, n %d", i, e.Seq, e.Params, seqs[i], i)
+		}
+	}
+	if st := s.Stats(); st.Commits >= n {
+		t.Errorf("%d commits for %d records appended without waiting: not grouped", st.Commits, n)
+	}
+	s.Close()
+	var refused error
+	s.AppendAsync([]spool.Record{rec("q", 0)}, func(_ []uint64, err error) { refused = err })
+	if !errors.Is(refused, spool.ErrClosed) {
+		t.Fatalf("AppendAsync after Close: %v", refused)
+	}
+}
+
 // TestFail: one write records the attempts of many entries; those that
 // reach the limit, and final ones, become dead letters; entries no
 // longer pending are skipped.

@@ -64,6 +64,13 @@ type Store interface {
 	// durable: they survive a crash of the process or of the machine.
 	// Either all of recs are stored or none (ErrFull, an I/O error).
 	Append(recs ...Record) ([]uint64, error)
+	// AppendAsync is Append without waiting: then is called once, with
+	// what Append would return, when the records are durable (or could
+	// not be stored), from the store's goroutine, or before AppendAsync
+	// returns when they cannot be submitted. Records appended one after
+	// the other, by one goroutine, are stored in that order. then must
+	// not block.
+	AppendAsync(recs []Record, then func(seqs []uint64, err error))
 	// Read returns up to max pending entries of queue, in sequence order,
 	// from the first whose sequence is at least from.
 	Read(queue string, from uint64, max int) ([]Entry, error)
