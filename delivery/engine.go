@@ -223,11 +223,13 @@ func (e *Engine) detach(q *queue) {
 	e.mu.Unlock()
 }
 
-// Spool stores m for the queues qs in one durable write; see evi.Spooler.
-func (e *Engine) Spool(m *evi.Message, qs []evi.Queue) error {
+// Spool stores m for the queues qs in one durable write, and calls then
+// when it is durable; see evi.Spooler.
+func (e *Engine) Spool(m *evi.Message, qs []evi.Queue, then func(error)) {
 	st, err := e.Store()
 	if err != nil {
-		return err
+		then(err)
+		return
 	}
 	params := e.params(m)
 	recs := make([]spool.Record, len(qs))
@@ -235,25 +237,37 @@ func (e *Engine) Spool(m *evi.Message, qs []evi.Queue) error {
 	for i, eq := range qs {
 		q, ok := eq.(*queue)
 		if !ok || q.e != e {
-			return fmt.Errorf("delivery: Spool: %T is not a queue of this engine", eq)
+			then(fmt.Errorf("delivery: Spool: %T is not a queue of this engine", eq))
+			return
 		}
 		own[i] = q
 		recs[i] = spool.Record{Queue: q.name, ID: m.ID.Bytes(), Event: m.Event.Name(), Params: params, Raised: m.Raised}
 	}
-	if _, err := st.Append(recs...); err != nil {
-		if errors.Is(err, spool.ErrFull) {
+	st.AppendAsync(recs, func(_ []uint64, err error) {
+		switch {
+		case errors.Is(err, spool.ErrFull):
 			e.refused.Add(uint64(len(qs)))
 			e.log.Warn("spool full: at-least-once events refused", "event", m.Event.Name(), "err", err)
-			return &evi.DeliveryError{Dest: "spool", Reason: evi.ReasonSpoolFull, Err: err}
+			then(&evi.DeliveryError{Dest: "spool", Reason: evi.ReasonSpoolFull, Err: err})
+			return
+		case err != nil:
+			then(fmt.Errorf("delivery: spooling %s: %w", m.Event.Name(), err))
+			return
 		}
-		return fmt.Errorf("delivery: spooling %s: %w", m.Event.Name(), err)
-	}
-	e.spooled.Add(uint64(len(qs)))
-	for _, q := range own {
-		q.pending.Add(1)
-		q.appended()
-	}
-	return nil
+		e.spooled.Add(uint64(len(qs)))
+		for _, q := range own {
+			q.pending.Add(1)
+			q.appended()
+		}
+		then(nil)
+	})
+}
+
+// spoolWait is Spool, waiting for the write.
+func (e *Engine) spoolWait(m *evi.Message, qs []evi.Queue) error {
+	done := make(chan error, 1)
+	e.Spool(m, qs, func(err error) { done <- err })
+	return <-done
 }
 
 // params returns m's params as spooled: their JSON as sent without

@@ -63,7 +63,7 @@ func (q *queue) Key() string    { return q.dest.Key() }
 
 // Send spools m for this subscriber alone (the Registry spools the
 // subscribers of a raise together, with Engine.Spool).
-func (q *queue) Send(m *evi.Message, _ evi.Done) error { return q.e.Spool(m, []evi.Queue{q}) }
+func (q *queue) Send(m *evi.Message, _ evi.Done) error { return q.e.spoolWait(m, []evi.Queue{q}) }
 
 // Counts returns the events pending in the queue and its dead letters.
 func (q *queue) Counts() (pending, dead int64) { return q.pending.Load(), q.dead.Load() }

@@ -54,11 +54,14 @@ type Spooler interface {
 	// A queue is attached once at a time: the Registry serialises Attach.
 	Attach(ev *Event, socket string, done Done) (Queue, error)
 	// Spool stores m in every queue of qs (queues Attach returned) in one
-	// durable write: when it returns nil, m is acknowledged for them
-	// (it will be confirmed by each, or become a dead letter). On error m
-	// is in none of them; a full spool is a *DeliveryError with
-	// ReasonSpoolFull.
-	Spool(m *Message, qs []Queue) error
+	// durable write, without waiting for it: then is called once, with
+	// nil when m is durable in every queue (acknowledged: it will be
+	// confirmed by each, or become a dead letter), else with why m is in
+	// none of them (a full spool is a *DeliveryError with
+	// ReasonSpoolFull). Events spooled one after the other by one
+	// goroutine are stored, and delivered, in that order. then may be
+	// called before Spool returns, and must not block.
+	Spool(m *Message, qs []Queue, then func(error))
 }
 
 // Queue is an at-least-once subscriber's queue in a Spooler, and the

@@ -31,6 +31,7 @@ type Event struct {
 	name string
 	id   int
 	subs atomic.Pointer[subList] // what Raise reads, without a lock
+	alo  atomic.Int32            // its at-least-once subscribers
 
 	byKey map[string]*Subscriber // guarded by Registry.mu
 }
@@ -42,6 +43,11 @@ func (e *Event) Name() string { return e.name }
 func (e *Event) ID() int { return e.id }
 
 func (e *Event) String() string { return e.name }
+
+// AtLeastOnce reports whether the event has at-least-once subscribers:
+// raising it then waits for (or, with RaiseAsync, acknowledges after) a
+// durable write.
+func (e *Event) AtLeastOnce() bool { return e.alo.Load() > 0 }
 
 // subList holds an event's subscribers, oldest first, for readers that take
 // no lock. Writers (under Registry.mu) append in place: they fill subs[n]
@@ -483,6 +489,9 @@ func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error 
 
 // appendLocked adds s as the newest subscriber; Registry.mu is held.
 func (ev *Event) appendLocked(s *Subscriber) {
+	if s.queue != nil {
+		ev.alo.Add(1)
+	}
 	l := ev.subs.Load()
 	n := int(l.n.Load())
 	if n < len(l.subs) {
@@ -507,6 +516,9 @@ func (ev *Event) removeLocked(gone func(*Subscriber) bool) {
 	for _, s := range all {
 		if gone(s) {
 			delete(ev.byKey, s.key)
+			if s.queue != nil {
+				ev.alo.Add(-1)
+			}
 			continue
 		}
 		next.subs[n] = s
@@ -720,7 +732,7 @@ func (r *Registry) Raise(name string, params value.Params, report func(Outcome))
 // wraps the rejections (for example ErrQueueFull) when any subscriber did not
 // accept the event.
 func (r *Registry) RaiseEvent(ev *Event, params value.Params, report func(Outcome)) (int, error) {
-	return r.raise(nil, ev, params, report)
+	return r.raise(nil, ev, params, report, nil)
 }
 
 // RaiseWait is Raise for a producer that can wait: see RaiseEventWait.
@@ -732,6 +744,33 @@ func (r *Registry) RaiseWait(ctx context.Context, maxWait time.Duration, name st
 	return r.RaiseEventWait(ctx, maxWait, ev, params, report)
 }
 
+// RaiseAsync raises the event name with params as RaiseWait does (maxWait
+// 0: RaiseEvent, no waiting for room), without waiting for the spool: ack
+// is called once with what Raise would return, when every at-least-once
+// subscriber's copy is durable (or was refused), or at once when there is
+// none. A producer that acknowledges its events in ack can therefore have
+// many in the spool's group commit together; events raised one after the
+// other by one goroutine keep their order. ack may be called before
+// RaiseAsync returns, and must not block.
+func (r *Registry) RaiseAsync(ctx context.Context, maxWait time.Duration, name string, params value.Params, report func(Outcome), ack func(accepted int, err error)) {
+	ev, err := r.event(name)
+	if err != nil {
+		ack(0, err)
+		return
+	}
+	var rw *roomWait
+	if maxWait > 0 {
+		rw = &roomWait{ctx: ctx, max: maxWait}
+	}
+	if n, err := r.raise(rw, ev, params, report, ack); err != errAcked {
+		ack(n, err)
+	}
+}
+
+// errAcked is raise's answer when the at-least-once subscribers' spool
+// write will call the ack (or did).
+var errAcked = errors.New("acknowledged by the spool write")
+
 // RaiseEventWait is RaiseEvent for a producer that can wait: a subscriber
 // whose queue is full (and whose destination is a Waiter) is given up to
 // maxWait, or until ctx ends, to make room, instead of refusing the event
@@ -742,7 +781,7 @@ func (r *Registry) RaiseWait(ctx context.Context, maxWait time.Duration, name st
 // until it has drained (see Waiter): a stalled subscriber holds its
 // producer once, not at every event.
 func (r *Registry) RaiseEventWait(ctx context.Context, maxWait time.Duration, ev *Event, params value.Params, report func(Outcome)) (int, error) {
-	return r.raise(&roomWait{ctx: ctx, max: maxWait}, ev, params, report)
+	return r.raise(&roomWait{ctx: ctx, max: maxWait}, ev, params, report, nil)
 }
 
 // roomWait is how long a raise may wait for room in full subscribers. Its
@@ -781,7 +820,11 @@ func (rw *roomWait) wait(w Waiter, m *Message, send func() error, full error) er
 	return err
 }
 
-func (r *Registry) raise(rw *roomWait, ev *Event, params value.Params, report func(Outcome)) (int, error) {
+// raise hands a new message of ev to every live subscriber and returns how
+// many accepted it. With ack set and at-least-once subscribers, the spool
+// write calls ack with the result instead, and raise returns errAcked;
+// without ack, raise waits for that write.
+func (r *Registry) raise(rw *roomWait, ev *Event, params value.Params, report func(Outcome), ack func(int, error)) (int, error) {
 	if rw != nil {
 		defer rw.release()
 	}
@@ -833,34 +876,47 @@ func (r *Registry) raise(rw *roomWait, ev *Event, params value.Params, report fu
 		}
 		accepted++
 	}
-	if len(spooled) > 0 {
-		accepted += r.spool(m, spooled, &errs)
-	}
 	if live == 0 {
 		return 0, fmt.Errorf("raise %q: %w", ev.name, ErrNoSubscribers)
 	}
 	r.raised.Add(1)
+	if len(spooled) == 0 {
+		return accepted, errors.Join(errs...)
+	}
+	if ack != nil {
+		r.spool(m, spooled, func(n int, serr []error) { ack(accepted+n, errors.Join(append(errs, serr...)...)) })
+		return 0, errAcked
+	}
+	done := make(chan struct{})
+	r.spool(m, spooled, func(n int, serr []error) {
+		accepted += n
+		errs = append(errs, serr...)
+		close(done)
+	})
+	<-done
 	return accepted, errors.Join(errs...)
 }
 
 // spool hands m to the Spooler for the at-least-once subscribers subs, in
-// one durable write, and returns how many accepted it (all or none); the
-// refusals are added to errs and reported.
-func (r *Registry) spool(m *Message, subs []*Subscriber, errs *[]error) int {
+// one durable write; then gets how many accepted it (all or none) and the
+// refusals, which are reported to the subscribers first.
+func (r *Registry) spool(m *Message, subs []*Subscriber, then func(accepted int, errs []error)) {
 	qs := make([]Queue, len(subs))
 	for i, s := range subs {
 		qs[i] = s.queue
 	}
-	err := r.cfg.Spooler.Spool(m, qs)
-	if err == nil {
-		return len(subs)
-	}
-	for _, s := range subs {
-		e := fmt.Errorf("raise %q to %s: %w: %w", m.Event.name, s.socket, ErrNotSpooled, err)
-		*errs = append(*errs, e)
-		s.Done(m, e)
-	}
-	return 0
+	r.cfg.Spooler.Spool(m, qs, func(err error) {
+		if err == nil {
+			then(len(subs), nil)
+			return
+		}
+		errs := make([]error, len(subs))
+		for i, s := range subs {
+			errs[i] = fmt.Errorf("raise %q to %s: %w: %w", m.Event.name, s.socket, ErrNotSpooled, err)
+			s.Done(m, errs[i])
+		}
+		then(0, errs)
+	})
 }
 
 // Raised returns how many events have been raised to at least one live
@@ -935,6 +991,7 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 			dests = append(dests, all[i].dest)
 		}
 		ev.subs.Store(&subList{})
+		ev.alo.Store(0)
 		clear(ev.byKey)
 	}
 	ts := make([]Transport, 0, len(r.transports))

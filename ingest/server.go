@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/receiver"
+	"github.com/evstream/evstream/value"
 )
 
 // Error codes of the replies to requests that could not be raised. They
@@ -29,7 +31,9 @@ const (
 	CodeNoSubscribers = 480
 	// CodeNotAccepted: at least one subscriber refused the event (queue
 	// full, destination or registry closed). Message "Not Accepted"; the
-	// data member is {"accepted":N,"reason":"..."}.
+	// data member is {"accepted":N,"reason":"..."}. When the spool of
+	// at-least-once subscribers refused it, the message is "Spool full"
+	// (as the MI's raise_event).
 	CodeNotAccepted = 503
 )
 
@@ -140,10 +144,16 @@ func (s *Server) Stats() Stats {
 // ServeEvent raises req in the registry: the event is the method, or the
 // EventParam value carried by the params. A request is answered once every
 // live subscriber has accepted the event for delivery (not once it is
-// delivered), with the number of subscribers as the result, or with an error
+// delivered; for at-least-once subscribers, once it is durable in the
+// spool), with the number of subscribers as the result, or with an error
 // (see the Code constants). A notification is raised and forgotten; what
 // became of it shows in Stats. With Config.MaxWait, a full subscriber
 // makes the raise wait for room (up to MaxWait) before it refuses.
+//
+// An event with at-least-once subscribers is raised without waiting for
+// its spool write: the request is answered when the write is durable
+// (receiver.Request.Defer), so that the events of a connection share the
+// spool's group commits; answers may then come out of order.
 func (s *Server) ServeEvent(ctx context.Context, req *receiver.Request) (any, error) {
 	s.received.Add(1)
 	name, params, err := jsonrpc.DecodeEventParamsLazy(req.Params, s.cfg.EventParam)
@@ -154,12 +164,59 @@ func (s *Server) ServeEvent(ctx context.Context, req *receiver.Request) (any, er
 	if name == "" {
 		name = req.Method
 	}
+	if ev := s.reg.Lookup(name); ev != nil && ev.AtLeastOnce() {
+		return s.raiseAsync(ctx, req, name, params)
+	}
 	var n int
 	if s.cfg.MaxWait > 0 {
 		n, err = s.reg.RaiseWait(ctx, s.cfg.MaxWait, name, params, s.cfg.Report)
 	} else {
 		n, err = s.reg.Raise(name, params, s.cfg.Report)
 	}
+	return s.result(req, n, err)
+}
+
+// raiseAsync raises an event with at-least-once subscribers, answering
+// req when the spool has it (at once when the raise acknowledged before
+// raiseAsync could defer the answer).
+func (s *Server) raiseAsync(ctx context.Context, req *receiver.Request, name string, params value.Params) (any, error) {
+	a := &asyncAck{s: s, req: req}
+	s.reg.RaiseAsync(ctx, s.cfg.MaxWait, name, params, s.cfg.Report, a.ack)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.acked {
+		return s.result(req, a.n, a.err)
+	}
+	a.resp = req.Defer()
+	return nil, nil
+}
+
+// asyncAck is the answer of one request raised with RaiseAsync.
+type asyncAck struct {
+	s   *Server
+	req *receiver.Request
+
+	mu    sync.Mutex
+	resp  *receiver.Responder // set once the answer is deferred
+	acked bool                // ack ran before that
+	n     int
+	err   error
+}
+
+func (a *asyncAck) ack(n int, err error) {
+	a.mu.Lock()
+	if a.resp == nil {
+		a.acked, a.n, a.err = true, n, err
+		a.mu.Unlock()
+		return
+	}
+	a.mu.Unlock()
+	result, rerr := a.s.result(a.req, n, err)
+	a.resp.Respond(result, rerr)
+}
+
+// result counts a raise and returns the answer to req.
+func (s *Server) result(req *receiver.Request, n int, err error) (any, error) {
 	if err == nil {
 		s.raised.Add(1)
 		return n, nil
@@ -175,6 +232,10 @@ func (s *Server) ServeEvent(ctx context.Context, req *receiver.Request) (any, er
 	case errors.Is(err, evi.ErrBadEventName):
 		s.rejected.Add(1)
 		je = &jsonrpc.Error{Code: CodeBadEventName, Message: "Bad event name", Data: jsonString(err.Error())}
+	case errors.Is(err, evi.ErrSpoolFull):
+		s.failed.Add(1)
+		data := `{"accepted":` + strconv.Itoa(n) + `,"reason":` + string(jsonString(err.Error())) + `}`
+		je = &jsonrpc.Error{Code: CodeNotAccepted, Message: "Spool full", Data: json.RawMessage(data)}
 	default:
 		s.failed.Add(1)
 		data := `{"accepted":` + strconv.Itoa(n) + `,"reason":` + string(jsonString(err.Error())) + `}`
