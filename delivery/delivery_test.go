@@ -7,6 +7,7 @@ import (
 
 	"github.com/evstream/evstream/delivery"
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/rpcsink"
 	"github.com/evstream/evstream/spool"
 )
 
@@ -14,14 +15,14 @@ import (
 // request whose id is unique; the spool is empty once they are confirmed.
 func TestDeliverInOrder(t *testing.T) {
 	r := newRig(t, "", delivery.Config{})
-	s := newSink(t, "")
-	r.subscribe("E_A", s.socket("a"))
+	s := rpcsink.New(t, "")
+	r.subscribe("E_A", s.Socket("a"))
 	const n = 1000
 	for i := range n {
 		r.raise("E_A", i)
 	}
-	eventually(t, "every event confirmed", func() bool { p, _ := pendingOf(t, r, "E_A", s.socket("a")); return p == 0 })
-	if dups := checkFirstArrivals(t, s.got(), n); dups != 0 {
+	eventually(t, "every event confirmed", func() bool { p, _ := pendingOf(t, r, "E_A", s.Socket("a")); return p == 0 })
+	if dups := checkFirstArrivals(t, s.Got(), n); dups != 0 {
 		t.Fatalf("%d duplicates without any failure", dups)
 	}
 	st := r.eng.Stats()
@@ -35,27 +36,26 @@ func TestDeliverInOrder(t *testing.T) {
 // arrivals in raise order, a retried event with the same id.
 func TestFailuresThenRecovery(t *testing.T) {
 	r := newRig(t, "", delivery.Config{Window: 64})
-	s := newSink(t, "")
-	s.setFail(func(a arrival, nth int) bool { return nth%7 == 3 || nth < 20 })
-	r.subscribe("E_A", s.socket("a"))
+	s := rpcsink.New(t, "")
+	s.SetFail(func(a rpcsink.Arrival, nth int) bool { return nth%7 == 3 || nth < 20 })
+	r.subscribe("E_A", s.Socket("a"))
 	const n = 1000
 	for i := range n / 2 {
 		r.raise("E_A", i)
 	}
-	eventually(t, "half delivered", func() bool { p, _ := pendingOf(t, r, "E_A", s.socket("a")); return p == 0 })
+	eventually(t, "half delivered", func() bool { p, _ := pendingOf(t, r, "E_A", s.Socket("a")); return p == 0 })
 	// Down: nothing listens on the port for a while; events keep coming.
-	s.srv.Close()
+	s.Down()
 	for i := n / 2; i < n; i++ {
 		r.raise("E_A", i)
 	}
 	time.Sleep(50 * time.Millisecond)
-	s2 := newSink(t, s.addr)
+	s.Up()
 	eventually(t, "all delivered after the restart of the subscriber", func() bool {
-		p, _ := pendingOf(t, r, "E_A", s.socket("a"))
+		p, _ := pendingOf(t, r, "E_A", s.Socket("a"))
 		return p == 0
 	})
-	got := append(s.got(), s2.got()...)
-	dups := checkFirstArrivals(t, got, n)
+	dups := checkFirstArrivals(t, s.Got(), n)
 	if dups == 0 {
 		t.Fatal("no duplicates although attempts failed")
 	}
@@ -69,9 +69,9 @@ func TestFailuresThenRecovery(t *testing.T) {
 // events go on; a replay delivers it.
 func TestDeadLetterAndReplay(t *testing.T) {
 	r := newRig(t, "", delivery.Config{MaxAttempts: 3})
-	s := newSink(t, "")
-	s.setFail(func(a arrival, _ int) bool { return a.n == 1 })
-	sock := s.socket("a")
+	s := rpcsink.New(t, "")
+	s.SetFail(func(a rpcsink.Arrival, _ int) bool { return a.N == 1 })
+	sock := s.Socket("a")
 	r.subscribe("E_A", sock)
 	for i := range 4 {
 		r.raise("E_A", i)
@@ -87,7 +87,7 @@ func TestDeadLetterAndReplay(t *testing.T) {
 	if st := r.eng.Stats(); st.DeadLettered != 1 || st.Retried != 2 {
 		t.Fatalf("stats %+v", st)
 	}
-	s.setFail(nil)
+	s.SetFail(nil)
 	if n, err := r.eng.Replay("E_A", sock); err != nil || n != 1 {
 		t.Fatalf("Replay = %d, %v", n, err)
 	}
@@ -95,8 +95,8 @@ func TestDeadLetterAndReplay(t *testing.T) {
 		p, d := pendingOf(t, r, "E_A", sock)
 		return p == 0 && d == 0
 	})
-	got := s.got()
-	if last := got[len(got)-1]; last.n != 1 {
+	got := s.Got()
+	if last := got[len(got)-1]; last.N != 1 {
 		t.Fatalf("last arrival %+v, want the replayed event 1", last)
 	}
 }
@@ -105,9 +105,9 @@ func TestDeadLetterAndReplay(t *testing.T) {
 // down makes what it holds dead letters, which can be purged.
 func TestUnsubscribeKeepsDeadLetters(t *testing.T) {
 	r := newRig(t, "", delivery.Config{})
-	s := newSink(t, "")
-	s.srv.Close() // down
-	sock := s.socket("a")
+	s := rpcsink.New(t, "")
+	s.Down() // down
+	sock := s.Socket("a")
 	r.subscribe("E_A", sock)
 	for i := range 5 {
 		r.raise("E_A", i)
@@ -132,9 +132,9 @@ func TestUnsubscribeKeepsDeadLetters(t *testing.T) {
 // same file.
 func TestRestartDeliversWhatWasPending(t *testing.T) {
 	r := newRig(t, "", delivery.Config{})
-	s := newSink(t, "")
-	s.srv.Close()
-	sock := s.socket("a")
+	s := rpcsink.New(t, "")
+	s.Down()
+	sock := s.Socket("a")
 	r.subscribe("E_A", sock)
 	for i := range 100 {
 		r.raise("E_A", i)
@@ -142,10 +142,10 @@ func TestRestartDeliversWhatWasPending(t *testing.T) {
 	r.close()
 
 	r2 := newRig(t, r.path, delivery.Config{})
-	s2 := newSink(t, s.addr)
+	s.Up()
 	r2.subscribe("E_A", sock) // config subscriptions are made again at start
 	eventually(t, "the backlog delivered", func() bool { p, _ := pendingOf(t, r2, "E_A", sock); return p == 0 })
-	checkFirstArrivals(t, s2.got(), 100)
+	checkFirstArrivals(t, s.Got(), 100)
 }
 
 // TestSpoolFull: a full spool refuses at-least-once events with
@@ -166,13 +166,13 @@ func TestSpoolFull(t *testing.T) {
 	reg := evi.NewRegistry(evi.Config{AutoPublish: true, Spooler: small})
 	defer func() { reg.Close(); small.Close() }()
 	reg.Register(mustStream(t))
-	down := newSink(t, "")
-	down.srv.Close()
-	if err := reg.SubscribeWith("E_A", down.socket("a"), evi.SubscribeOptions{Delivery: evi.AtLeastOnce}); err != nil {
+	down := rpcsink.New(t, "")
+	down.Down()
+	if err := reg.SubscribeWith("E_A", down.Socket("a"), evi.SubscribeOptions{Delivery: evi.AtLeastOnce}); err != nil {
 		t.Fatal(err)
 	}
-	live := newSink(t, "")
-	if err := reg.Subscribe("E_A", live.socket("b"), 0); err != nil {
+	live := rpcsink.New(t, "")
+	if err := reg.Subscribe("E_A", live.Socket("b"), 0); err != nil {
 		t.Fatal(err)
 	}
 	accepted := 0
@@ -191,9 +191,9 @@ func TestSpoolFull(t *testing.T) {
 	if !errors.Is(full, evi.ErrSpoolFull) {
 		t.Fatalf("the refusal %v is not ErrSpoolFull", full)
 	}
-	info, _ := reg.Subscriber("E_A", down.socket("a"))
+	info, _ := reg.Subscriber("E_A", down.Socket("a"))
 	if info.Pending != int64(accepted) {
 		t.Fatalf("%d pending, %d accepted", info.Pending, accepted)
 	}
-	eventually(t, "the at-most-once subscriber got every event", func() bool { return len(live.got()) == accepted+1 })
+	eventually(t, "the at-most-once subscriber got every event", func() bool { return len(live.Got()) == accepted+1 })
 }

@@ -1,19 +1,13 @@
 package delivery_test
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/evstream/evstream/delivery"
 	"github.com/evstream/evstream/evi"
-	"github.com/evstream/evstream/receiver"
+	"github.com/evstream/evstream/internal/rpcsink"
 	"github.com/evstream/evstream/spool"
 	"github.com/evstream/evstream/transport/stream"
 	"github.com/evstream/evstream/value"
@@ -88,81 +82,6 @@ func (r *rig) raise(event string, n int) {
 	}
 }
 
-// arrival is one request a sink read.
-type arrival struct {
-	id int64
-	n  int
-}
-
-// sink is a receiver that records every request and answers it with an
-// error while fail says so.
-type sink struct {
-	t    *testing.T
-	addr string
-	srv  *receiver.Server
-
-	mu       sync.Mutex
-	arrivals []arrival
-	fail     func(a arrival, nth int) bool
-	changed  chan struct{}
-}
-
-func newSink(t *testing.T, addr string) *sink {
-	t.Helper()
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sink{t: t, addr: ln.Addr().String(), changed: make(chan struct{}, 1)}
-	s.srv = &receiver.Server{Handler: receiver.HandlerFunc(s.serve)}
-	go s.srv.Serve(ln)
-	t.Cleanup(func() { s.srv.Close() })
-	return s
-}
-
-func (s *sink) socket(method string) string { return "tcp:" + s.addr + "/" + method }
-
-func (s *sink) serve(_ context.Context, req *receiver.Request) (any, error) {
-	var p struct{ N int }
-	if err := json.Unmarshal(req.Params, &p); err != nil {
-		s.t.Errorf("params %s: %v", req.Params, err)
-	}
-	var id int64 // 0: a notification
-	if req.ID != nil {
-		if err := json.Unmarshal(req.ID, &id); err != nil {
-			s.t.Errorf("request id %s is not a number: %v", req.ID, err)
-		}
-	}
-	a := arrival{id: id, n: p.N}
-	s.mu.Lock()
-	s.arrivals = append(s.arrivals, a)
-	fail := s.fail != nil && s.fail(a, len(s.arrivals)-1)
-	s.mu.Unlock()
-	select {
-	case s.changed <- struct{}{}:
-	default:
-	}
-	if fail {
-		return nil, errors.New("not now")
-	}
-	return "ok", nil
-}
-
-func (s *sink) setFail(f func(a arrival, nth int) bool) {
-	s.mu.Lock()
-	s.fail = f
-	s.mu.Unlock()
-}
-
-func (s *sink) got() []arrival {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]arrival(nil), s.arrivals...)
-}
-
 // eventually waits (generously) until cond holds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -176,32 +95,20 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // checkFirstArrivals checks that every event 0..n-1 arrived, first
-// arrivals in raise order, and that every arrival of an event carries the
-// same id (ids distinct between events). It returns the duplicates.
-func checkFirstArrivals(t *testing.T, got []arrival, n int) int {
+// arrivals in raise order, each event with one id of its own; it returns
+// the duplicates.
+func checkFirstArrivals(t *testing.T, got []rpcsink.Arrival, n int) int {
 	t.Helper()
-	ids := map[int]int64{}
-	owner := map[int64]int{}
-	next, dups := 0, 0
-	for _, a := range got {
-		if id, seen := ids[a.n]; seen {
-			if id != a.id {
-				t.Fatalf("event %d arrived with id %d, earlier with %d", a.n, a.id, id)
-			}
-			dups++
-			continue
-		}
-		if a.n != next {
-			t.Fatalf("first arrival of event %d came when %d was next", a.n, next)
-		}
-		if o, taken := owner[a.id]; taken {
-			t.Fatalf("events %d and %d share id %d", o, a.n, a.id)
-		}
-		ids[a.n], owner[a.id] = a.id, a.n
-		next++
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i
 	}
-	if next != n {
-		t.Fatalf("%d events arrived, want %d", next, n)
+	firsts, dups, err := rpcsink.Check(got, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if firsts != n {
+		t.Fatalf("%d events arrived, want %d", firsts, n)
 	}
 	return dups
 }
@@ -213,11 +120,4 @@ func pendingOf(t *testing.T, r *rig, event, socket string) (int64, int64) {
 		t.Fatal(err)
 	}
 	return info.Pending, info.DeadLetters
-}
-
-func describe(got []arrival) string {
-	if len(got) > 20 {
-		return fmt.Sprintf("%v ... (%d)", got[:20], len(got))
-	}
-	return fmt.Sprint(got)
 }
