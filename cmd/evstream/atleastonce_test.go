@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/evstream/evstream/internal/rpcsink"
+	"github.com/evstream/evstream/internal/testnet"
+	"github.com/evstream/evstream/jsonrpc"
+)
+
+// aloConfig is a config whose event E_ALO has one at-least-once
+// subscriber, sink's, and whose ingest listens on a free port.
+func aloConfig(t *testing.T, sink *rpcsink.Sink, extra string) string {
+	t.Helper()
+	return writeConfig(t, `ingest: {listen: "127.0.0.1:0"}
+event_stream: {timeout: 30000}
+delivery: {retry_initial: 10ms, retry_max: 200ms}
+subscriptions:
+  - {event: E_ALO, socket: "`+sink.Socket("alo")+`", delivery: at-least-once}
+`+extra)
+}
+
+// producer sends E_ALO requests {"n":N} to an ingest, pipelined on one
+// connection, and records the n of every request answered with a result
+// (acknowledged): those must all be delivered.
+type producer struct {
+	mu     sync.Mutex
+	next   int   // the n of the next event
+	acked  []int // acknowledged, in any order
+	errors int   // answered with an error
+}
+
+// run sends events to addr until stop is closed, the connection fails, or
+// limit events (0: no limit) were acknowledged in this run; it returns
+// when every answer that will come has come.
+func (p *producer) run(t *testing.T, addr string, stop <-chan struct{}, limit int) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		t.Fatalf("dial ingest %s: %v", addr, err)
+	}
+	defer c.Close()
+	answered := make(chan struct{}) // closed when the connection ends
+	window := make(chan struct{}, 512) // requests unanswered at most
+	go func() {
+		defer close(answered)
+		dec := jsonrpc.NewDecoder(bufio.NewReader(c), 0)
+		for {
+			b, err := dec.Next()
+			if err != nil {
+				return
+			}
+			var r struct {
+				ID     int              `json:"id"`
+				Result *json.RawMessage `json:"result"`
+			}
+			if err := json.Unmarshal(b, &r); err != nil {
+				t.Errorf("ingest reply %s: %v", b, err)
+				return
+			}
+			p.mu.Lock()
+			if r.Result != nil {
+				p.acked = append(p.acked, r.ID-1)
+			} else {
+				p.errors++
+			}
+			p.mu.Unlock()
+			<-window
+		}
+	}()
+	w := bufio.NewWriter(c)
+	sent := 0
+	for limit == 0 || sent < limit {
+		select {
+		case <-stop:
+			limit = -1
+			continue
+		case window <- struct{}{}:
+		case <-answered:
+			limit = -1
+			continue
+		}
+		if limit < 0 {
+			break
+		}
+		p.mu.Lock()
+		n := p.next
+		p.next++
+		p.mu.Unlock()
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","method":"E_ALO","params":{"n":%d},"id":%d}`, n, n+1)
+		sent++
+		if len(window) == cap(window) || sent%64 == 0 {
+			if err := w.Flush(); err != nil {
+				break
+			}
+		}
+	}
+	w.Flush()
+	// Wait for the answers still due: all of them (window empty), or the
+	// end of the connection (a crash).
+	deadline := time.Now().Add(testTimeout)
+	for len(window) > 0 && time.Now().Before(deadline) {
+		select {
+		case <-answered:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (p *producer) ackedList() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int(nil), p.acked...)
+}
+
+// waitDelivered waits until every acknowledged event reached sink.
+func waitDelivered(t *testing.T, sink *rpcsink.Sink, acked []int) {
+	t.Helper()
+	var last error
+	testnet.PollUntil(t, 3*testTimeout, "every acknowledged event delivered", func() bool {
+		_, _, last = rpcsink.Check(sink.Got(), acked)
+		return last == nil || !strings.Contains(last.Error(), "never arrived")
+	})
+	if last != nil {
+		t.Fatal(last)
+	}
+}
+
+// TestAtLeastOnceSurvivesKill9: events acknowledged by ingest reach their
+// at-least-once subscriber although the daemon is killed with SIGKILL
+// again and again, at random moments, in the middle of the stream: every
+// acknowledged event arrives, first arrivals in raise order, a duplicate
+// only with the same id.
+func TestAtLeastOnceSurvivesKill9(t *testing.T) {
+	sink := rpcsink.New(t, "")
+	cfg := aloConfig(t, sink, "")
+	dataDir := t.TempDir()
+	p := &producer{}
+	const lives = 6
+	for life := range lives {
+		d := startDaemon(t, "--config", cfg, "--data-dir", dataDir)
+		stop := make(chan struct{})
+		killed := make(chan struct{})
+		go func() {
+			defer close(killed)
+			time.Sleep(time.Duration(20+rand.IntN(200)) * time.Millisecond)
+			d.cmd.Process.Signal(syscall.SIGKILL)
+			close(stop)
+		}()
+		p.run(t, d.IngestAddr, stop, 0)
+		<-killed
+		d.wait(t)
+		t.Logf("life %d: %d acknowledged so far, %d sent", life, len(p.ackedList()), p.next)
+	}
+	acked := p.ackedList()
+	if len(acked) == 0 {
+		t.Fatal("no event was acknowledged: the test tested nothing")
+	}
+	d := startDaemon(t, "--config", cfg, "--data-dir", dataDir)
+	waitDelivered(t, sink, acked)
+	firsts, dups, err := rpcsink.Check(sink.Got(), acked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d acknowledged over %d kills, %d arrived (%d sent), %d duplicates", len(acked), lives, firsts, p.next, dups)
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+// TestAtLeastOnceSubscriberDown: a subscriber down while many events are
+// acknowledged gets every one once it is back, in raise order; the MI
+// lists it with its pending count meanwhile, and the spool is empty at
+// the end.
+func TestAtLeastOnceSubscriberDown(t *testing.T) {
+	sink := rpcsink.New(t, "")
+	sink.Down()
+	d := startDaemon(t, "--config", aloConfig(t, sink, ""), "--data-dir", t.TempDir())
+	const n = 100_000
+	p := &producer{}
+	p.run(t, d.IngestAddr, nil, n)
+	acked := p.ackedList()
+	if len(acked) != n || p.errors != 0 {
+		t.Fatalf("%d acknowledged, %d errors, want %d acknowledged", len(acked), p.errors, n)
+	}
+	list := d.mi(t, "subscribers_list", "E_ALO", sink.Socket("alo"))
+	if !strings.Contains(list, `"delivery":"at-least-once","pending":`+strconv.Itoa(n)) {
+		t.Fatalf("subscribers_list while the subscriber is down: %s", list)
+	}
+	sink.Up()
+	waitDelivered(t, sink, acked)
+	firsts, dups, err := rpcsink.Check(sink.Got(), acked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if firsts != n || dups != 0 {
+		// Nothing was ever sent to the subscriber while it was down: no
+		// attempt reached it twice.
+		t.Fatalf("%d arrived, %d duplicates; want %d and none", firsts, dups, n)
+	}
+	testnet.PollUntil(t, testTimeout, "the spool empty", func() bool {
+		return strings.Contains(d.mi(t, "get_statistics", "delivery:pending"), `"delivery:pending":0`)
+	})
+}
+
+// TestAtLeastOnceOverMI: an MI subscription with delivery at-least-once is
+// kept across a restart with its remaining expire; an event that fails
+// max_attempts times becomes a dead letter, listed by dead_letters_list
+// with the shape of DESIGN.md §10, replayed by dead_letters_replay, and
+// purged; raise_event answers "OK" once the event is durable.
+func TestAtLeastOnceOverMI(t *testing.T) {
+	sink := rpcsink.New(t, "")
+	sink.SetFail(func(a rpcsink.Arrival, _ int) bool { return a.N == 2 })
+	cfg := writeConfig(t, "delivery: {retry_initial: 10ms, retry_max: 50ms, max_attempts: 3}\n")
+	dataDir := t.TempDir()
+	d := startDaemon(t, "--config", cfg, "--data-dir", dataDir)
+	sock := sink.Socket("mi")
+	d.mustMI(t, "event_subscribe", "E_MI", sock, 600, "at-least-once")
+	for i := range 4 {
+		d.mustMI(t, "raise_event", "E_MI", map[string]int{"n": i})
+	}
+	testnet.PollUntil(t, testTimeout, "event 2 a dead letter, the others delivered", func() bool {
+		return strings.Contains(d.mi(t, "subscribers_list", "E_MI"), `"pending":0,"dead_letters":1`)
+	})
+	list := d.mi(t, "dead_letters_list", "E_MI")
+	var dl struct {
+		Result struct {
+			DeadLetters []map[string]any
+		}
+	}
+	if err := json.Unmarshal([]byte(list), &dl); err != nil || len(dl.Result.DeadLetters) != 1 {
+		t.Fatalf("dead_letters_list = %s (%v)", list, err)
+	}
+	e := dl.Result.DeadLetters[0]
+	if e["event"] != "E_MI" || e["socket"] != sock || e["attempts"] != 3.0 || e["error"] == "" ||
+		fmt.Sprint(e["params"]) != "map[n:2]" || e["id"] == nil {
+		t.Fatalf("dead letter %v", e)
+	}
+	if _, err := time.Parse(time.RFC3339, e["raised"].(string)); err != nil {
+		t.Fatalf("raised %v: %v", e["raised"], err)
+	}
+
+	// A restart: the subscription is back, with what is left of its expire.
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	d = startDaemon(t, "--config", cfg, "--data-dir", dataDir)
+	after := d.mi(t, "subscribers_list", "E_MI")
+	if !strings.Contains(after, `"socket":"`+sock+`","expire":600,"ttl":`) || !strings.Contains(after, `"dead_letters":1`) {
+		t.Fatalf("after the restart: %s", after)
+	}
+	sink.SetFail(nil)
+	if got := d.mi(t, "dead_letters_replay", "E_MI", sock); !strings.Contains(got, `"result":{"Replayed":1}`) {
+		t.Fatalf("dead_letters_replay = %s", got)
+	}
+	testnet.PollUntil(t, testTimeout, "the replayed event delivered", func() bool {
+		return strings.Contains(d.mi(t, "subscribers_list", "E_MI"), `"pending":0,"dead_letters":0`)
+	})
+	if got := sink.Got(); got[len(got)-1].N != 2 {
+		t.Fatalf("last arrival %+v, want event 2", got[len(got)-1])
+	}
+	if got := d.mi(t, "dead_letters_purge", "E_MI"); !strings.Contains(got, `"result":{"Purged":0}`) {
+		t.Fatalf("dead_letters_purge = %s", got)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
