@@ -50,7 +50,7 @@ func (p *producer) run(t *testing.T, addr string, stop <-chan struct{}, limit in
 		t.Fatalf("dial ingest %s: %v", addr, err)
 	}
 	defer c.Close()
-	answered := make(chan struct{}) // closed when the connection ends
+	answered := make(chan struct{})    // closed when the connection ends
 	window := make(chan struct{}, 512) // requests unanswered at most
 	go func() {
 		defer close(answered)
