@@ -417,7 +417,7 @@ func (d *Daemon) restore() error {
 		return nil
 	}
 	if _, err := d.du.eng.Store(); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
+		return fmt.Errorf("data_dir: %w (to start with an empty spool, move %s aside: the events it holds are then not delivered)", err, d.du.path())
 	}
 	n, err := d.reg.Restore()
 	if err != nil {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,15 +22,19 @@ import (
 )
 
 // aloConfig is a config whose event E_ALO has one at-least-once
-// subscriber, sink's, and whose ingest listens on a free port.
-func aloConfig(t *testing.T, sink *rpcsink.Sink, extra string) string {
+// subscriber, sink's, and whose ingest listens on a free port; delivery
+// is its delivery section ("": quick retries).
+func aloConfig(t *testing.T, sink *rpcsink.Sink, delivery string) string {
 	t.Helper()
+	if delivery == "" {
+		delivery = "{retry_initial: 10ms, retry_max: 200ms}"
+	}
 	return writeConfig(t, `ingest: {listen: "127.0.0.1:0"}
 event_stream: {timeout: 30000}
-delivery: {retry_initial: 10ms, retry_max: 200ms}
+delivery: `+delivery+`
 subscriptions:
   - {event: E_ALO, socket: "`+sink.Socket("alo")+`", delivery: at-least-once}
-`+extra)
+`)
 }
 
 // producer sends E_ALO requests {"n":N} to an ingest, pipelined on one
@@ -275,5 +282,53 @@ func TestAtLeastOnceOverMI(t *testing.T) {
 	}
 	if code := d.stop(t); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// TestAtLeastOnceDamagedSpool: a spool file that is not one (truncated,
+// overwritten) stops the start with an error naming the file, exit code
+// 1 and no panic; a data_dir holding a good spool starts.
+func TestAtLeastOnceDamagedSpool(t *testing.T) {
+	dataDir := t.TempDir()
+	path := filepath.Join(dataDir, "spool.db")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("not a spool "), 2000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runToEnd(t, "serve", "--mi-listen", "127.0.0.1:0", "--data-dir", dataDir)
+	if code != 1 || !strings.Contains(stderr, path) || strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine ") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and an error naming %s", code, stderr, path)
+	}
+}
+
+// TestAtLeastOnceSpoolFull: when the spool is full, raise_event answers
+// 503 "Spool full" and an ingest request gets the same error; what was
+// accepted before is delivered once the subscriber is back.
+func TestAtLeastOnceSpoolFull(t *testing.T) {
+	sink := rpcsink.New(t, "")
+	sink.Down()
+	d := startDaemon(t, "--config", aloConfig(t, sink, "{spool_max_bytes: 20000, retry_initial: 10ms, retry_max: 100ms}"), "--data-dir", t.TempDir())
+	accepted := []int{}
+	var full string
+	for i := 0; i < 10_000; i++ {
+		got := d.mi(t, "raise_event", "E_ALO", map[string]int{"n": i})
+		if got != `{"jsonrpc":"2.0","result":"OK","id":1}` {
+			full = got
+			break
+		}
+		accepted = append(accepted, i)
+	}
+	if !strings.HasPrefix(full, `{"jsonrpc":"2.0","error":{"code":503,"message":"Spool full","data":`) || len(accepted) == 0 {
+		t.Fatalf("after %d events raise_event = %s, want 503 Spool full", len(accepted), full)
+	}
+	c := testnet.Dial(t, d.IngestAddr, testTimeout)
+	fmt.Fprintf(c, `{"jsonrpc":"2.0","method":"E_ALO","params":{"n":99999},"id":7}`)
+	b, err := jsonrpc.NewDecoder(c, 0).Next()
+	if err != nil || !strings.Contains(string(b), `"code":503,"message":"Spool full"`) {
+		t.Fatalf("ingest reply %s (%v), want 503 Spool full", b, err)
+	}
+	sink.Up()
+	waitDelivered(t, sink, accepted)
+	if _, _, err := rpcsink.Check(sink.Got(), accepted); err != nil {
+		t.Fatal(err)
 	}
 }
