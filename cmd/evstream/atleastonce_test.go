@@ -41,6 +41,8 @@ subscriptions:
 // connection, and records the n of every request answered with a result
 // (acknowledged): those must all be delivered.
 type producer struct {
+	pad string // a param "pad" of this text, to make the events bigger
+
 	mu     sync.Mutex
 	next   int   // the n of the next event
 	acked  []int // acknowledged, in any order
@@ -104,7 +106,11 @@ func (p *producer) run(t *testing.T, addr string, stop <-chan struct{}, limit in
 		n := p.next
 		p.next++
 		p.mu.Unlock()
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","method":"E_ALO","params":{"n":%d},"id":%d}`, n, n+1)
+		if p.pad != "" {
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","method":"E_ALO","params":{"n":%d,"pad":"%s"},"id":%d}`, n, p.pad, n+1)
+		} else {
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","method":"E_ALO","params":{"n":%d},"id":%d}`, n, n+1)
+		}
 		sent++
 		if len(window) == cap(window) || sent%64 == 0 {
 			if err := w.Flush(); err != nil {
@@ -331,4 +337,64 @@ func TestAtLeastOnceSpoolFull(t *testing.T) {
 	if _, _, err := rpcsink.Check(sink.Got(), accepted); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAtLeastOnceBacklogOnDisk: while the subscriber is down, a backlog
+// of 200 MB lives in the spool file, not in the daemon's memory: its
+// anonymous memory (heap, stacks: /proc/PID/status RssAnon) stays far
+// below the backlog.
+func TestAtLeastOnceBacklogOnDisk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 200 MB spool")
+	}
+	sink := rpcsink.New(t, "")
+	sink.Down()
+	d := startDaemon(t, "--config", aloConfig(t, sink, ""), "--data-dir", t.TempDir())
+	p := &producer{pad: strings.Repeat("x", 8000)}
+	const backlog = 200 << 20
+	var peak int64
+	for {
+		p.run(t, d.IngestAddr, nil, 2000)
+		peak = max(peak, rssAnon(t, d.cmd.Process.Pid))
+		if spoolBytes(t, d) >= backlog {
+			break
+		}
+	}
+	t.Logf("backlog of %d MB (%d events): RssAnon at most %d MB", spoolBytes(t, d)>>20, len(p.ackedList()), peak>>20)
+	if peak > backlog/2 {
+		t.Fatalf("RssAnon reached %d MB with a %d MB backlog: the backlog is held in memory", peak>>20, backlog>>20)
+	}
+}
+
+// rssAnon returns the process's anonymous resident memory, in bytes.
+func rssAnon(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("RssAnon %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Skip("no RssAnon in /proc/PID/status")
+	return 0
+}
+
+// spoolBytes returns the daemon's delivery:spool_bytes statistic.
+func spoolBytes(t *testing.T, d *daemonProc) int64 {
+	t.Helper()
+	var r struct {
+		Result map[string]int64
+	}
+	body := d.mi(t, "get_statistics", "delivery:spool_bytes")
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatalf("get_statistics %s: %v", body, err)
+	}
+	return r.Result["delivery:spool_bytes"]
 }
