@@ -39,6 +39,19 @@ func TestLoadConfigErrors(t *testing.T) {
 			"FILE:2: event_stream.tmeout: unknown key (want one of: reliable_mode, timeout, event_param, framing, queue_size, queue_bytes, total_queue_bytes)"},
 		{"unknown key in a subscription", "subscriptions:\n  - event: E_X\n    socket: tcp:127.0.0.1:9\n    expires: 5\n",
 			"FILE:4: subscriptions[0].expires: unknown key (want one of: event, socket, expire, delivery)"},
+		{"at-least-once without data_dir", "data_dir: \"\"\nsubscriptions:\n  - {event: E_X, socket: \"tcp:127.0.0.1:9\", delivery: at-least-once}\n",
+			`FILE:3: subscriptions[0].delivery: at-least-once needs data_dir (it is "": memory only)`},
+		{"bad delivery", "subscriptions:\n  - {event: E_X, socket: \"tcp:127.0.0.1:9\", delivery: exactly-once}\n",
+			`FILE:2: subscriptions[0].delivery: "exactly-once" is not a delivery policy (want at-most-once or at-least-once)`},
+		{"delivery ranges", "delivery:\n  default: maybe\n  window: 0\n  retry_initial: 2s\n  retry_max: 1s\n  max_attempts: -1\n  max_age: -1h\n  spool_max_bytes: -5\n",
+			`FILE:2: delivery.default: "maybe" is not a delivery policy (want at-most-once or at-least-once)` + "\n" +
+				"FILE:3: delivery.window: 0 is out of range: want 1 to 1048576 requests\n" +
+				"FILE:5: delivery.retry_max: 1s is out of range: want retry_initial (2s) to 24h0m0s\n" +
+				"FILE:6: delivery.max_attempts: -1 is out of range: want 0 (no limit) to 1000000\n" +
+				"FILE:7: delivery.max_age: -1h0m0s is negative (0: no limit)\n" +
+				"FILE:8: delivery.spool_max_bytes: -5 is negative (0: no limit)"},
+		{"duration not a duration", "delivery:\n  retry_max: soon\n",
+			`FILE:2: delivery.retry_max: want a duration with a unit, like "1s", "500ms" or "24h", got "soon"`},
 		{"duplicate key", "log:\n  level: info\n  level: debug\n",
 			"FILE:3: log.level: duplicate key (first at line 2)"},
 		{"bad framing", "event_stream:\n  framing: lines\n",

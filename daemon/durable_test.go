@@ -1,0 +1,104 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evstream/evstream/internal/rpcsink"
+	"github.com/evstream/evstream/internal/testnet"
+)
+
+func subscribeReq(event, socket, delivery string) string {
+	return `{"jsonrpc":"2.0","method":"event_subscribe","params":["` + event + `","` + socket + `",600,"` + delivery + `"],"id":1}`
+}
+
+const okReply = `{"jsonrpc":"2.0","result":"OK","id":1}`
+
+// TestDataDirWhenNeeded: a daemon that keeps nothing durable creates no
+// data_dir; the first MI subscription creates it and keeps the
+// subscription, which the next daemon on the same data_dir makes again.
+func TestDataDirWhenNeeded(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	sink := rpcsink.New(t, "")
+	cfg := testConfig()
+	cfg.DataDir = dir
+	cfg.Events = []string{"E_D"}
+	cfg.Subscriptions = []Subscription{{Event: "E_D", Socket: sink.Socket("config")}}
+	d, _ := start(t, cfg)
+	miCall(t, d, `{"jsonrpc":"2.0","method":"raise_event","params":["E_D",{"n":1}],"id":1}`)
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("data_dir %s exists (%v) before anything durable was asked for", dir, err)
+	}
+	if got := miCall(t, d, subscribeReq("E_D", sink.Socket("mi"), "at-most-once")); got != okReply {
+		t.Fatalf("event_subscribe = %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SpoolFile)); err != nil {
+		t.Fatalf("after an MI subscription: %v", err)
+	}
+	d.Shutdown(context.Background())
+
+	d2, logs := start(t, cfg)
+	list := miCall(t, d2, `{"jsonrpc":"2.0","method":"subscribers_list","params":["E_D"],"id":1}`)
+	if !strings.Contains(list, `"socket":"`+sink.Socket("mi")+`","expire":600`) || strings.Contains(list, "at-least-once") {
+		t.Fatalf("after the restart: %s", list)
+	}
+	if !strings.Contains(logs.String(), "subscriptions_restored=1") {
+		t.Fatalf("no restore logged:\n%s", logs)
+	}
+}
+
+// TestMemoryOnly: with data_dir "" nothing is written, and at-least-once
+// subscriptions are refused, saying why.
+func TestMemoryOnly(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cfg := testConfig() // data_dir ""
+	cfg.AutoPublish = true
+	d, _ := start(t, cfg)
+	sink := rpcsink.New(t, "")
+	got := miCall(t, d, subscribeReq("E_D", sink.Socket("a"), "at-least-once"))
+	if !strings.Contains(got, `"code":400`) || !strings.Contains(got, "needs a spool (no data_dir)") {
+		t.Fatalf("at-least-once without data_dir: %s", got)
+	}
+	if got := miCall(t, d, subscribeReq("E_D", sink.Socket("b"), "at-most-once")); got != okReply {
+		t.Fatalf("event_subscribe = %s", got)
+	}
+	if entries, _ := os.ReadDir("."); len(entries) != 0 {
+		t.Fatalf("memory only, yet the working directory holds %v", entries)
+	}
+	if got := miCall(t, d, `{"jsonrpc":"2.0","method":"dead_letters_list","params":["E_D"],"id":1}`); !strings.Contains(got, `"code":-32601`) {
+		t.Fatalf("dead_letters_list without data_dir: %s", got)
+	}
+}
+
+// TestDeliveryMetrics: get_statistics and /metrics count the at-least-once
+// deliveries.
+func TestDeliveryMetrics(t *testing.T) {
+	sink := rpcsink.New(t, "")
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.AutoPublish = true
+	d, _ := start(t, cfg)
+	if got := miCall(t, d, subscribeReq("E_D", sink.Socket("a"), "at-least-once")); got != okReply {
+		t.Fatalf("event_subscribe = %s", got)
+	}
+	for range 3 {
+		if got := miCall(t, d, `{"jsonrpc":"2.0","method":"raise_event","params":["E_D",{"n":1}],"id":1}`); got != okReply {
+			t.Fatalf("raise_event = %s", got)
+		}
+	}
+	testnet.PollUntil(t, waitTimeout, "3 confirmed", func() bool {
+		return strings.Contains(miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":[["delivery:"]],"id":1}`), `"delivery:confirmed":3`)
+	})
+	code, body := httpGet(t, http.MethodGet, "http://"+d.MIAddr().String()+MetricsPath)
+	for _, line := range []string{"\nevstream_delivery_spooled_total 3\n", "\nevstream_delivery_confirmed_total 3\n", "\nevstream_delivery_pending 0\n"} {
+		if code != http.StatusOK || !strings.Contains(body, line) {
+			t.Errorf("metrics (HTTP %d) lack %q:\n%s", code, line, body)
+		}
+	}
+}
