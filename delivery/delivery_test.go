@@ -197,3 +197,20 @@ func TestSpoolFull(t *testing.T) {
 	}
 	eventually(t, "the at-most-once subscriber got every event", func() bool { return len(live.Got()) == accepted+1 })
 }
+
+// TestVirtualGroup: an at-least-once virtual:FAILOVER group confirms an
+// event when a member confirms it: with the first member down, every
+// event reaches the second, in order, and nothing stays pending.
+func TestVirtualGroup(t *testing.T) {
+	r := newRig(t, "", delivery.Config{})
+	down, up := rpcsink.New(t, ""), rpcsink.New(t, "")
+	down.Down()
+	sock := "virtual:FAILOVER " + down.Socket("v") + " " + up.Socket("v")
+	r.subscribe("E_V", sock)
+	const n = 200
+	for i := range n {
+		r.raise("E_V", i)
+	}
+	eventually(t, "every event confirmed through the group", func() bool { p, _ := pendingOf(t, r, "E_V", sock); return p == 0 })
+	checkFirstArrivals(t, up.Got(), n)
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/evstream/evstream/internal/rpcsink"
 	"github.com/evstream/evstream/spool"
 	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/transport/virtual"
 	"github.com/evstream/evstream/value"
 )
 
@@ -36,6 +37,7 @@ func newRig(t *testing.T, path string, cfg delivery.Config) *rig {
 		t.Fatal(err)
 	}
 	r.hidden.Register(seqTr)
+	r.hidden.Register(mustVirtual(t, r.hidden))
 	cfg.Open = func() (spool.Store, error) { return spool.Open(path, spool.Options{}) }
 	cfg.Parse = r.hidden.ParseSocket
 	if cfg.RetryInitial == 0 {
@@ -46,6 +48,7 @@ func newRig(t *testing.T, path string, cfg delivery.Config) *rig {
 	}
 	r.reg = evi.NewRegistry(evi.Config{AutoPublish: true, Spooler: r.eng})
 	r.reg.Register(mustStream(t))
+	r.reg.Register(mustVirtual(t, r.reg))
 	t.Cleanup(r.close)
 	return r
 }
@@ -69,6 +72,14 @@ func params(n int) value.Params { return value.Named(value.P("n", value.Int(int6
 
 func mustStream(t *testing.T) *stream.Transport {
 	tr, err := stream.New(stream.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func mustVirtual(t *testing.T, reg *evi.Registry) *virtual.Transport {
+	tr, err := virtual.New(reg, virtual.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
