@@ -85,6 +85,11 @@ type Scenario struct {
 	// at least once, counting the duplicates; the scenario fails when any
 	// is lost. It needs ModeReliable.
 	AtLeastOnce bool
+	// Delivery is the subscriptions' policy. evi.AtLeastOnce stores every
+	// event durably in a spool (a temporary data_dir, removed at the end)
+	// before the raise is acknowledged, and removes it when the sink
+	// confirms it: the sinks answer requests, so it needs ModeReliable.
+	Delivery evi.Delivery
 	// Duration bounds the raising time; 0 means no time bound.
 	Duration time.Duration
 	// Count bounds the events raised; 0 means no count bound.
@@ -127,10 +132,14 @@ type Scenario struct {
 	ProgressInterval time.Duration
 }
 
-// Name is a short label: path/mode/N-sub, with "+alo" for at-least-once.
+// Name is a short label: path/mode/N-sub, with "+spool" for at-least-once
+// delivery and "+alo" for the at-least-once check.
 func (sc Scenario) Name() string {
 	n := max(sc.Subscribers, 1)
 	name := fmt.Sprintf("%s/%s/%dsub", sc.Path, sc.Mode, n)
+	if sc.Delivery == evi.AtLeastOnce {
+		name += "+spool"
+	}
 	if sc.AtLeastOnce {
 		name += "+alo"
 	}
@@ -154,6 +163,10 @@ func (sc Scenario) Validate() error {
 		return fmt.Errorf("loadgen: subscribers %d is negative", sc.Subscribers)
 	case sc.AtLeastOnce && sc.Mode != ModeReliable:
 		return errors.New("loadgen: at-least-once needs reliable mode")
+	case sc.Delivery == evi.AtLeastOnce && sc.Mode != ModeReliable:
+		return errors.New("loadgen: at-least-once delivery needs reliable mode (the sinks must answer its requests)")
+	case sc.Delivery > evi.AtLeastOnce:
+		return fmt.Errorf("loadgen: unknown %v", sc.Delivery)
 	case sc.Duration <= 0 && sc.Count <= 0:
 		return errors.New("loadgen: a scenario needs a duration or a count bound")
 	case sc.Duration < 0 || sc.Count < 0 || sc.Rate < 0 || sc.Workers < 0 || sc.Window < 0 || sc.Drain < 0 || sc.Timeout < 0:
@@ -228,6 +241,7 @@ type Result struct {
 	Mode        Mode         `json:"mode"`
 	Subscribers int          `json:"subscribers"`
 	AtLeastOnce bool         `json:"at_least_once"`
+	Delivery    string       `json:"delivery"`
 	Receiver    ReceiverKind `json:"receiver"`
 	Workers     int          `json:"workers"`
 	Window      int          `json:"window"`
@@ -429,11 +443,11 @@ func newTarget(sc Scenario) (target, error) {
 	reliable := sc.Mode == ModeReliable
 	switch {
 	case sc.URL != "":
-		return &remoteTarget{mi: newMIClient(sc.URL, 2), ingest: sc.IngestAddr}, nil
+		return &remoteTarget{mi: newMIClient(sc.URL, 2), ingest: sc.IngestAddr, delivery: sc.Delivery}, nil
 	case sc.Path == PathAPI:
-		return newAPITarget(reliable, sc.Timeout)
+		return newAPITarget(reliable, sc.Timeout, sc.Delivery)
 	default:
-		return newDaemonTarget(reliable, sc.Path == PathIngest, sc.Timeout)
+		return newDaemonTarget(reliable, sc.Path == PathIngest, sc.Timeout, sc.Delivery)
 	}
 }
 
@@ -572,7 +586,7 @@ func (r *run) result(raiseEnd, drainEnd time.Time) *Result {
 	sc := r.sc
 	res := &Result{
 		Name: sc.Name(), Path: sc.Path, Mode: sc.Mode, Subscribers: sc.Subscribers,
-		AtLeastOnce: sc.AtLeastOnce, Receiver: sc.Receiver, Workers: sc.Workers,
+		AtLeastOnce: sc.AtLeastOnce, Delivery: sc.Delivery.String(), Receiver: sc.Receiver, Workers: sc.Workers,
 		Window: sc.Window, Rate: sc.Rate, DurationLimit: sc.Duration.Seconds(),
 		CountLimit: sc.Count, External: sc.URL != "",
 		RaiseSeconds: raiseEnd.Sub(r.start).Seconds(),

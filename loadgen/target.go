@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/evstream/evstream/daemon"
+	"github.com/evstream/evstream/delivery"
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/spool"
 	"github.com/evstream/evstream/transport/stream"
 )
 
@@ -70,28 +74,81 @@ type target interface {
 	close(ctx context.Context) error
 }
 
-// apiTarget is a registry and tcp transport in this process: the Go API.
+// apiTarget is a registry and tcp transport in this process: the Go API;
+// with at-least-once delivery, a spool in a temporary directory and its
+// engine, as the daemon wires them.
 type apiTarget struct {
-	reg *evi.Registry
-	tcp *stream.Transport
+	reg      *evi.Registry
+	tcp      *stream.Transport
+	delivery evi.Delivery
+	spooled  *spooled // at-least-once only
 }
 
-func newAPITarget(reliable bool, timeout time.Duration) (*apiTarget, error) {
+// spooled is the at-least-once side of an apiTarget.
+type spooled struct {
+	dir  string
+	eng  *delivery.Engine
+	seqs *evi.Registry // the SeqIDs transport
+}
+
+func newSpooled(timeout time.Duration) (*spooled, error) {
+	dir, err := os.MkdirTemp("", "evstream-bench-spool-")
+	if err != nil {
+		return nil, err
+	}
+	sp := &spooled{dir: dir, seqs: evi.NewRegistry(evi.Config{})}
+	tr, err := stream.New(stream.Config{SeqIDs: true, Timeout: timeout})
+	if err == nil {
+		err = sp.seqs.Register(tr)
+	}
+	if err == nil {
+		sp.eng, err = delivery.New(delivery.Config{
+			Open:  func() (spool.Store, error) { return spool.Open(filepath.Join(dir, "spool.db"), spool.Options{}) },
+			Parse: sp.seqs.ParseSocket,
+		})
+	}
+	if err != nil {
+		sp.close()
+		return nil, err
+	}
+	return sp, nil
+}
+
+// close closes the engine and the transport, and removes the spool.
+func (sp *spooled) close() error {
+	var err error
+	if sp.eng != nil {
+		err = sp.eng.Close()
+	}
+	sp.seqs.Close()
+	return errors.Join(err, os.RemoveAll(sp.dir))
+}
+
+func newAPITarget(reliable bool, timeout time.Duration, d evi.Delivery) (*apiTarget, error) {
 	tcp, err := stream.New(stream.Config{ReliableMode: reliable, Timeout: timeout})
 	if err != nil {
 		return nil, err
 	}
-	reg := evi.NewRegistry(evi.Config{AutoPublish: true})
-	if err := reg.Register(tcp); err != nil {
-		reg.Close()
+	t := &apiTarget{tcp: tcp, delivery: d}
+	rc := evi.Config{AutoPublish: true}
+	if d == evi.AtLeastOnce {
+		if t.spooled, err = newSpooled(timeout); err != nil {
+			tcp.Close()
+			return nil, err
+		}
+		rc.Spooler = t.spooled.eng
+	}
+	t.reg = evi.NewRegistry(rc)
+	if err := t.reg.Register(tcp); err != nil {
+		t.reg.Close()
 		tcp.Close()
 		return nil, err
 	}
-	return &apiTarget{reg: reg, tcp: tcp}, nil
+	return t, nil
 }
 
 func (t *apiTarget) subscribe(_ context.Context, event, socket string) error {
-	return t.reg.Subscribe(event, socket, 0)
+	return t.reg.SubscribeWith(event, socket, evi.SubscribeOptions{Delivery: t.delivery})
 }
 
 func (t *apiTarget) unsubscribe(_ context.Context, event, socket string) error {
@@ -113,7 +170,10 @@ func (t *apiTarget) close(ctx context.Context) error {
 	err := t.reg.Shutdown(ctx)
 	var se *stream.ShutdownError
 	if errors.As(err, &se) {
-		return nil // what was left failed; the results already say so
+		err = nil // what was left failed; the results already say so
+	}
+	if t.spooled != nil {
+		err = errors.Join(err, t.spooled.close())
 	}
 	return err
 }
@@ -121,34 +181,50 @@ func (t *apiTarget) close(ctx context.Context) error {
 // daemonTarget is a whole daemon (MI over HTTP, ingest) in this process,
 // listening on loopback ports.
 type daemonTarget struct {
-	d  *daemon.Daemon
-	mi *miClient
+	d        *daemon.Daemon
+	mi       *miClient
+	delivery evi.Delivery
+	dataDir  string // at-least-once: a temporary data_dir, removed by close
 }
 
-func newDaemonTarget(reliable, ingest bool, timeout time.Duration) (*daemonTarget, error) {
+func newDaemonTarget(reliable, ingest bool, timeout time.Duration, d evi.Delivery) (*daemonTarget, error) {
 	cfg := daemon.DefaultConfig()
 	es := daemon.TransportSettings[*stream.Settings](cfg, stream.Section)
 	if timeout > 0 {
 		es.Timeout = int(timeout / time.Millisecond)
 	}
 	cfg.MI.Listen = "127.0.0.1:0"
-	cfg.DataDir = "" // at-most-once only: nothing durable
+	cfg.DataDir = "" // at-most-once: nothing durable
+	if d == evi.AtLeastOnce {
+		dir, err := os.MkdirTemp("", "evstream-bench-data-")
+		if err != nil {
+			return nil, err
+		}
+		cfg.DataDir = dir
+	}
 	if ingest {
 		cfg.Ingest.Listen = "127.0.0.1:0"
 	}
 	es.ReliableMode = reliable
-	d, err := daemon.New(cfg, nil)
+	removeDir := func() {
+		if cfg.DataDir != "" {
+			os.RemoveAll(cfg.DataDir)
+		}
+	}
+	dm, err := daemon.New(cfg, nil)
 	if err != nil {
+		removeDir()
 		return nil, err
 	}
-	if err := d.Start(); err != nil {
+	if err := dm.Start(); err != nil {
+		removeDir()
 		return nil, err
 	}
-	return &daemonTarget{d: d, mi: newMIClient("http://"+d.MIAddr().String()+daemon.MIPath, 0)}, nil
+	return &daemonTarget{d: dm, mi: newMIClient("http://"+dm.MIAddr().String()+daemon.MIPath, 0), delivery: d, dataDir: cfg.DataDir}, nil
 }
 
 func (t *daemonTarget) subscribe(_ context.Context, event, socket string) error {
-	return t.d.Registry().Subscribe(event, socket, 0)
+	return t.d.Registry().SubscribeWith(event, socket, evi.SubscribeOptions{Delivery: t.delivery})
 }
 
 func (t *daemonTarget) unsubscribe(_ context.Context, event, socket string) error {
@@ -172,7 +248,10 @@ func (t *daemonTarget) close(ctx context.Context) error {
 	t.mi.close()
 	err := t.d.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil // what was left failed; the results already say so
+		err = nil // what was left failed; the results already say so
+	}
+	if t.dataDir != "" {
+		err = errors.Join(err, os.RemoveAll(t.dataDir))
 	}
 	return err
 }
@@ -182,6 +261,7 @@ func (t *daemonTarget) close(ctx context.Context) error {
 type remoteTarget struct {
 	mi        *miClient
 	ingest    string
+	delivery  evi.Delivery
 	published bool
 }
 
@@ -198,7 +278,11 @@ func (t *remoteTarget) subscribe(ctx context.Context, event, socket string) erro
 		t.mi.call(ctx, "event_publish", []any{event})
 		t.published = true
 	}
-	_, err := t.mi.call(ctx, "event_subscribe", []any{event, socket, remoteExpire})
+	params := []any{event, socket, remoteExpire}
+	if t.delivery != evi.AtMostOnce {
+		params = append(params, t.delivery.String()) // an evstream extension
+	}
+	_, err := t.mi.call(ctx, "event_subscribe", params)
 	return err
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/loadgen"
 )
 
@@ -25,6 +26,7 @@ type benchFlags struct {
 	modes       []loadgen.Mode
 	subs        []int
 	atLeastOnce bool
+	delivery    evi.Delivery
 	duration    durationValue
 	count       int64
 	rate        float64
@@ -43,7 +45,7 @@ type benchFlags struct {
 
 func newBenchCmd() *cobra.Command {
 	var f benchFlags
-	var path, mode, subs string
+	var path, mode, subs, delivery string
 	f.duration = durationValue(5 * time.Second)
 	f.drain = durationValue(loadgen.DefaultDrain)
 	cmd := &cobra.Command{
@@ -57,7 +59,7 @@ Exit code: 0 when every scenario is OK, 1 when one failed or could not
 run, 2 on bad usage. docs/BENCH.md has the details.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBench(cmd, &f, path, mode, subs)
+			return runBench(cmd, &f, path, mode, subs, delivery)
 		},
 	}
 	fs := cmd.Flags()
@@ -65,6 +67,7 @@ run, 2 on bad usage. docs/BENCH.md has the details.`,
 	fs.StringVar(&mode, "mode", "all", "event_stream mode: notify, reliable, or all")
 	fs.StringVar(&subs, "subs", "1,10,100", "subscriber counts, comma separated (one scenario each)")
 	fs.BoolVar(&f.atLeastOnce, "at-least-once", false, "reliable mode only: check that every subscriber received every event at least once (the run fails on loss)")
+	fs.StringVar(&delivery, "delivery", "at-most-once", "the subscriptions' delivery policy: at-most-once, or at-least-once (each event spooled durably, in a temporary data_dir, until its subscriber confirms it; reliable mode only)")
 	fs.Var(&f.duration, "duration", "raising time per scenario (0: no time bound, --count must be set)")
 	fs.Int64Var(&f.count, "count", 0, "most events raised per scenario (0: no count bound)")
 	fs.Float64Var(&f.rate, "rate", 0, "raise rate in events/s over all workers (0: as fast as possible); use a fixed rate like 10000 for latency")
@@ -83,7 +86,7 @@ run, 2 on bad usage. docs/BENCH.md has the details.`,
 }
 
 // runBench is `evstream bench`.
-func runBench(cmd *cobra.Command, f *benchFlags, path, mode, subs string) error {
+func runBench(cmd *cobra.Command, f *benchFlags, path, mode, subs, delivery string) error {
 	ctx, stop := interruptible(cmd)
 	defer stop()
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -91,7 +94,10 @@ func runBench(cmd *cobra.Command, f *benchFlags, path, mode, subs string) error 
 	if f.paths, err = parsePaths(path); err != nil {
 		return usageError(cmd, "%v", err)
 	}
-	if f.modes, err = parseModes(mode, f.atLeastOnce); err != nil {
+	if f.delivery, err = evi.ParseDelivery(delivery); err != nil {
+		return usageError(cmd, "--%v", err)
+	}
+	if f.modes, err = parseModes(mode, f.atLeastOnce || f.delivery == evi.AtLeastOnce); err != nil {
 		return usageError(cmd, "%v", err)
 	}
 	if f.subs, err = parseSubs(subs); err != nil {
@@ -197,7 +203,7 @@ func (f *benchFlags) scenarios() []loadgen.Scenario {
 		for _, m := range f.modes {
 			for _, n := range f.subs {
 				out = append(out, loadgen.Scenario{
-					Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce,
+					Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce, Delivery: f.delivery,
 					Duration: time.Duration(f.duration), Count: f.count, Rate: f.rate,
 					Workers: f.workers, Window: f.window, Drain: time.Duration(f.drain), Timeout: time.Duration(f.timeout),
 					Receiver: loadgen.ReceiverKind(f.receiver),
@@ -234,7 +240,7 @@ func parseModes(s string, atLeastOnce bool) ([]loadgen.Mode, error) {
 		return []loadgen.Mode{loadgen.ModeNotify, loadgen.ModeReliable}, nil
 	case string(loadgen.ModeNotify):
 		if atLeastOnce {
-			return nil, errors.New("--at-least-once needs --mode reliable (notifications are never confirmed)")
+			return nil, errors.New("--at-least-once and --delivery at-least-once need --mode reliable (notifications are never confirmed)")
 		}
 		return []loadgen.Mode{loadgen.ModeNotify}, nil
 	case string(loadgen.ModeReliable):
