@@ -288,6 +288,10 @@ type Result struct {
 	// SinkConns counts the connections the sinks accepted (one per
 	// subscriber unless the daemon reconnected).
 	SinkConns int `json:"sink_conns"`
+	// SpoolBaseline is, for an at-least-once scenario run in this
+	// process, the raw batched write rate of the spool's store engine
+	// measured just before it (records/s; SpoolBaseline); 0 otherwise.
+	SpoolBaseline float64 `json:"spool_baseline_records_per_sec,omitempty"`
 	// OK is false when the scenario failed: Error says why.
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
@@ -340,6 +344,13 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 	sc = sc.withDefaults()
 	r := &run{sc: sc, stallD: sc.Drain}
 	r.phase.Store("setup")
+	var baseline float64
+	if sc.Delivery == evi.AtLeastOnce && sc.URL == "" {
+		var err error
+		if baseline, err = SpoolBaseline(ctx, time.Second); err != nil {
+			return nil, err
+		}
+	}
 
 	var err error
 	if r.tgt, err = newTarget(sc); err != nil {
@@ -423,6 +434,7 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 	drainEnd := time.Now()
 
 	res := r.result(raiseEnd, drainEnd)
+	res.SpoolBaseline = baseline
 	if haveStats {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		after, ok := r.tgt.stats(sctx)

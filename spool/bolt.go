@@ -381,16 +381,19 @@ func (s *Bolt) Confirm(queue string, seqs ...uint64) error {
 			return delta{}, nil
 		}
 		var d delta
+		// One cursor, positioned by Seek for every key (never moved with
+		// Next after a Delete: that skips a key).
+		c := b.Cursor()
+		var k [8]byte
 		for _, seq := range seqs {
-			// By key, not through a cursor: deleting under a cursor and
-			// then moving it skips a key.
-			v := b.Get(key(seq))
-			if v == nil {
+			binary.BigEndian.PutUint64(k[:], seq)
+			got, v := c.Seek(k[:])
+			if got == nil || binary.BigEndian.Uint64(got) != seq {
 				continue
 			}
 			d.bytes -= int64(len(v))
 			d.pending--
-			if err := b.Delete(key(seq)); err != nil {
+			if err := c.Delete(); err != nil {
 				return delta{}, err
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -26,7 +27,7 @@ type benchFlags struct {
 	modes       []loadgen.Mode
 	subs        []int
 	atLeastOnce bool
-	delivery    evi.Delivery
+	deliveries  []evi.Delivery
 	duration    durationValue
 	count       int64
 	rate        float64
@@ -67,7 +68,7 @@ run, 2 on bad usage. docs/BENCH.md has the details.`,
 	fs.StringVar(&mode, "mode", "all", "event_stream mode: notify, reliable, or all")
 	fs.StringVar(&subs, "subs", "1,10,100", "subscriber counts, comma separated (one scenario each)")
 	fs.BoolVar(&f.atLeastOnce, "at-least-once", false, "reliable mode only: check that every subscriber received every event at least once (the run fails on loss)")
-	fs.StringVar(&delivery, "delivery", "at-most-once", "the subscriptions' delivery policy: at-most-once, or at-least-once (each event spooled durably, in a temporary data_dir, until its subscriber confirms it; reliable mode only)")
+	fs.StringVar(&delivery, "delivery", "at-most-once", "the subscriptions' delivery policy: at-most-once, at-least-once (each event spooled durably, in a temporary data_dir, until its subscriber confirms it; reliable mode only), all, or a comma list")
 	fs.Var(&f.duration, "duration", "raising time per scenario (0: no time bound, --count must be set)")
 	fs.Int64Var(&f.count, "count", 0, "most events raised per scenario (0: no count bound)")
 	fs.Float64Var(&f.rate, "rate", 0, "raise rate in events/s over all workers (0: as fast as possible); use a fixed rate like 10000 for latency")
@@ -94,10 +95,10 @@ func runBench(cmd *cobra.Command, f *benchFlags, path, mode, subs, delivery stri
 	if f.paths, err = parsePaths(path); err != nil {
 		return usageError(cmd, "%v", err)
 	}
-	if f.delivery, err = evi.ParseDelivery(delivery); err != nil {
-		return usageError(cmd, "--%v", err)
+	if f.deliveries, err = parseDeliveries(delivery); err != nil {
+		return usageError(cmd, "%v", err)
 	}
-	if f.modes, err = parseModes(mode, f.atLeastOnce || f.delivery == evi.AtLeastOnce); err != nil {
+	if f.modes, err = parseModes(mode, f.atLeastOnce || slices.Contains(f.deliveries, evi.AtLeastOnce)); err != nil {
 		return usageError(cmd, "%v", err)
 	}
 	if f.subs, err = parseSubs(subs); err != nil {
@@ -202,17 +203,35 @@ func (f *benchFlags) scenarios() []loadgen.Scenario {
 	for _, p := range f.paths {
 		for _, m := range f.modes {
 			for _, n := range f.subs {
-				out = append(out, loadgen.Scenario{
-					Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce, Delivery: f.delivery,
-					Duration: time.Duration(f.duration), Count: f.count, Rate: f.rate,
-					Workers: f.workers, Window: f.window, Drain: time.Duration(f.drain), Timeout: time.Duration(f.timeout),
-					Receiver: loadgen.ReceiverKind(f.receiver),
-					URL:      f.url, IngestAddr: f.ingest,
-				})
+				for _, d := range f.deliveries {
+					out = append(out, loadgen.Scenario{
+						Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce, Delivery: d,
+						Duration: time.Duration(f.duration), Count: f.count, Rate: f.rate,
+						Workers: f.workers, Window: f.window, Drain: time.Duration(f.drain), Timeout: time.Duration(f.timeout),
+						Receiver: loadgen.ReceiverKind(f.receiver),
+						URL:      f.url, IngestAddr: f.ingest,
+					})
+				}
 			}
 		}
 	}
 	return out
+}
+
+// parseDeliveries parses --delivery: a policy, a comma list, or all.
+func parseDeliveries(s string) ([]evi.Delivery, error) {
+	if s == "all" {
+		return []evi.Delivery{evi.AtMostOnce, evi.AtLeastOnce}, nil
+	}
+	var out []evi.Delivery
+	for _, part := range strings.Split(s, ",") {
+		d, err := evi.ParseDelivery(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("--delivery %q: want at-most-once, at-least-once, all, or a comma list", s)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 func parsePaths(s string) ([]loadgen.Path, error) {
@@ -314,6 +333,28 @@ func printTable(w io.Writer, results []*loadgen.Result) {
 			loadgen.FormatNanos(l.P999), loadgen.FormatNanos(l.Max), ok)
 	}
 	tw.Flush()
+	printSpoolRatios(w, results)
+}
+
+// printSpoolRatios says, for each at-least-once scenario, how its rate
+// compares with the spool engine's raw batched writes measured in the same
+// run, and with the same scenario at-most-once when it ran too.
+func printSpoolRatios(w io.Writer, results []*loadgen.Result) {
+	rate := map[string]float64{}
+	for _, r := range results {
+		rate[r.Name] = r.DeliveriesPerSec
+	}
+	for _, r := range results {
+		if r.SpoolBaseline <= 0 || !r.OK {
+			continue
+		}
+		fmt.Fprintf(w, "%s: %s deliveries/s durable and confirmed = %.0f %% of the spool engine's raw batched writes (%s records/s, %d per fsync, measured just before)",
+			r.Name, count(uint64(r.DeliveriesPerSec)), 100*r.DeliveriesPerSec/r.SpoolBaseline, count(uint64(r.SpoolBaseline)), loadgen.SpoolBatch)
+		if plain := rate[strings.Replace(r.Name, "+spool", "", 1)]; plain > 0 {
+			fmt.Fprintf(w, ", %.0f %% of in-memory delivery (%s/s)", 100*r.DeliveriesPerSec/plain, count(uint64(plain)))
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 func writeJSON(path string, report *loadgen.Report) error {
