@@ -50,7 +50,10 @@ type apiRaiser struct {
 	c    *counts
 }
 
-func (a *apiRaiser) raise(_ int, from, to int64) error {
+func (a *apiRaiser) raise(w int, from, to int64) error {
+	if a.ev.AtLeastOnce() {
+		return a.raiseAsync(from, to)
+	}
 	var raised, errs, rejected uint64
 	// The clock is read once per batch (see batchSize): a batch is raised
 	// within microseconds, and an early stamp can only make a latency
@@ -77,6 +80,45 @@ func (a *apiRaiser) raise(_ int, from, to int64) error {
 	a.c.raised.Add(raised)
 	a.c.raiseErrors.Add(errs)
 	a.c.rejected.Add(rejected)
+	return nil
+}
+
+// raiseAsync raises a batch to at-least-once subscribers as a Go producer
+// should: with RaiseAsync, every event of the batch in the spool's group
+// commit together, and returns once each is acknowledged.
+func (a *apiRaiser) raiseAsync(from, to int64) error {
+	var raised, errs, rejected atomic.Uint64
+	var closed atomic.Bool
+	var wg sync.WaitGroup
+	now := time.Now().UnixNano()
+	for seq := from; seq < to; seq++ {
+		params := value.Named(
+			value.P("s", value.Int(seq)),
+			value.P("t", value.Int(now)),
+		)
+		wg.Add(1)
+		a.reg.RaiseAsync(context.Background(), 0, a.ev.Name(), params, nil, func(n int, err error) {
+			defer wg.Done()
+			if n > 0 {
+				raised.Add(1)
+			} else {
+				errs.Add(1)
+			}
+			if err != nil {
+				rejected.Add(uint64(a.subs - n))
+				if errors.Is(err, evi.ErrClosed) {
+					closed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	a.c.raised.Add(raised.Load())
+	a.c.raiseErrors.Add(errs.Load())
+	a.c.rejected.Add(rejected.Load())
+	if closed.Load() {
+		return evi.ErrClosed
+	}
 	return nil
 }
 
