@@ -41,8 +41,10 @@ type benchReport struct {
 			P999  int64  `json:"p999_ns"`
 			Max   int64  `json:"max_ns"`
 		} `json:"latency"`
-		OK    bool   `json:"ok"`
-		Error string `json:"error"`
+		Delivery      string  `json:"delivery"`
+		SpoolBaseline float64 `json:"spool_baseline_records_per_sec"`
+		OK            bool    `json:"ok"`
+		Error         string  `json:"error"`
 	} `json:"scenarios"`
 	OK bool `json:"ok"`
 }
@@ -62,6 +64,8 @@ func TestBenchJSON(t *testing.T) {
 		{"ingest notify", []string{"--path", "ingest", "--mode", "notify", "--subs", "3", "--count", "2000"}, 2000, 3, "ingest/notify/3sub"},
 		{"api reliable at-least-once", []string{"--path", "api", "--mode", "reliable", "--at-least-once", "--subs", "10", "--count", "2000"}, 2000, 10, "api/reliable/10sub+alo"},
 		{"ingest reliable at-least-once", []string{"--path", "ingest", "--mode", "reliable", "--at-least-once", "--subs", "2", "--count", "2000"}, 2000, 2, "ingest/reliable/2sub+alo"},
+		{"ingest spooled", []string{"--path", "ingest", "--mode", "reliable", "--delivery", "at-least-once", "--at-least-once", "--subs", "2", "--count", "2000"}, 2000, 2, "ingest/reliable/2sub+spool+alo"},
+		{"api spooled", []string{"--path", "api", "--mode", "reliable", "--delivery", "at-least-once", "--subs", "1", "--count", "2000"}, 2000, 1, "api/reliable/1sub+spool"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,6 +97,9 @@ func TestBenchJSON(t *testing.T) {
 			if sc.Name != tc.want || !sc.OK || sc.Error != "" || sc.Subscribers != tc.subs {
 				t.Errorf("scenario %q ok=%v error=%q subs=%d, want %q ok", sc.Name, sc.OK, sc.Error, sc.Subscribers, tc.want)
 			}
+			if spooled := strings.Contains(tc.want, "+spool"); spooled != (sc.Delivery == "at-least-once") || spooled != (sc.SpoolBaseline > 0) {
+				t.Errorf("delivery %q, spool baseline %v", sc.Delivery, sc.SpoolBaseline)
+			}
 			wantDeliveries := tc.count * uint64(tc.subs)
 			if sc.Raised != tc.count || sc.Expected != wantDeliveries || sc.Delivered != wantDeliveries {
 				t.Errorf("raised %d expected %d delivered %d, want %d, %d, %d", sc.Raised, sc.Expected, sc.Delivered, tc.count, wantDeliveries, wantDeliveries)
@@ -117,7 +124,9 @@ func TestBenchUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"--path", "smtp"}, `--path "smtp"`},
-		{[]string{"--mode", "notify", "--at-least-once"}, "--at-least-once needs --mode reliable"},
+		{[]string{"--mode", "notify", "--at-least-once"}, "--at-least-once and --delivery at-least-once need --mode reliable"},
+		{[]string{"--mode", "notify", "--delivery", "at-least-once"}, "--at-least-once and --delivery at-least-once need --mode reliable"},
+		{[]string{"--delivery", "exactly-once"}, "--delivery \"exactly-once\": want at-most-once, at-least-once, all, or a comma list"},
 		{[]string{"--subs", "0"}, "--subs"},
 		{[]string{"--duration", "0"}, "a duration or a count bound"},
 		{[]string{"--path", "api", "--mode", "notify", "--url", "http://127.0.0.1:1/mi"}, "cannot drive a daemon at a URL"},
