@@ -219,6 +219,9 @@ func (d *Daemon) abort(err error) error {
 // at once), then the at-least-once side: its queues stopped with the
 // registry, what they hold stays in the spool.
 func (d *Daemon) closeRegistry(ctx context.Context) error {
+	if d.du != nil {
+		d.du.eng.Stop() // the queues wind down together
+	}
 	err := d.reg.Shutdown(ctx)
 	if d.du != nil {
 		if st := d.du.eng.Stats(); st.Store.Pending > 0 {

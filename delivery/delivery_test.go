@@ -2,6 +2,8 @@ package delivery_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/rpcsink"
 	"github.com/evstream/evstream/spool"
+	"github.com/evstream/evstream/transport/transporttest"
 )
 
 // TestDeliverInOrder: every event arrives once, in raise order, as a
@@ -116,7 +119,7 @@ func TestUnsubscribeKeepsDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead, err := r.eng.DeadLetters("E_A", sock, 100)
-	if err != nil || len(dead) != 5 || dead[0].Error != "unsubscribed" {
+	if err != nil || len(dead) != 5 || !strings.HasPrefix(dead[0].Error, "subscription ended") {
 		t.Fatalf("dead letters %+v, %v", dead, err)
 	}
 	if n, err := r.eng.Purge("E_A", ""); err != nil || n != 5 {
@@ -213,4 +216,24 @@ func TestVirtualGroup(t *testing.T) {
 	}
 	eventually(t, "every event confirmed through the group", func() bool { p, _ := pendingOf(t, r, "E_V", sock); return p == 0 })
 	checkFirstArrivals(t, up.Got(), n)
+}
+
+// TestStopTogether: at shutdown the queues of subscribers that never
+// answer wait for their requests in flight together (Engine.Stop), not
+// one grace period after another.
+func TestStopTogether(t *testing.T) {
+	r := newRig(t, "", delivery.Config{})
+	const subs = 5
+	for i := range subs {
+		addr, _ := transporttest.TCPPeer(t, transporttest.Silent)
+		r.subscribe("E_S", fmt.Sprintf("tcp:%s/s%d", addr, i))
+	}
+	r.raise("E_S", 1)
+	start := time.Now()
+	r.eng.Stop()
+	r.close()
+	// Together: one grace period (2 s); one by one: five (10 s).
+	if took := time.Since(start); took > 8*time.Second {
+		t.Fatalf("closing %d silent subscribers took %v", subs, took)
+	}
 }

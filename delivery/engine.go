@@ -418,6 +418,17 @@ func (e *Engine) Stats() Stats {
 	return s
 }
 
+// Stop tells every attached queue to stop, without waiting: their Close
+// (the registry's, at shutdown) then waits for all of them together, not
+// for one grace period after another.
+func (e *Engine) Stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, q := range e.queues {
+		q.stopping()
+	}
+}
+
 // Close stops the queues still attached (what they hold stays pending)
 // and closes the store. It is safe to call more than once.
 func (e *Engine) Close() error {

@@ -71,16 +71,19 @@ func (q *queue) Counts() (pending, dead int64) { return q.pending.Load(), q.dead
 // Close stops delivering; what the queue holds stays pending in the
 // spool. It returns when the queue's goroutine has ended.
 func (q *queue) Close() error {
-	q.closeOnce.Do(func() { close(q.stop) })
+	q.stopping()
 	<-q.ended
 	return nil
 }
+
+// stopping tells run to stop.
+func (q *queue) stopping() { q.closeOnce.Do(func() { close(q.stop) }) }
 
 // Drop stops delivering and makes what the queue holds dead letters.
 func (q *queue) Drop() error {
 	q.dropping.Store(true)
 	q.Close()
-	n, err := q.store.TerminateAll(q.name, "unsubscribed")
+	n, err := q.store.TerminateAll(q.name, "subscription ended (unsubscribed or expired)")
 	if err != nil {
 		return fmt.Errorf("delivery: queue of %s at %s: %w", q.ev.Name(), q.dest.Key(), err)
 	}
