@@ -115,27 +115,25 @@ func appendDeadLetters(b []byte, list []delivery.DeadLetter) []byte {
 }
 
 func (d *Daemon) deadLettersReplay(p map[string]json.RawMessage) (json.RawMessage, *jsonrpc.Error) {
-	event, key, jerr := d.dlArgs(p)
-	if jerr != nil {
-		return nil, jerr
-	}
-	n, err := d.du.eng.Replay(event, key)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	return json.RawMessage(`{"Replayed":` + strconv.Itoa(n) + `}`), nil
+	return d.deadLettersCount(p, "Replayed", d.du.eng.Replay)
 }
 
 func (d *Daemon) deadLettersPurge(p map[string]json.RawMessage) (json.RawMessage, *jsonrpc.Error) {
+	return d.deadLettersCount(p, "Purged", d.du.eng.Purge)
+}
+
+// deadLettersCount runs op on the dead letters p names and answers
+// {"MEMBER":N}.
+func (d *Daemon) deadLettersCount(p map[string]json.RawMessage, member string, op func(event, key string) (int, error)) (json.RawMessage, *jsonrpc.Error) {
 	event, key, jerr := d.dlArgs(p)
 	if jerr != nil {
 		return nil, jerr
 	}
-	n, err := d.du.eng.Purge(event, key)
+	n, err := op(event, key)
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return json.RawMessage(`{"Purged":` + strconv.Itoa(n) + `}`), nil
+	return json.RawMessage(`{"` + member + `":` + strconv.Itoa(n) + `}`), nil
 }
 
 // strParam decodes the string param name.

@@ -173,6 +173,9 @@ func splitQueue(name string) (event, key string) {
 	return event, key
 }
 
+// keyOf returns the socket key of the queue name.
+func keyOf(name string) string { _, k := splitQueue(name); return k }
+
 // Attach starts delivering the queue of the subscriber of ev at socket;
 // see evi.Spooler.
 func (e *Engine) Attach(ev *evi.Event, socket string, done evi.Done) (evi.Queue, error) {
@@ -315,53 +318,40 @@ func (e *Engine) DeadLetters(event, key string, limit int) ([]DeadLetter, error)
 // when key is not "") back at the tail of their queues, and returns how
 // many. An attached subscriber gets them at once.
 func (e *Engine) Replay(event, key string) (int, error) {
-	return e.eachQueue(event, key, func(st spool.Store, name string) (int, error) {
-		n, err := st.Replay(name)
-		if n > 0 {
-			e.mu.Lock()
-			q := e.queues[name]
-			e.mu.Unlock()
-			if q != nil {
-				q.dead.Add(-int64(n))
-				q.pending.Add(int64(n))
-				q.appended()
-			}
-			e.log.Info("dead letters replayed", "event", event, "socket", ratelog.Clip(keyOf(name)), "n", n)
-		}
-		return n, err
+	return e.eachQueue(event, key, "dead letters replayed", spool.Store.Replay, func(q *queue, n int64) {
+		q.dead.Add(-n)
+		q.pending.Add(n)
+		q.appended()
 	})
 }
 
 // Purge deletes the dead letters of the subscribers of event (of key's,
 // when key is not ""), and returns how many.
 func (e *Engine) Purge(event, key string) (int, error) {
-	return e.eachQueue(event, key, func(st spool.Store, name string) (int, error) {
-		n, err := st.Purge(name)
-		if n > 0 {
-			e.mu.Lock()
-			q := e.queues[name]
-			e.mu.Unlock()
-			if q != nil {
-				q.dead.Add(-int64(n))
-			}
-			e.log.Info("dead letters purged", "event", event, "socket", ratelog.Clip(keyOf(name)), "n", n)
-		}
-		return n, err
-	})
+	return e.eachQueue(event, key, "dead letters purged", spool.Store.Purge, func(q *queue, n int64) { q.dead.Add(-n) })
 }
 
-// keyOf returns the socket key of the queue name.
-func keyOf(name string) string { _, k := splitQueue(name); return k }
-
-func (e *Engine) eachQueue(event, key string, fn func(spool.Store, string) (int, error)) (int, error) {
+// eachQueue runs op on the queues of event (key's only, when key is not
+// ""), tells each attached one what op did to it (counted), logs what, and
+// returns the total.
+func (e *Engine) eachQueue(event, key, what string, op func(spool.Store, string) (int, error), counted func(q *queue, n int64)) (int, error) {
 	st, names, err := e.queuesOf(event, key)
 	if err != nil || st == nil {
 		return 0, err
 	}
 	total := 0
 	for _, name := range names {
-		n, err := fn(st, name)
-		total += n
+		n, err := op(st, name)
+		if n > 0 {
+			total += n
+			e.mu.Lock()
+			q := e.queues[name]
+			e.mu.Unlock()
+			if q != nil {
+				counted(q, int64(n))
+			}
+			e.log.Info(what, "event", event, "socket", ratelog.Clip(keyOf(name)), "n", n)
+		}
 		if err != nil {
 			return total, err
 		}

@@ -506,36 +506,52 @@ func (s *Bolt) Terminate(queue string, seq uint64, reason string) error {
 
 // TerminateAll makes every pending entry of queue a dead letter; see Store.
 func (s *Bolt) TerminateAll(queue, reason string) (int, error) {
+	return s.moveAll(queue, bucketQueues, bucketDead, func(tx *bolt.Tx, k []byte, e *Entry) ([]byte, error) {
+		e.Error = clip(reason)
+		return k, nil
+	})
+}
+
+// moveAll moves every entry of queue from the top bucket from to the top
+// bucket to (pending to dead, or back), in one write: change edits each
+// entry and returns its key in to. It returns how many moved.
+func (s *Bolt) moveAll(queue string, from, to []byte, change func(tx *bolt.Tx, k []byte, e *Entry) ([]byte, error)) (int, error) {
 	n := 0
 	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
 		n = 0
-		b, _ := queueBucket(tx, bucketQueues, queue, false)
-		if b == nil {
+		src, _ := queueBucket(tx, from, queue, false)
+		if src == nil {
 			return delta{}, nil
 		}
-		dead, err := queueBucket(tx, bucketDead, queue, true)
+		dst, err := queueBucket(tx, to, queue, true)
 		if err != nil {
 			return delta{}, err
 		}
 		var d delta
-		err = b.ForEach(func(k, v []byte) error {
+		err = src.ForEach(func(k, v []byte) error {
 			e, err := decode(v)
 			if err != nil {
 				return fmt.Errorf("spool: %s: queue %q, record %d: %w", s.path, queue, binary.BigEndian.Uint64(k), err)
 			}
-			e.Error = clip(reason)
+			nk, err := change(tx, k, &e)
+			if err != nil {
+				return err
+			}
 			nv := encode(e)
 			n++
 			d.bytes += int64(len(nv) - len(v))
-			d.pending--
-			d.dead++
-			return dead.Put(k, nv)
+			return dst.Put(nk, nv)
 		})
 		if err != nil {
 			return delta{}, err
 		}
+		if string(from) == string(bucketQueues) {
+			d.pending, d.dead = -int64(n), int64(n)
+		} else {
+			d.pending, d.dead = int64(n), -int64(n)
+		}
 		// The whole bucket at once: no deleting under the cursor.
-		return d, tx.Bucket(bucketQueues).DeleteBucket([]byte(queue))
+		return d, tx.Bucket(from).DeleteBucket([]byte(queue))
 	})
 	return n, err
 }
@@ -559,44 +575,14 @@ func (s *Bolt) pendingEntry(tx *bolt.Tx, queue string, seq uint64) (*bolt.Bucket
 	return b, e, v, nil
 }
 
-// Replay puts the dead letters back at the tail of the queue; see Store.
+// Replay puts the dead letters back at the tail of the queue, with new
+// sequences and no attempts; see Store.
 func (s *Bolt) Replay(queue string) (int, error) {
-	n := 0
-	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
-		n = 0
-		dead, _ := queueBucket(tx, bucketDead, queue, false)
-		if dead == nil {
-			return delta{}, nil
-		}
-		b, err := queueBucket(tx, bucketQueues, queue, true)
-		if err != nil {
-			return delta{}, err
-		}
-		var d delta
-		err = dead.ForEach(func(_, v []byte) error {
-			e, err := decode(v)
-			if err != nil {
-				return err
-			}
-			e.Attempts, e.Error = 0, ""
-			nv := encode(e)
-			seq, err := nextSeq(tx)
-			if err != nil {
-				return err
-			}
-			n++
-			d.bytes += int64(len(nv) - len(v))
-			d.pending++
-			d.dead--
-			return b.Put(key(seq), nv)
-		})
-		if err != nil {
-			return delta{}, err
-		}
-		// The whole bucket at once: no deleting under the cursor.
-		return d, tx.Bucket(bucketDead).DeleteBucket([]byte(queue))
+	return s.moveAll(queue, bucketDead, bucketQueues, func(tx *bolt.Tx, _ []byte, e *Entry) ([]byte, error) {
+		e.Attempts, e.Error = 0, ""
+		seq, err := nextSeq(tx)
+		return key(seq), err
 	})
-	return n, err
 }
 
 // Purge removes the dead letters of queue; see Store.
