@@ -19,6 +19,15 @@ import (
 // was delivered instead of sending it again.
 const stopGrace = 2 * time.Second
 
+// Confirmations are written together: when confirmBatch of them are due,
+// else confirmDelay after the first. A confirmation only deletes what was
+// delivered (one lost in a crash makes a duplicate, never a loss), so it
+// can wait; each write it saves is a commit that appends do not wait for.
+const (
+	confirmBatch = 512
+	confirmDelay = 5 * time.Millisecond
+)
+
 // queue is one at-least-once subscriber's delivery: its goroutine (run)
 // owns everything but the fields marked otherwise.
 type queue struct {
@@ -127,8 +136,9 @@ type sender struct {
 	probe    bool                    // after a failure: one event in flight until one is confirmed
 	backoff  time.Duration           // the last wait, 0 after a success
 	timer    *time.Timer             // the wait before the next round, nil: none
+	flushAt  *time.Timer             // when the confirmations are due, nil: none due
 	spare    []outcome               // q.outs' other buffer
-	msgs     map[uint64]*evi.Message // confirmed events, reported after the write
+	msgs     map[uint64]*evi.Message // confirmed events (the confirms), reported after the write
 }
 
 // run delivers the queue until Close.
@@ -140,20 +150,29 @@ func (q *queue) run() {
 		if s.timer != nil {
 			s.timer.Stop()
 		}
+		if s.flushAt != nil {
+			s.flushAt.Stop()
+		}
 	}()
 	for {
 		q.settle(s)
 		if s.timer == nil && len(s.failed) == 0 {
 			q.fill(s)
 		}
-		var retry <-chan time.Time
+		var retry, flush <-chan time.Time
 		if s.timer != nil {
 			retry = s.timer.C
+		}
+		if s.flushAt != nil {
+			flush = s.flushAt.C
 		}
 		select {
 		case <-q.wake:
 		case <-retry:
 			s.timer = nil
+		case <-flush:
+			s.flushAt = nil
+			q.confirm(s)
 		case <-q.stop:
 			q.finish(s)
 			return
@@ -178,6 +197,7 @@ func (q *queue) settle(s *sender) {
 		if o.err == nil {
 			s.confirms = append(s.confirms, seq)
 			s.msgs[seq] = o.m
+			s.probe, s.backoff = false, 0 // it is up: open the window
 			continue
 		}
 		f := spool.Failure{Seq: seq, Reason: o.err.Error()}
@@ -190,8 +210,11 @@ func (q *queue) settle(s *sender) {
 	}
 	clear(outs)
 	s.spare = outs
-	if len(s.confirms) > 0 {
+	switch {
+	case len(s.confirms) >= confirmBatch:
 		q.confirm(s)
+	case len(s.confirms) > 0 && s.flushAt == nil:
+		s.flushAt = time.NewTimer(confirmDelay)
 	}
 	if len(s.failed) > 0 && len(s.inflight) == 0 {
 		q.retryRound(s)
@@ -200,6 +223,13 @@ func (q *queue) settle(s *sender) {
 
 // confirm removes the delivered events from the spool and reports them.
 func (q *queue) confirm(s *sender) {
+	if s.flushAt != nil {
+		s.flushAt.Stop()
+		s.flushAt = nil
+	}
+	if len(s.confirms) == 0 {
+		return
+	}
 	if err := q.store.Confirm(q.name, s.confirms...); err != nil {
 		// They stay pending: sent again after a restart (a duplicate
 		// with the same id), never lost.
@@ -214,7 +244,6 @@ func (q *queue) confirm(s *sender) {
 	}
 	clear(s.msgs)
 	s.confirms = s.confirms[:0]
-	s.probe, s.backoff = false, 0
 }
 
 // retryRound records the failed attempts (dead letters at MaxAttempts),
@@ -282,6 +311,9 @@ func (q *queue) fill(s *sender) {
 		var old []spool.Failure
 		for _, en := range list {
 			s.cursor = en.Seq + 1
+			if _, delivered := s.msgs[en.Seq]; delivered {
+				continue // confirmed, the write of it is due
+			}
 			if cfg.MaxAge > 0 && time.Since(en.Raised) > cfg.MaxAge {
 				old = append(old, spool.Failure{Seq: en.Seq, Reason: fmt.Sprintf("older than max_age (%v)", cfg.MaxAge), Final: true})
 				continue
@@ -345,6 +377,7 @@ func (q *queue) finish(s *sender) {
 			break
 		}
 	}
+	q.confirm(s) // what was delivered is not sent again
 	q.dest.Close()
 }
 
