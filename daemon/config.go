@@ -127,7 +127,24 @@ type MIConfig struct {
 	// Other names are refused, so that a web page cannot reach the MI
 	// through DNS rebinding. Names only, no ports.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+	// AuthToken, when set, is a secret every request to the MI and
+	// /metrics must carry as "Authorization: Bearer TOKEN"; /healthz stays
+	// open. With BasicAuth set too, either credential is accepted.
+	AuthToken string `yaml:"auth_token"`
+	// BasicAuth, when its Username is set, asks for HTTP Basic
+	// credentials, as OpenSIPS's mi_http does.
+	BasicAuth BasicAuth `yaml:"basic_auth"`
 }
+
+// BasicAuth is mi.basic_auth.
+type BasicAuth struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// HasSecrets reports whether the config holds a credential (the file
+// holding it must not be readable by others).
+func (c Config) HasSecrets() bool { return c.MI.AuthToken != "" || c.MI.BasicAuth.Password != "" }
 
 // LogConfig is the "log" section.
 type LogConfig struct {
@@ -287,6 +304,20 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("mi.allowed_hosts[%d]", i), "%v", err)
 		}
 	}
+	// Never quote a secret in an error.
+	if msg := checkSecret(c.MI.AuthToken); msg != "" {
+		bad("mi.auth_token", "%s", msg)
+	}
+	switch ba := c.MI.BasicAuth; {
+	case ba.Username == "" && ba.Password != "":
+		bad("mi.basic_auth.username", "missing: the password is set")
+	case ba.Username != "" && ba.Password == "":
+		bad("mi.basic_auth.password", "missing: the username is set")
+	case strings.ContainsAny(ba.Username, ":") || checkSecret(ba.Username) != "":
+		bad("mi.basic_auth.username", "has a ':', a space or a control character, or is longer than %d bytes", maxSecret)
+	case checkSecret(ba.Password) != "":
+		bad("mi.basic_auth.password", "%s", checkSecret(ba.Password))
+	}
 	if _, err := c.Log.SlogLevel(); err != nil {
 		bad("log.level", "%v", err)
 	}
@@ -373,6 +404,23 @@ func (dc DeliveryConfig) validate(dataDir string, bad func(field, format string,
 	if dc.SpoolMaxBytes < 0 {
 		bad("delivery.spool_max_bytes", "%d is negative (0: no limit)", dc.SpoolMaxBytes)
 	}
+}
+
+// maxSecret bounds a credential's length.
+const maxSecret = 4096
+
+// checkSecret says what is wrong with a credential ("" when nothing),
+// without quoting it.
+func checkSecret(s string) string {
+	if len(s) > maxSecret {
+		return fmt.Sprintf("longer than %d bytes", maxSecret)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f {
+			return fmt.Sprintf("has a space or a control character at byte %d (not shown: it is a secret)", i)
+		}
+	}
+	return ""
 }
 
 // checkListen checks a listen address: "" (off) or host:port, port 0..65535.

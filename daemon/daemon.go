@@ -68,6 +68,7 @@ type Daemon struct {
 
 	level    *slog.LevelVar // the logger's level, set by Reload; nil: fixed
 	guard    *hostGuard     // refuses what web pages send; names set by Reload
+	auth     *miAuth        // asks for the MI's credentials; set by Reload
 	reloadMu sync.Mutex     // one Reload at a time
 
 	// limited logs what peers and callers cause (delivery failures of
@@ -146,7 +147,8 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	guarded.Handle("GET "+MetricsPath, metrics.Handler(metrics.NewRegistry(src), logger))
 	d.http = http.NewServeMux()
 	d.http.HandleFunc("GET "+HealthPath, d.serveHealth) // probes may use any Host
-	d.guard = newHostGuard(guarded, cfg.MI.Listen, cfg.MI.AllowedHosts, d.limited)
+	d.auth = newMIAuth(guarded, cfg.MI, d.limited)
+	d.guard = newHostGuard(d.auth, cfg.MI.Listen, cfg.MI.AllowedHosts, d.limited)
 	d.http.Handle("/", d.guard)
 	return d, nil
 }
@@ -375,6 +377,11 @@ func (d *Daemon) warnExposed(key string, a net.Addr) {
 	}
 	what := "raise events"
 	if key == "mi.listen" {
+		if d.cfg.MI.AuthToken != "" || d.cfg.MI.BasicAuth.Username != "" {
+			d.log.Warn("listening beyond loopback over plain HTTP: the MI's credentials cross the network in clear text",
+				"key", key, "addr", a.String())
+			return
+		}
 		what = "subscribe any socket and raise events"
 	}
 	d.log.Warn("listening beyond loopback, without authentication: anyone who can reach it can "+what,

@@ -15,7 +15,7 @@ import (
 // reloadable are the config keys (YAML paths, or the path of a whole
 // section) that Reload applies to the running daemon. Every other key
 // needs a restart.
-var reloadable = []string{"log.level", "events", "subscriptions", "mi.allowed_hosts"}
+var reloadable = []string{"log.level", "events", "subscriptions", "mi.allowed_hosts", "mi.auth_token", "mi.basic_auth"}
 
 // ReloadReport says what a Reload did.
 type ReloadReport struct {
@@ -81,6 +81,10 @@ func (d *Daemon) Reload(cfg Config) (ReloadReport, error) {
 		level, _ := cfg.Log.SlogLevel() // validated
 		d.level.Set(level)
 		next.Log.Level = cfg.Log.Level
+	}
+	if slices.ContainsFunc(rep.Applied, func(p string) bool { return p == "mi.auth_token" || strings.HasPrefix(p, "mi.basic_auth") }) {
+		d.auth.set(cfg.MI) // new credentials, at once
+		next.MI.AuthToken, next.MI.BasicAuth = cfg.MI.AuthToken, cfg.MI.BasicAuth
 	}
 	if slices.Contains(rep.Applied, "mi.allowed_hosts") {
 		d.guard.setNames(cfg.MI.Listen, cfg.MI.AllowedHosts)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -28,9 +30,19 @@ const maxMIResponse = 64 << 20
 
 // miFlags are the flags of `evstream mi`.
 type miFlags struct {
-	url     string
-	timeout durationValue
+	url      string
+	timeout  durationValue
+	token    string // --token, else EVSTREAM_MI_TOKEN
+	user     string // --user
+	password string // --password, else EVSTREAM_MI_PASSWORD
 }
+
+// Environment variables that hold the MI's credentials for `evstream mi`
+// (safer than flags, which other users see in the process list).
+const (
+	envMIToken    = "EVSTREAM_MI_TOKEN"
+	envMIPassword = "EVSTREAM_MI_PASSWORD"
+)
 
 func newMICmd() *cobra.Command {
 	f := &miFlags{url: defaultMIURL, timeout: durationValue(10 * time.Second)}
@@ -51,6 +63,10 @@ that JSON. When every arg is NAME=VALUE (NAME: lowercase letters, digits,
   evstream mi help                     the MI commands
   evstream mi help event_subscribe     one command's params
 
+An MI that asks for credentials (mi.auth_token, mi.basic_auth) gets the
+token from --token or $EVSTREAM_MI_TOKEN, or --user with --password or
+$EVSTREAM_MI_PASSWORD; prefer the environment: flags show in ps.
+
 An MI error prints "error CODE: MESSAGE[: DATA]" and exits 1, as does a
 daemon that cannot be reached; bad usage exits 2.`,
 		// Its own flag parsing: flags anywhere, and MI args such as a
@@ -69,6 +85,9 @@ daemon that cannot be reached; bad usage exits 2.`,
 	}
 	cmd.Flags().StringVar(&f.url, "url", defaultMIURL, "the daemon's MI `URL`")
 	cmd.Flags().Var(&f.timeout, "timeout", "how long to wait for the answer")
+	cmd.Flags().StringVar(&f.token, "token", "", "the MI's auth token (default $"+envMIToken+")")
+	cmd.Flags().StringVar(&f.user, "user", "", "the MI's Basic auth user name")
+	cmd.Flags().StringVar(&f.password, "password", "", "the MI's Basic auth password (default $"+envMIPassword+")")
 	return cmd
 }
 
@@ -135,6 +154,7 @@ func runMI(cmd *cobra.Command, f *miFlags, args []string) error {
 		return usageError(cmd, "--url %q: %v", f.url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	f.authorize(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return failure(cmd, "cannot reach the MI at %s: %v (is `evstream serve` running there?)", f.url, unwrapURLError(err))
@@ -154,6 +174,9 @@ func runMI(cmd *cobra.Command, f *miFlags, args []string) error {
 	}
 	if m.Error != nil {
 		fmt.Fprintln(stderr, formatMIError(m.Error))
+		if m.Error.Code == http.StatusUnauthorized {
+			fmt.Fprintf(stderr, "the MI asks for credentials: set $%s (or --token), or --user and $%s\n", envMIToken, envMIPassword)
+		}
 		if m.Error.Code == jsonrpc.CodeInvalidParams && string(m.Error.Data) == `"`+mi.MsgTooFewOrMany+`"` {
 			if c, ok := mi.Lookup(method); ok {
 				fmt.Fprintf(stderr, "usage: evstream mi %s\n", c.Usage())
@@ -169,6 +192,17 @@ func runMI(cmd *cobra.Command, f *miFlags, args []string) error {
 	out.WriteByte('\n')
 	stdout.Write(out.Bytes())
 	return nil
+}
+
+// authorize adds the credentials given (flags, else environment).
+func (f *miFlags) authorize(req *http.Request) {
+	token := cmp.Or(f.token, os.Getenv(envMIToken))
+	switch {
+	case f.user != "":
+		req.SetBasicAuth(f.user, cmp.Or(f.password, os.Getenv(envMIPassword)))
+	case token != "":
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 }
 
 // miHelp is `evstream mi help [COMMAND]`: what the MI commands are, from

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -182,4 +183,41 @@ func FuzzMIRequestBody(f *testing.F) {
 			t.Fatalf("miRequestBody(%q, %q, %q) = %s: %v", method, a, b, body, err)
 		}
 	})
+}
+
+// TestMIClientCredentials: against a daemon that asks for a token (or
+// Basic credentials), `evstream mi` says what is missing, and sends the
+// token from $EVSTREAM_MI_TOKEN or --token, or --user and the password
+// from $EVSTREAM_MI_PASSWORD; the daemon warns that its config file,
+// which holds the secret, is readable by others.
+func TestMIClientCredentials(t *testing.T) {
+	const token = "t0ken-for-the-mi-0123456789"
+	cfg := writeConfig(t, "mi:\n  auth_token: "+token+"\n  basic_auth: {username: ops, password: pa55w0rd-xyz}\n")
+	if err := os.Chmod(cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, "--config", cfg)
+	d.waitStderr(t, "the config file holds a secret and others can read it")
+	url := "--url=" + d.MIURL
+	code, _, stderr := runToEnd(t, "mi", url, "version")
+	if code != 1 || !strings.Contains(stderr, "error 401: Unauthorized") || !strings.Contains(stderr, "EVSTREAM_MI_TOKEN") {
+		t.Fatalf("without credentials: exit %d, stderr %q", code, stderr)
+	}
+	for _, run := range []struct {
+		name string
+		env  []string
+		args []string
+	}{
+		{"env token", []string{"EVSTREAM_MI_TOKEN=" + token}, nil},
+		{"flag token", nil, []string{"--token", token}},
+		{"basic", []string{"EVSTREAM_MI_PASSWORD=pa55w0rd-xyz"}, []string{"--user", "ops"}},
+	} {
+		p := runEvstreamEnv(t, run.env, append(append([]string{"mi", url}, run.args...), "version")...)
+		if code := p.wait(t); code != 0 || !strings.Contains(p.Stdout.String(), `"Server"`) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", run.name, code, p.Stdout.String(), p.Stderr.String())
+		}
+	}
+	if strings.Contains(d.Stderr.String(), token) {
+		t.Fatalf("the token is in the daemon's log:\n%s", d.Stderr.String())
+	}
 }

@@ -117,6 +117,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	// New validates cfg: a bad flag value is reported like a bad key.
 	level := new(slog.LevelVar)
 	logger := newLogger(cfg.Log, level, stderr)
+	warnReadableSecrets(logger, f.config, cfg)
 	d, err := daemon.New(cfg, logger, daemon.WithVersion(versionString()), daemon.WithLogLevel(level))
 	if err != nil {
 		printError(stderr, err)
@@ -245,4 +246,18 @@ func newLogger(cfg daemon.LogConfig, level *slog.LevelVar, w io.Writer) *slog.Lo
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// warnReadableSecrets warns when the config file holds a credential and
+// users other than its owner can read it.
+func warnReadableSecrets(logger *slog.Logger, path string, cfg daemon.Config) {
+	if path == "" || !cfg.HasSecrets() {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	logger.Warn("the config file holds a secret and others can read it: chmod 600 it",
+		"file", path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
 }
