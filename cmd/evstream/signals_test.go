@@ -42,8 +42,9 @@ func TestServeSIGHUPReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.signal(t, syscall.SIGHUP)
-	d.waitStderr(t, "reload refused, the running config is kept")
-	if l := d.Stderr.String(); !strings.Contains(l, "loog: unknown key") || !strings.Contains(l, "event_stream.timeout: -1 is out of range") {
+	// One line per problem, in line order: wait for the last one.
+	d.waitStderr(t, "loog: unknown key")
+	if l := d.Stderr.String(); !strings.Contains(l, "reload refused, the running config is kept") || !strings.Contains(l, "loog: unknown key") || !strings.Contains(l, "event_stream.timeout: -1 is out of range") {
 		t.Errorf("the reasons are not logged:\n%s", l)
 	}
 	if got := d.mi(t, "subscribers_list"); !strings.Contains(got, `"name":"E_B"`) {
