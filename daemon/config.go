@@ -134,7 +134,16 @@ type MIConfig struct {
 	// BasicAuth, when its Username is set, asks for HTTP Basic
 	// credentials, as OpenSIPS's mi_http does.
 	BasicAuth BasicAuth `yaml:"basic_auth"`
+	// TLSCertFile and TLSKeyFile, both set, make the MI listener (and
+	// /metrics, /healthz) serve HTTPS only, with this certificate (PEM;
+	// the file may hold the chain) and key; they are loaded again on
+	// every reload.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
+
+// TLS reports whether the MI serves HTTPS.
+func (c MIConfig) TLS() bool { return c.TLSCertFile != "" }
 
 // BasicAuth is mi.basic_auth.
 type BasicAuth struct {
@@ -303,6 +312,12 @@ func (c Config) Validate() error {
 		if err := checkHostName(h); err != nil {
 			bad(fmt.Sprintf("mi.allowed_hosts[%d]", i), "%v", err)
 		}
+	}
+	switch {
+	case c.MI.TLSCertFile != "" && c.MI.TLSKeyFile == "":
+		bad("mi.tls_key_file", "missing: tls_cert_file is set (both, or neither)")
+	case c.MI.TLSCertFile == "" && c.MI.TLSKeyFile != "":
+		bad("mi.tls_cert_file", "missing: tls_key_file is set (both, or neither)")
 	}
 	// Never quote a secret in an error.
 	if msg := checkSecret(c.MI.AuthToken); msg != "" {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,7 @@ type Daemon struct {
 	level    *slog.LevelVar // the logger's level, set by Reload; nil: fixed
 	guard    *hostGuard     // refuses what web pages send; names set by Reload
 	auth     *miAuth        // asks for the MI's credentials; set by Reload
+	miCert   *certHolder    // the MI's certificate (HTTPS); nil: plain HTTP
 	reloadMu sync.Mutex     // one Reload at a time
 
 	// limited logs what peers and callers cause (delivery failures of
@@ -99,6 +101,14 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 		o(d)
 	}
 	d.limited = ratelog.New(logger, 0, 0)
+	if cfg.MI.TLS() {
+		c, err := loadKeyPair(cfg.MI.TLSCertFile, cfg.MI.TLSKeyFile, "mi.tls_cert_file, mi.tls_key_file")
+		if err != nil {
+			return nil, err
+		}
+		d.miCert = &certHolder{}
+		d.miCert.cert.Store(c)
+	}
 	rc := evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger}
 	if d.cfg.DataDir != "" {
 		du, err := d.newDurable()
@@ -261,6 +271,20 @@ func (d *Daemon) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
+// MIURL returns the MI's URL (https:// when it serves TLS), "" before
+// Start or when the MI is off.
+func (d *Daemon) MIURL() string {
+	a := d.MIAddr()
+	if a == nil {
+		return ""
+	}
+	scheme := "http://"
+	if d.miCert != nil {
+		scheme = "https://"
+	}
+	return scheme + a.String() + MIPath
+}
+
 // MIAddr returns the address the MI listens on, nil before Start or when
 // the MI is off.
 func (d *Daemon) MIAddr() net.Addr {
@@ -330,8 +354,12 @@ func (d *Daemon) Start() error {
 				d.log.Error("mi: serve", "addr", ln.Addr().String(), "err", err)
 			}
 		})
-		d.log.Info("mi listening", "url", "http://"+ln.Addr().String()+MIPath,
-			"metrics", "http://"+ln.Addr().String()+MetricsPath)
+		scheme := "http://"
+		if d.miCert != nil {
+			scheme = "https://"
+		}
+		d.log.Info("mi listening", "url", scheme+ln.Addr().String()+MIPath,
+			"metrics", scheme+ln.Addr().String()+MetricsPath)
 		d.warnExposed("mi.listen", ln.Addr())
 	}
 	if d.ingestLn != nil {
@@ -360,6 +388,9 @@ func (d *Daemon) bind() error {
 		if d.miLn, err = net.Listen("tcp", a); err != nil {
 			return listenError("mi.listen", a, err)
 		}
+		if d.miCert != nil {
+			d.miLn = tls.NewListener(d.miLn, d.miCert.tlsConfig())
+		}
 	}
 	if a := d.cfg.Ingest.Listen; a != "" {
 		if d.ingestLn, err = net.Listen("tcp", a); err != nil {
@@ -377,8 +408,12 @@ func (d *Daemon) warnExposed(key string, a net.Addr) {
 	}
 	what := "raise events"
 	if key == "mi.listen" {
-		if d.cfg.MI.AuthToken != "" || d.cfg.MI.BasicAuth.Username != "" {
-			d.log.Warn("listening beyond loopback over plain HTTP: the MI's credentials cross the network in clear text",
+		authed := d.cfg.MI.AuthToken != "" || d.cfg.MI.BasicAuth.Username != ""
+		switch {
+		case authed && d.miCert != nil:
+			return
+		case authed:
+			d.log.Warn("listening beyond loopback over plain HTTP: the MI's credentials cross the network in clear text (set mi.tls_cert_file)",
 				"key", key, "addr", a.String())
 			return
 		}

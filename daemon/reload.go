@@ -15,7 +15,8 @@ import (
 // reloadable are the config keys (YAML paths, or the path of a whole
 // section) that Reload applies to the running daemon. Every other key
 // needs a restart.
-var reloadable = []string{"log.level", "events", "subscriptions", "mi.allowed_hosts", "mi.auth_token", "mi.basic_auth"}
+var reloadable = []string{"log.level", "events", "subscriptions", "mi.allowed_hosts", "mi.auth_token", "mi.basic_auth",
+	"mi.tls_cert_file", "mi.tls_key_file"}
 
 // ReloadReport says what a Reload did.
 type ReloadReport struct {
@@ -86,6 +87,13 @@ func (d *Daemon) Reload(cfg Config) (ReloadReport, error) {
 		d.auth.set(cfg.MI) // new credentials, at once
 		next.MI.AuthToken, next.MI.BasicAuth = cfg.MI.AuthToken, cfg.MI.BasicAuth
 	}
+	if err := d.reloadMICert(cfg.MI, &rep); err != nil {
+		if !errors.Is(err, errNoCertChange) {
+			rep.Errors = append(rep.Errors, err)
+		}
+	} else {
+		next.MI.TLSCertFile, next.MI.TLSKeyFile = cfg.MI.TLSCertFile, cfg.MI.TLSKeyFile
+	}
 	if slices.Contains(rep.Applied, "mi.allowed_hosts") {
 		d.guard.setNames(cfg.MI.Listen, cfg.MI.AllowedHosts)
 		next.MI.AllowedHosts = cfg.MI.AllowedHosts
@@ -112,6 +120,29 @@ func (d *Daemon) Reload(cfg Config) (ReloadReport, error) {
 	d.logReload(rep)
 	return rep, nil
 }
+
+// reloadMICert loads the MI's certificate again (renewed in place, or
+// other files). Turning TLS on or off needs a restart (the listener is
+// either); a certificate that does not load keeps the running one.
+func (d *Daemon) reloadMICert(c MIConfig, rep *ReloadReport) error {
+	if d.miCert == nil || !c.TLS() {
+		if d.miCert != nil || c.TLS() {
+			rep.Applied = slices.DeleteFunc(rep.Applied, func(p string) bool { return strings.HasPrefix(p, "mi.tls_") })
+			rep.NeedRestart = append(rep.NeedRestart, "mi.tls_cert_file")
+		}
+		return errNoCertChange
+	}
+	cert, err := loadKeyPair(c.TLSCertFile, c.TLSKeyFile, "mi.tls_cert_file, mi.tls_key_file")
+	if err != nil {
+		return fmt.Errorf("%w (the running certificate is kept)", err)
+	}
+	d.miCert.cert.Store(cert)
+	d.log.Info("mi: certificate loaded", "file", c.TLSCertFile, "expires", d.miCert.expires())
+	return nil
+}
+
+// errNoCertChange: nothing to reload (not an error to report).
+var errNoCertChange = errors.New("no certificate change")
 
 // subKey identifies a config subscription across reloads.
 func subKey(s Subscription) string { return s.Event + "\x00" + s.Socket }

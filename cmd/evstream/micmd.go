@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +37,7 @@ type miFlags struct {
 	token    string // --token, else EVSTREAM_MI_TOKEN
 	user     string // --user
 	password string // --password, else EVSTREAM_MI_PASSWORD
+	ca       string // --ca: the CA that signed an https MI's certificate
 }
 
 // Environment variables that hold the MI's credentials for `evstream mi`
@@ -88,6 +91,7 @@ daemon that cannot be reached; bad usage exits 2.`,
 	cmd.Flags().StringVar(&f.token, "token", "", "the MI's auth token (default $"+envMIToken+")")
 	cmd.Flags().StringVar(&f.user, "user", "", "the MI's Basic auth user name")
 	cmd.Flags().StringVar(&f.password, "password", "", "the MI's Basic auth password (default $"+envMIPassword+")")
+	cmd.Flags().StringVar(&f.ca, "ca", "", "PEM `file` of the CA that signed an https:// MI's certificate (default: the system's roots)")
 	return cmd
 }
 
@@ -155,7 +159,11 @@ func runMI(cmd *cobra.Command, f *miFlags, args []string) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	f.authorize(req)
-	resp, err := http.DefaultClient.Do(req)
+	client, err := f.client()
+	if err != nil {
+		return usageError(cmd, "%v", err)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return failure(cmd, "cannot reach the MI at %s: %v (is `evstream serve` running there?)", f.url, unwrapURLError(err))
 	}
@@ -192,6 +200,23 @@ func runMI(cmd *cobra.Command, f *miFlags, args []string) error {
 	out.WriteByte('\n')
 	stdout.Write(out.Bytes())
 	return nil
+}
+
+// client returns the HTTP client for the MI: with --ca, one that trusts
+// that CA alone.
+func (f *miFlags) client() (*http.Client, error) {
+	if f.ca == "" {
+		return http.DefaultClient, nil
+	}
+	pem, err := os.ReadFile(f.ca)
+	if err != nil {
+		return nil, fmt.Errorf("--ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca %s: no PEM certificate in it", f.ca)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }
 
 // authorize adds the credentials given (flags, else environment).

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/evstream/evstream/internal/testcert"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 )
@@ -219,5 +220,26 @@ func TestMIClientCredentials(t *testing.T) {
 	}
 	if strings.Contains(d.Stderr.String(), token) {
 		t.Fatalf("the token is in the daemon's log:\n%s", d.Stderr.String())
+	}
+}
+
+// TestMIClientHTTPS: a daemon whose MI serves HTTPS prints its https://
+// URL, and `evstream mi --ca` talks to it; without the CA it refuses the
+// certificate.
+func TestMIClientHTTPS(t *testing.T) {
+	ca := testcert.NewCA(t, "cli-ca")
+	pair := ca.Server("mi", "127.0.0.1")
+	cfg := writeConfig(t, "mi: {tls_cert_file: "+pair.CertFile+", tls_key_file: "+pair.KeyFile+"}\n")
+	d := startDaemon(t, "--config", cfg)
+	if !strings.HasPrefix(d.MIURL, "https://127.0.0.1:") {
+		t.Fatalf("the daemon printed the MI URL %q", d.MIURL)
+	}
+	code, stdout, stderr := runToEnd(t, "mi", "--url", d.MIURL, "--ca", ca.File, "version")
+	if code != 0 || !strings.Contains(stdout, `"Server"`) {
+		t.Fatalf("with --ca: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, _, stderr = runToEnd(t, "mi", "--url", d.MIURL, "version")
+	if code != 1 || !strings.Contains(stderr, "certificate") {
+		t.Fatalf("without --ca: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -130,8 +129,8 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if a := d.IngestAddr(); a != nil {
 		fmt.Fprintf(stdout, "evstream: ingest listening on %s\n", a)
 	}
-	if a := d.MIAddr(); a != nil {
-		fmt.Fprintf(stdout, "evstream: MI listening on %s\n", miURL(a))
+	if u := d.MIURL(); u != "" {
+		fmt.Fprintf(stdout, "evstream: MI listening on %s\n", u)
 	} else {
 		fmt.Fprintln(stdout, "evstream: MI disabled")
 	}
@@ -226,7 +225,6 @@ func notify(logger *slog.Logger, assignments ...string) {
 
 // miURL is the MI's URL for a listener address (IPv6 hosts come
 // bracketed: http://[::1]:8888/mi).
-func miURL(a net.Addr) string { return "http://" + a.String() + daemon.MIPath }
 
 // printError prints err as "evstream: LINE" for each of its lines (a
 // config with several problems reports them all).

@@ -1,0 +1,48 @@
+package daemon
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// certHolder serves the MI's certificate, loaded from its files at start
+// and again by every reload (a renewed certificate is picked up on SIGHUP
+// without a restart).
+type certHolder struct {
+	cert atomic.Pointer[tls.Certificate]
+}
+
+// loadKeyPair loads a certificate and its key, naming the files and the
+// config keys in errors.
+func loadKeyPair(certFile, keyFile, keys string) (*tls.Certificate, error) {
+	c, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot load the certificate %s with the key %s: %w", keys, certFile, keyFile, err)
+	}
+	if c.Leaf == nil && len(c.Certificate) > 0 {
+		c.Leaf, _ = x509.ParseCertificate(c.Certificate[0])
+	}
+	return &c, nil
+}
+
+// expires returns when the holder's certificate stops being valid.
+func (h *certHolder) expires() time.Time {
+	if c := h.cert.Load(); c != nil && c.Leaf != nil {
+		return c.Leaf.NotAfter
+	}
+	return time.Time{}
+}
+
+// tlsConfig returns the server config that serves the holder's current
+// certificate.
+func (h *certHolder) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return h.cert.Load(), nil
+		},
+	}
+}
