@@ -34,7 +34,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown top-level key", "mi:\n  listen: 127.0.0.1:0\nauto_pubish: true\n",
-			"FILE:3: auto_pubish: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, event_stream, event_virtual)"},
+			"FILE:3: auto_pubish: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, event_stream, event_virtual, tls)"},
 		{"unknown nested key", "event_stream:\n  tmeout: 5\n",
 			"FILE:2: event_stream.tmeout: unknown key (want one of: reliable_mode, timeout, event_param, framing, queue_size, queue_bytes, total_queue_bytes)"},
 		{"unknown key in a subscription", "subscriptions:\n  - event: E_X\n    socket: tcp:127.0.0.1:9\n    expires: 5\n",
@@ -85,9 +85,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"section not a mapping", "event_stream: 5\n",
 			`FILE:1: event_stream: want a mapping with keys reliable_mode, timeout, event_param, framing, queue_size, queue_bytes, total_queue_bytes, got "5"`},
 		{"bad subscription socket", "subscriptions:\n  - event: E_X\n    socket: udp:127.0.0.1:9\n",
-			`FILE:3: subscriptions[0].socket: "udp:127.0.0.1:9": unknown transport "udp" (want tcp: or virtual:)`},
+			`FILE:3: subscriptions[0].socket: "udp:127.0.0.1:9": unknown transport "udp" (want tcp:, tls: or virtual:)`},
 		{"subscription socket without prefix", "subscriptions:\n  - {event: E_X, socket: \"127.0.0.1:9\"}\n",
-			`FILE:2: subscriptions[0].socket: "127.0.0.1:9": unknown transport "127.0.0.1" (want tcp: or virtual:)`},
+			`FILE:2: subscriptions[0].socket: "127.0.0.1:9": unknown transport "127.0.0.1" (want tcp:, tls: or virtual:)`},
 		{"subscription without socket", "subscriptions:\n  - event: E_X\n",
 			"FILE:2: subscriptions[0].socket: missing (want e.g. tcp:127.0.0.1:8080)"},
 		{"negative subscription expire", "subscriptions:\n  - event: E_X\n    socket: tcp:127.0.0.1:9\n    expire: -1\n",
@@ -117,7 +117,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			"FILE:2: mi.lisen: unknown key (want one of: listen, allowed_hosts, auth_token, basic_auth, tls_cert_file, tls_key_file)\n" +
 				"FILE:4: event_stream.timeout: 9300000000000 is out of range: want 1 to 3600000 milliseconds (1 hour)\n" +
 				"FILE:5: event_stream.framing: \"crlf\" is not a framing (want none or newline)\n" +
-				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, event_stream, event_virtual)"},
+				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, event_stream, event_virtual, tls)"},
 		// A value of the wrong kind is reported once, not again by the
 		// checks of what it would have been.
 		{"wrong kind reported once", "event_stream:\n  timeout: soon\nsubscriptions:\n  - {event: [E_X], socket: tcp:127.0.0.1:9}\n",
@@ -128,7 +128,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"two documents", "mi: {}\n---\nlog: {}\n",
 			"FILE:2: more than one YAML document (one config per file)"},
 		{"top level not a mapping", "- a\n- b\n",
-			`FILE:1: want a mapping with keys mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, event_stream, event_virtual, got a list`},
+			`FILE:1: want a mapping with keys mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, event_stream, event_virtual, tls, got a list`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

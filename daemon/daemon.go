@@ -172,7 +172,7 @@ type built struct {
 // buildTransports builds every registered transport from its section of
 // the config, in the plugins' order, and registers it.
 func (d *Daemon) buildTransports() error {
-	env := transport.Env{Registry: d.reg, Logger: d.log}
+	env := transport.Env{Registry: d.reg, Logger: d.log, Sections: d.cfg.Transports}
 	for _, p := range transport.Plugins() {
 		t, err := p.New(env, d.cfg.Transports[p.Section])
 		if err != nil {

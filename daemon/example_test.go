@@ -48,6 +48,6 @@ func ExampleConfig_Validate() {
 	cfg.Subscriptions = []daemon.Subscription{{Event: "E_X", Socket: "udp:127.0.0.1:9"}}
 	fmt.Println(cfg.Validate())
 	// Output:
-	// subscriptions[0].socket: "udp:127.0.0.1:9": unknown transport "udp" (want tcp: or virtual:)
+	// subscriptions[0].socket: "udp:127.0.0.1:9": unknown transport "udp" (want tcp:, tls: or virtual:)
 	// event_stream.framing: "crlf" is not a framing (want none or newline)
 }

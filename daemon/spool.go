@@ -67,7 +67,7 @@ func (du *durable) parse(socket string) (evi.Destination, error) {
 	du.mu.Lock()
 	if du.reg == nil {
 		reg := evi.NewRegistry(evi.Config{Logger: du.log})
-		env := transport.Env{Registry: reg, Logger: du.log.With("delivery", "at-least-once"), SeqIDs: true}
+		env := transport.Env{Registry: reg, Logger: du.log.With("delivery", "at-least-once"), Sections: du.cfg.Transports, SeqIDs: true}
 		for _, p := range transport.Plugins() {
 			t, err := p.New(env, du.cfg.Transports[p.Section])
 			if err == nil {

@@ -5,5 +5,6 @@ package daemon
 // and one line here.
 import (
 	_ "github.com/evstream/evstream/transport/stream"
+	_ "github.com/evstream/evstream/transport/tlsstream"
 	_ "github.com/evstream/evstream/transport/virtual"
 )

@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,12 @@ type Server struct {
 	// for this long, and a connection whose replies could not be written
 	// for this long; 0 means never.
 	IdleTimeout time.Duration
+
+	// TLSConfig, when set, makes Serve speak TLS on every listener (the
+	// event stream inside, as a tls: socket sends it); it needs a
+	// certificate. With ClientAuth set it asks the senders for theirs
+	// (mutual TLS). A handshake that fails closes its connection.
+	TLSConfig *tls.Config
 
 	// Logger receives what the server has to say: connections closed for
 	// bad input (warn), accept errors (error), handler panics (error),
@@ -140,6 +147,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.Handler == nil {
 		ln.Close()
 		return errNoHandler
+	}
+	if s.TLSConfig != nil {
+		ln = tls.NewListener(ln, s.TLSConfig)
 	}
 	if !s.trackListener(&ln, true) {
 		ln.Close()

@@ -65,6 +65,11 @@ type Env struct {
 	Registry *evi.Registry
 	// Logger receives the transport's logs.
 	Logger *slog.Logger
+	// Sections are the settings of every registered transport, by
+	// section: a transport that shares another's settings (tls: writes
+	// event_stream's wire, with event_stream's timeout and queues) reads
+	// them here.
+	Sections map[string]Settings
 	// SeqIDs asks for the transport of at-least-once subscribers: events
 	// go as requests whose id is their spool sequence (evi.Message.Seq),
 	// whatever the section says about reliable mode. The daemon builds

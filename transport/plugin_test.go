@@ -215,7 +215,7 @@ func TestPluginConfigErrors(t *testing.T) {
 		{"wrong kind", "event_box:\n  limit: many\n",
 			`FILE:2: event_box.limit: want an integer, got "many"`},
 		{"scheme known", "subscriptions:\n  - {event: E_X, socket: \"boks:inbox\"}\n",
-			`FILE:2: subscriptions[0].socket: "boks:inbox": unknown transport "boks" (want tcp:, box: or virtual:)`},
+			`FILE:2: subscriptions[0].socket: "boks:inbox": unknown transport "boks" (want tcp:, tls:, box: or virtual:)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,7 +268,7 @@ func TestPluginsOrder(t *testing.T) {
 	}
 	// tcp (order 0), box (5), virtual (10): virtual: names the others'
 	// sockets, so it is built last.
-	if want := []string{"tcp", "box", "virtual"}; !slices.Equal(got, want) {
+	if want := []string{"tcp", "tls", "box", "virtual"}; !slices.Equal(got, want) {
 		t.Errorf("Plugins() = %v, want %v", got, want)
 	}
 }

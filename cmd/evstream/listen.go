@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,8 @@ func newListenCmd() *cobra.Command {
 		count    int
 		maxSize  int
 		logLevel string
+		tlsCert  string
+		tlsKey   string
 	)
 	cmd := &cobra.Command{
 		Use:   "listen [ADDR]",
@@ -100,11 +103,25 @@ events or on SIGINT/SIGTERM, 1 when it cannot listen, 2 on bad usage.`, defaultL
 				MaxMessageSize: maxSize,
 				Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 			}
+			if (tlsCert == "") != (tlsKey == "") {
+				return usageError(cmd, "--tls-cert and --tls-key go together")
+			}
+			if tlsCert != "" {
+				pair, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+				if err != nil {
+					return failure(cmd, "--tls-cert %s, --tls-key %s: %v", tlsCert, tlsKey, err)
+				}
+				srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return failure(cmd, "cannot listen on %s: %v", addr, listenReason(err))
 			}
-			fmt.Fprintf(stderr, "evstream: listening on %s\n", ln.Addr())
+			if srv.TLSConfig != nil {
+				fmt.Fprintf(stderr, "evstream: listening on %s (TLS: subscribe tls:%s)\n", ln.Addr(), ln.Addr())
+			} else {
+				fmt.Fprintf(stderr, "evstream: listening on %s\n", ln.Addr())
+			}
 			served := make(chan error, 1)
 			go func() { served <- srv.Serve(ln) }()
 
@@ -128,6 +145,8 @@ events or on SIGINT/SIGTERM, 1 when it cannot listen, 2 on bad usage.`, defaultL
 	fl.IntVar(&count, "count", 0, "exit after `N` events (0: never)")
 	fl.IntVar(&maxSize, "max-message-size", jsonrpc.DefaultMaxMessageSize, "largest event accepted, in `bytes`; a larger one closes its connection")
 	fl.StringVar(&logLevel, "log-level", "info", "lowest `level` logged to stderr: debug, info, warn or error")
+	fl.StringVar(&tlsCert, "tls-cert", "", "serve TLS (for tls: sockets) with this certificate `file` (PEM), with --tls-key")
+	fl.StringVar(&tlsKey, "tls-key", "", "the TLS certificate's key `file` (PEM)")
 	return cmd
 }
 

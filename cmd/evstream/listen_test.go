@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evstream/evstream/internal/testcert"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 )
@@ -32,7 +33,7 @@ func startListen(t *testing.T, args ...string) (*daemonProc, string) {
 		}
 		for _, line := range strings.Split(d.Stderr.String(), "\n") {
 			if a, ok := strings.CutPrefix(line, listeningPrefix); ok {
-				addr = a
+				addr, _, _ = strings.Cut(a, " ") // "ADDR (TLS: ...)"
 				return true
 			}
 		}
@@ -245,4 +246,33 @@ func TestListenUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestListenTLS: `evstream listen --tls-cert --tls-key` receives a
+// daemon's tls: deliveries (the daemon trusting the test CA through
+// tls.ca_file), at-most-once and at-least-once; the daemon's tls: counters
+// show them.
+func TestListenTLS(t *testing.T) {
+	ca := testcert.NewCA(t, "listen-ca")
+	pair := ca.Server("listen", "127.0.0.1")
+	l, addr := startListen(t, "--tls-cert", pair.CertFile, "--tls-key", pair.KeyFile)
+	cfg := writeConfig(t, "tls: {ca_file: "+ca.File+"}\n")
+	d := startDaemon(t, "--config", cfg, "--data-dir", t.TempDir())
+	d.mustMI(t, "event_subscribe", "E_T", "tls:"+addr+"/plain")
+	d.mustMI(t, "event_subscribe", "E_T", "tls:"+addr+"/durable", 600, "at-least-once")
+	d.mustMI(t, "raise_event", "E_T", map[string]string{"via": "tls"})
+	testnet.PollUntil(t, testTimeout, "both deliveries printed by listen", func() bool {
+		out := l.Stdout.String()
+		return strings.Contains(out, `"method":"plain"`) && strings.Contains(out, `"method":"durable"`)
+	})
+	if !strings.Contains(l.Stdout.String(), `"via":"tls"`) {
+		t.Fatalf("listen printed %s", l.Stdout.String())
+	}
+	stats := d.mi(t, "get_statistics", "tls:")
+	if !strings.Contains(stats, `"tls:sent":1`) || !strings.Contains(stats, `"tls:delivered":1`) {
+		t.Fatalf("tls: statistics %s", stats)
+	}
+	testnet.PollUntil(t, testTimeout, "the at-least-once event confirmed", func() bool {
+		return strings.Contains(d.mi(t, "subscribers_list", "E_T"), `"pending":0`)
+	})
 }

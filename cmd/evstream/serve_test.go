@@ -88,7 +88,7 @@ func TestServeMIErrors(t *testing.T) {
 		{"bad socket", miRequest(t, "event_subscribe", []any{"E_X", "tcp:127.0.0.1:0"}),
 			miErrData("400", "Bad parameter value", "tcp:127.0.0.1:0: port 0 out of range 1..65535")},
 		{"unknown transport", miRequest(t, "event_subscribe", []any{"E_X", "udp:127.0.0.1:9"}),
-			miErrData("400", "Bad parameter value", `udp:127.0.0.1:9: unknown transport "udp" (want tcp:, virtual:)`)},
+			miErrData("400", "Bad parameter value", `udp:127.0.0.1:9: unknown transport "udp" (want tcp:, tls:, virtual:)`)},
 		{"unpublished event", miRequest(t, "event_subscribe", []any{"E_NEW", sock}),
 			miErrData("400", "Bad parameter value", `event "E_NEW": event not published (auto_publish is off: publish it first, with event_publish or in the config)`)},
 		{"negative expire", miRequest(t, "event_subscribe", []any{"E_X", sock, -1}), miInvalid("Negative expire value")},

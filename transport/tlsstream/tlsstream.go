@@ -1,0 +1,121 @@
+package tlsstream
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/transport"
+	"github.com/evstream/evstream/transport/stream"
+)
+
+// Scheme is the socket prefix of the transport; Section its config
+// section.
+const (
+	Scheme  = "tls"
+	Section = "tls"
+)
+
+func init() {
+	transport.Register(transport.Plugin{
+		Scheme:      Scheme,
+		Section:     Section,
+		Subsystem:   "tls",
+		NewSettings: func() transport.Settings { return &Settings{} },
+		New: func(env transport.Env, s transport.Settings) (evi.Transport, error) {
+			es, ok := env.Sections[stream.Section].(*stream.Settings)
+			if !ok {
+				d := stream.DefaultSettings()
+				es = &d
+			}
+			cfg, err := s.(*Settings).StreamConfig(es.Config(env.Logger))
+			if err != nil {
+				return nil, err
+			}
+			cfg.SeqIDs = env.SeqIDs
+			return stream.New(cfg)
+		},
+		Order: 1, // after tcp:, before virtual: (whose members it may be)
+	})
+}
+
+// Settings are the "tls" section of the config file.
+type Settings struct {
+	// CAFile is a PEM file of the CAs that may sign the receivers'
+	// certificates; "" means the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile, both set, are the client certificate (PEM)
+	// presented to receivers that ask for one (mutual TLS).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name the receivers' certificates must hold; ""
+	// means each socket's host.
+	ServerName string `yaml:"server_name"`
+}
+
+// Validate returns every problem of s.
+func (s *Settings) Validate() []error {
+	var errs []error
+	switch {
+	case s.CertFile != "" && s.KeyFile == "":
+		errs = append(errs, transport.Errorf("key_file", "missing: cert_file is set (both, or neither)"))
+	case s.CertFile == "" && s.KeyFile != "":
+		errs = append(errs, transport.Errorf("cert_file", "missing: key_file is set (both, or neither)"))
+	}
+	return errs
+}
+
+// TLSConfig returns the client TLS config of s: its files loaded (errors
+// name them).
+func (s *Settings) TLSConfig() (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.ServerName}
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", s.CAFile)
+		}
+	}
+	if s.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file, tls.key_file: cannot load %s with %s: %w", s.CertFile, s.KeyFile, err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
+}
+
+// StreamConfig returns base (event_stream's config) as the tls:
+// transport's, with s's TLS settings.
+func (s *Settings) StreamConfig(base stream.Config) (stream.Config, error) {
+	tc, err := s.TLSConfig()
+	if err != nil {
+		return stream.Config{}, err
+	}
+	return Config(base, tc), nil
+}
+
+// Config returns cfg (an event_stream config) as a tls: transport's: its
+// Scheme, and a Dialer that opens every connection with a TLS handshake
+// configured by tc (within the connect timeout).
+func Config(cfg stream.Config, tc *tls.Config) stream.Config {
+	cfg.Scheme = Scheme
+	cfg.Dialer = &tls.Dialer{NetDialer: &net.Dialer{}, Config: tc}
+	return cfg
+}
+
+// New returns a tls: transport; see Config.
+func New(cfg stream.Config, tc *tls.Config) (*stream.Transport, error) {
+	if tc == nil {
+		return nil, errors.New("tlsstream: New: nil tls.Config")
+	}
+	return stream.New(Config(cfg, tc))
+}
