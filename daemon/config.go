@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"slices"
@@ -36,6 +37,10 @@ const (
 	DefaultIngestMaxWaitMS = 1000
 	// MaxIngestMaxWaitMS is the longest ingest.max_wait: one minute.
 	MaxIngestMaxWaitMS = 60_000
+	// Defaults of the limits section.
+	DefaultMaxSubscriptions     = 100_000
+	DefaultMaxEvents            = 10_000
+	DefaultMaxIngestConnections = 1024
 	// DefaultDataDir is data_dir: relative to the working directory.
 	DefaultDataDir = "evstream-data"
 	// DefaultSpoolMaxBytes is delivery.spool_max_bytes: 1 GiB.
@@ -82,6 +87,8 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Delivery configures the delivery policies.
 	Delivery DeliveryConfig `yaml:"delivery"`
+	// Limits bound what callers can make the daemon hold.
+	Limits LimitsConfig `yaml:"limits"`
 	// Transports are the settings of every registered transport, by the
 	// section of the file that holds them ("event_stream":
 	// *stream.Settings). DefaultConfig fills it; TransportSettings reads
@@ -102,6 +109,7 @@ func TransportSettings[T transport.Settings](c Config, section string) T {
 func (c Config) Clone() Config {
 	out := c
 	out.MI.AllowedHosts = slices.Clone(c.MI.AllowedHosts)
+	out.Ingest.Allow = slices.Clone(c.Ingest.Allow)
 	out.Events = slices.Clone(c.Events)
 	out.Subscriptions = slices.Clone(c.Subscriptions)
 	out.Transports = make(map[string]transport.Settings, len(c.Transports))
@@ -177,6 +185,57 @@ type IngestConfig struct {
 	// full for a whole wait is stalled and refuses at once until it has
 	// drained. 0 refuses at once.
 	MaxWait int `yaml:"max_wait"`
+	// Allow are the source addresses (CIDRs, or single IP addresses) that
+	// may connect; empty: any. An OpenSIPS's event_stream has neither TLS
+	// nor credentials: its address is how it is known.
+	Allow []string `yaml:"allow"`
+	// TLSCertFile and TLSKeyFile, both set, make ingest speak TLS.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// ClientCAFile, with TLS, asks every producer for a certificate
+	// signed by these CAs (mutual TLS).
+	ClientCAFile string `yaml:"client_ca_file"`
+	// IdleTimeout closes a connection that sent nothing for this long (Go
+	// duration); 0 means never. OpenSIPS keeps its event_stream
+	// connections open: one closed while idle can lose the event it writes
+	// next, so use it only for producers that reconnect.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// AllowPrefixes returns ingest.allow parsed (valid: Validate checks it).
+func (c IngestConfig) AllowPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range c.Allow {
+		if p, err := parsePrefix(a); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix parses a CIDR, or an IP address as its one-address prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (10.0.0.0/8, fd00::/8) or an IP address", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// LimitsConfig is the "limits" section: bounds that keep one caller from
+// exhausting the daemon (DESIGN.md §11).
+type LimitsConfig struct {
+	// MaxSubscriptions bounds the live subscriptions over every event;
+	// refreshing one still works at the bound.
+	MaxSubscriptions int `yaml:"max_subscriptions"`
+	// MaxEvents bounds the published events.
+	MaxEvents int `yaml:"max_events"`
+	// MaxIngestConnections bounds the ingest connections served at once;
+	// over it a new connection is closed at once (logged, counted).
+	MaxIngestConnections int `yaml:"max_ingest_connections"`
 }
 
 // DeliveryConfig is the "delivery" section (DESIGN.md §10).
@@ -229,10 +288,12 @@ func (s Subscription) Policy(c DeliveryConfig) evi.Delivery {
 // file: every key at its default.
 func DefaultConfig() Config {
 	c := Config{
-		MI:            MIConfig{Listen: DefaultMIListen, AllowedHosts: []string{}},
-		Log:           LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
-		AutoPublish:   DefaultAutoPublish,
-		Ingest:        IngestConfig{MaxWait: DefaultIngestMaxWaitMS},
+		MI:          MIConfig{Listen: DefaultMIListen, AllowedHosts: []string{}},
+		Log:         LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		AutoPublish: DefaultAutoPublish,
+		Ingest:      IngestConfig{MaxWait: DefaultIngestMaxWaitMS, Allow: []string{}},
+		Limits: LimitsConfig{MaxSubscriptions: DefaultMaxSubscriptions, MaxEvents: DefaultMaxEvents,
+			MaxIngestConnections: DefaultMaxIngestConnections},
 		Events:        []string{},
 		Subscriptions: []Subscription{},
 		DataDir:       DefaultDataDir,
@@ -355,6 +416,23 @@ func (c Config) Validate() error {
 		bad("ingest.listen", "%v", err)
 	}
 	inRange("ingest.max_wait", c.Ingest.MaxWait, 0, MaxIngestMaxWaitMS, "milliseconds (1 minute; 0 refuses at once)")
+	for i, a := range c.Ingest.Allow {
+		if _, err := parsePrefix(a); err != nil {
+			bad(fmt.Sprintf("ingest.allow[%d]", i), "%v", err)
+		}
+	}
+	switch in := c.Ingest; {
+	case (in.TLSCertFile == "") != (in.TLSKeyFile == ""):
+		bad("ingest.tls_key_file", "tls_cert_file and tls_key_file go together (both, or neither)")
+	case in.ClientCAFile != "" && in.TLSCertFile == "":
+		bad("ingest.client_ca_file", "needs TLS: set tls_cert_file and tls_key_file")
+	}
+	if c.Ingest.IdleTimeout < 0 {
+		bad("ingest.idle_timeout", "%v is negative (0: never)", c.Ingest.IdleTimeout)
+	}
+	inRange("limits.max_subscriptions", c.Limits.MaxSubscriptions, 1, 100_000_000, "subscriptions")
+	inRange("limits.max_events", c.Limits.MaxEvents, 1, 10_000_000, "events")
+	inRange("limits.max_ingest_connections", c.Limits.MaxIngestConnections, 1, 1_000_000, "connections")
 	for i, s := range c.Subscriptions {
 		field := fmt.Sprintf("subscriptions[%d]", i)
 		if err := evi.ValidateEventName(s.Event); err != nil {

@@ -109,7 +109,8 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 		d.miCert = &certHolder{}
 		d.miCert.cert.Store(c)
 	}
-	rc := evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger}
+	rc := evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger,
+		MaxEvents: cfg.Limits.MaxEvents, MaxSubscriptions: cfg.Limits.MaxSubscriptions}
 	if d.cfg.DataDir != "" {
 		du, err := d.newDurable()
 		if err != nil {
@@ -136,11 +137,19 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 		Delivery:   policy,
 	})
 	if cfg.Ingest.Listen != "" {
+		tc, err := ingestTLS(cfg.Ingest)
+		if err != nil {
+			return nil, d.abort(err)
+		}
 		d.ingest = ingest.New(d.reg, ingest.Config{
-			EventParam: cfg.Ingest.EventParam,
-			MaxWait:    time.Duration(cfg.Ingest.MaxWait) * time.Millisecond,
-			Logger:     logger,
-			Report:     d.reportOutcome,
+			EventParam:  cfg.Ingest.EventParam,
+			MaxWait:     time.Duration(cfg.Ingest.MaxWait) * time.Millisecond,
+			Allow:       cfg.Ingest.AllowPrefixes(),
+			TLS:         tc,
+			MaxConns:    cfg.Limits.MaxIngestConnections,
+			IdleTimeout: cfg.Ingest.IdleTimeout,
+			Logger:      logger,
+			Report:      d.reportOutcome,
 		})
 	}
 	guarded := http.NewServeMux()
@@ -556,6 +565,7 @@ func (d *Daemon) statistics() []mi.Stat {
 			}
 		}
 	}
+	stats = append(stats, mi.Stat{Name: "limits:refused", Value: int64(d.reg.Refused())})
 	if d.du != nil {
 		for _, s := range d.du.Statistics() {
 			stats = append(stats, mi.Stat{Name: "delivery:" + s.Name, Value: int64(s.Value)})
@@ -569,6 +579,7 @@ func (d *Daemon) statistics() []mi.Stat {
 			mi.Stat{Name: "ingest:no_subscribers", Value: int64(is.NoSubscribers)},
 			mi.Stat{Name: "ingest:rejected", Value: int64(is.Rejected)},
 			mi.Stat{Name: "ingest:failed", Value: int64(is.Failed)},
+			mi.Stat{Name: "ingest:refused_connections", Value: int64(is.Refused)},
 		)
 	}
 	return stats

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"time"
 )
@@ -45,4 +46,30 @@ func (h *certHolder) tlsConfig() *tls.Config {
 			return h.cert.Load(), nil
 		},
 	}
+}
+
+// ingestTLS returns the TLS config of the ingest listener, nil without
+// ingest.tls_cert_file; with ingest.client_ca_file, producers must present
+// a certificate those CAs signed.
+func ingestTLS(c IngestConfig) (*tls.Config, error) {
+	if c.TLSCertFile == "" {
+		return nil, nil
+	}
+	cert, err := loadKeyPair(c.TLSCertFile, c.TLSKeyFile, "ingest.tls_cert_file, ingest.tls_key_file")
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}
+	if c.ClientCAFile != "" {
+		pem, err := os.ReadFile(c.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ingest.client_ca_file: %w", err)
+		}
+		tc.ClientCAs = x509.NewCertPool()
+		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ingest.client_ca_file: %s holds no PEM certificate", c.ClientCAFile)
+		}
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }

@@ -34,6 +34,9 @@ var (
 	// ErrSpoolFull: the spool of at-least-once subscribers is full: the
 	// event was not accepted for them (nothing accepted before is lost).
 	ErrSpoolFull = errors.New("spool full")
+	// ErrLimit: a bound of Config (MaxEvents, MaxSubscriptions) is
+	// reached.
+	ErrLimit = errors.New("limit reached")
 	// ErrNotSpooled: the spool could not store an event for its
 	// at-least-once subscribers (full, or failing): the raise is not
 	// acknowledged for them.

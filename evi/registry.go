@@ -175,6 +175,11 @@ type Config struct {
 	Store SubscriptionStore
 	// Observers are told every subscription change and delivery outcome.
 	Observers []Observer
+	// MaxEvents bounds the published events, MaxSubscriptions the
+	// subscribers over every event; 0 means no bound. At a bound,
+	// publishing or subscribing anew fails with ErrLimit (refreshing a
+	// subscription still works).
+	MaxEvents, MaxSubscriptions int
 	// Spooler, when set, delivers the events of at-least-once subscribers
 	// (SubscribeOptions.Delivery); without it they are refused with
 	// ErrNoSpool.
@@ -199,7 +204,9 @@ type Registry struct {
 	stop chan struct{}
 	done chan struct{}
 
-	raised atomic.Uint64
+	raised  atomic.Uint64
+	nsubs   int           // subscribers over every event; guarded by mu
+	refused atomic.Uint64 // publishes and subscriptions refused at a limit
 }
 
 // NewRegistry returns a Registry with no transports; add them with Register.
@@ -303,8 +310,25 @@ func (r *Registry) Publish(name string) (*Event, error) {
 	if r.closed {
 		return nil, fmt.Errorf("publish %q: %w", name, ErrClosed)
 	}
+	if err := r.eventRoomLocked(name); err != nil {
+		return nil, err
+	}
 	return r.publishLocked(name), nil
 }
+
+// eventRoomLocked is the error of publishing name at MaxEvents; r.mu is
+// held.
+func (r *Registry) eventRoomLocked(name string) error {
+	if max := r.cfg.MaxEvents; max > 0 && r.events[name] == nil && len(r.order) >= max {
+		r.refused.Add(1)
+		return fmt.Errorf("publish %q: %d events published already (limits.max_events): %w", name, max, ErrLimit)
+	}
+	return nil
+}
+
+// Refused counts the publishes and subscriptions refused at a limit
+// (Config.MaxEvents, MaxSubscriptions).
+func (r *Registry) Refused() uint64 { return r.refused.Load() }
 
 func (r *Registry) publishLocked(name string) *Event {
 	if ev := r.events[name]; ev != nil {
@@ -471,6 +495,15 @@ func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error 
 		r.notify(Refreshed, s, now)
 		return nil
 	}
+	if max := r.cfg.MaxSubscriptions; max > 0 && r.nsubs >= max {
+		r.mu.Unlock()
+		dest.Close()
+		if o.Durable && r.cfg.Store != nil {
+			r.forget(name, key)
+		}
+		r.refused.Add(1)
+		return fmt.Errorf("subscribe %q to %q: %d subscriptions already (limits.max_subscriptions): %w", socket, name, max, ErrLimit)
+	}
 	s := fresh
 	s.dest = dest
 	if s.queue == nil {
@@ -481,6 +514,7 @@ func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error 
 	s.expire.Store(int64(o.Expire))
 	ev.byKey[key] = s
 	ev.appendLocked(s)
+	r.nsubs++
 	r.mu.Unlock()
 	r.log.Info("subscribed", "event", name, "socket", ratelog.Clip(s.socket), "expire", o.Expire, "delivery", o.Delivery.String())
 	r.notify(Subscribed, s, now)
@@ -506,9 +540,9 @@ func (ev *Event) appendLocked(s *Subscriber) {
 	ev.subs.Store(next)
 }
 
-// removeLocked drops the subscribers for which gone is true; Registry.mu
-// is held.
-func (ev *Event) removeLocked(gone func(*Subscriber) bool) {
+// removeLocked drops the subscribers for which gone is true, and returns
+// how many; Registry.mu is held.
+func (ev *Event) removeLocked(gone func(*Subscriber) bool) int {
 	l := ev.subs.Load()
 	all := l.all()
 	next := &subList{subs: make([]*Subscriber, max(len(all), 4))}
@@ -526,6 +560,7 @@ func (ev *Event) removeLocked(gone func(*Subscriber) bool) {
 	}
 	next.n.Store(int64(n))
 	ev.subs.Store(next)
+	return len(all) - n
 }
 
 func stored(event string, d Destination, o SubscribeOptions, now time.Time) StoredSubscription {
@@ -630,7 +665,7 @@ func (r *Registry) Unsubscribe(name, socket string) error {
 		r.mu.Unlock()
 		return fmt.Errorf("event %q, socket %q: %w", name, socket, ErrNoSubscriber)
 	}
-	ev.removeLocked(func(s *Subscriber) bool { return s == gone })
+	r.nsubs -= ev.removeLocked(func(s *Subscriber) bool { return s == gone })
 	r.mu.Unlock()
 	gone.release()
 	if gone.durable.Load() && r.cfg.Store != nil {
@@ -947,7 +982,7 @@ func (r *Registry) Sweep() {
 		if !slices.ContainsFunc(ev.subs.Load().all(), func(s *Subscriber) bool { return s.Expired(now) }) {
 			continue
 		}
-		ev.removeLocked(func(s *Subscriber) bool {
+		r.nsubs -= ev.removeLocked(func(s *Subscriber) bool {
 			if s.Expired(now) {
 				gone = append(gone, s)
 				return true
@@ -992,6 +1027,7 @@ func (r *Registry) Shutdown(ctx context.Context) error {
 		}
 		ev.subs.Store(&subList{})
 		ev.alo.Store(0)
+		r.nsubs = 0
 		clear(ev.byKey)
 	}
 	ts := make([]Transport, 0, len(r.transports))

@@ -797,3 +797,49 @@ func TestCloseStopsSweeper(t *testing.T) {
 		})
 	}
 }
+
+// TestLimits: at MaxEvents publishing a new event fails with ErrLimit
+// (republishing does not); at MaxSubscriptions subscribing anew fails
+// (refreshing works, and a removal makes room, expired ones too); each
+// refusal is counted.
+func TestLimits(t *testing.T) {
+	r, _, c := newTestRegistry(t, evi.Config{AutoPublish: true, MaxEvents: 2, MaxSubscriptions: 2})
+	for _, name := range []string{"E_A", "E_B", "E_A"} {
+		if _, err := r.Publish(name); err != nil {
+			t.Fatalf("Publish(%s): %v", name, err)
+		}
+	}
+	if _, err := r.Publish("E_C"); !errors.Is(err, evi.ErrLimit) || !strings.Contains(err.Error(), "limits.max_events") {
+		t.Fatalf("Publish beyond MaxEvents: %v", err)
+	}
+	if err := r.Subscribe("E_NEW", "fake:x", 0); !errors.Is(err, evi.ErrLimit) {
+		t.Fatalf("a subscription that would publish beyond MaxEvents: %v", err)
+	}
+	if err := r.Subscribe("E_A", "fake:1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Subscribe("E_B", "fake:2", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	err := r.Subscribe("E_A", "fake:3", 0)
+	if !errors.Is(err, evi.ErrLimit) || !strings.Contains(err.Error(), "limits.max_subscriptions") {
+		t.Fatalf("Subscribe beyond MaxSubscriptions: %v", err)
+	}
+	if err := r.Subscribe("E_A", "fake:1", time.Hour); err != nil {
+		t.Fatalf("refreshing at the limit: %v", err)
+	}
+	if err := r.Unsubscribe("E_A", "fake:1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Subscribe("E_A", "fake:3", 0); err != nil {
+		t.Fatalf("after a removal: %v", err)
+	}
+	c.Advance(2 * time.Minute) // fake:2 expires
+	r.Sweep()
+	if err := r.Subscribe("E_A", "fake:4", 0); err != nil {
+		t.Fatalf("after an expiry: %v", err)
+	}
+	if n := r.Refused(); n != 3 {
+		t.Fatalf("Refused = %d, want 3", n)
+	}
+}

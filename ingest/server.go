@@ -2,16 +2,19 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/receiver"
 	"github.com/evstream/evstream/value"
@@ -64,6 +67,15 @@ type Config struct {
 	MaxWait time.Duration
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Allow, when not empty, are the source addresses that may connect
+	// (an OpenSIPS's event_stream has neither TLS nor credentials: its
+	// address is how it is known); other connections are closed at once,
+	// counted (Stats.Refused) and logged, rate-limited.
+	Allow []netip.Prefix
+	// TLS, when set, makes the listener speak TLS (with a certificate; with
+	// ClientAuth and ClientCAs, producers must present one signed by those
+	// CAs: mutual TLS).
+	TLS *tls.Config
 	// Report, when set, receives the delivery outcome of every relayed
 	// event for every subscriber (see evi.Registry.RaiseEvent); it must
 	// not block. The daemon logs failures with it.
@@ -85,6 +97,9 @@ type Stats struct {
 	// Failed counts the events refused by at least one subscriber (queue
 	// full, destination closed) or raised after the registry closed.
 	Failed uint64
+	// Refused counts the connections closed at once because their source
+	// is not in Config.Allow (not events: they are not part of Received).
+	Refused uint64
 }
 
 // Server receives events on TCP and raises each in a Registry: it is the
@@ -96,7 +111,8 @@ type Server struct {
 	log *slog.Logger
 	rs  receiver.Server
 
-	received, raised, noSubscribers, rejected, failed atomic.Uint64
+	received, raised, noSubscribers, rejected, failed, refused atomic.Uint64
+	limited                                                    *ratelog.Logger // what peers cause
 }
 
 // New returns a Server that raises the events it receives in reg. Start it
@@ -111,24 +127,43 @@ func New(reg *evi.Registry, cfg Config) *Server {
 		MaxMessageSize: cfg.MaxMessageSize,
 		MaxConns:       cfg.MaxConns,
 		IdleTimeout:    cfg.IdleTimeout,
+		TLSConfig:      cfg.TLS,
 		Logger:         cfg.Logger,
 	}
+	s.limited = ratelog.New(cfg.Logger, 0, 0)
 	return s
 }
 
 // Serve accepts connections on ln until Shutdown or Close, then returns
 // receiver.ErrServerClosed. It closes ln.
-func (s *Server) Serve(ln net.Listener) error { return s.rs.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	if len(s.cfg.Allow) > 0 {
+		ln = &allowListener{Listener: ln, allow: s.cfg.Allow, refused: &s.refused, log: s.limited}
+	}
+	return s.rs.Serve(ln)
+}
 
 // ListenAndServe listens on the TCP address addr and calls Serve.
-func (s *Server) ListenAndServe(addr string) error { return s.rs.ListenAndServe(addr) }
+func (s *Server) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
 
 // Shutdown stops accepting, raises the events already received in full,
 // answers them, and closes the connections; see receiver.Server.Shutdown.
-func (s *Server) Shutdown(ctx context.Context) error { return s.rs.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.limited.Close()
+	return s.rs.Shutdown(ctx)
+}
 
 // Close closes the listeners and connections at once.
-func (s *Server) Close() error { return s.rs.Close() }
+func (s *Server) Close() error {
+	defer s.limited.Close()
+	return s.rs.Close()
+}
 
 // Stats returns the counts so far.
 func (s *Server) Stats() Stats {
@@ -138,6 +173,7 @@ func (s *Server) Stats() Stats {
 		NoSubscribers: s.noSubscribers.Load(),
 		Rejected:      s.rejected.Load(),
 		Failed:        s.failed.Load(),
+		Refused:       s.refused.Load(),
 	}
 }
 

@@ -49,6 +49,7 @@ var (
 	ingestNoSubsDesc   = desc("ingest", "no_subscribers_total", "Ingested events dropped because nobody subscribed.")
 	ingestRejectedDesc = desc("ingest", "rejected_total", "Ingested events not raised: bad params, bad or unpublished event name.")
 	ingestFailedDesc   = desc("ingest", "failed_total", "Ingested events refused by at least one subscriber, or raised after the registry closed.")
+	ingestRefusedDesc  = desc("ingest", "refused_connections_total", "Ingest connections closed at once: source not in ingest.allow.")
 )
 
 // Collector is a prometheus.Collector over Sources: it reads their
@@ -84,7 +85,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		}
 	}
 	if c.src.Ingest != nil {
-		for _, d := range []*prometheus.Desc{ingestReceivedDesc, ingestRaisedDesc, ingestNoSubsDesc, ingestRejectedDesc, ingestFailedDesc} {
+		for _, d := range []*prometheus.Desc{ingestReceivedDesc, ingestRaisedDesc, ingestNoSubsDesc, ingestRejectedDesc, ingestFailedDesc, ingestRefusedDesc} {
 			ch <- d
 		}
 	}
@@ -143,6 +144,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ingestNoSubsDesc, is.NoSubscribers)
 		counter(ingestRejectedDesc, is.Rejected)
 		counter(ingestFailedDesc, is.Failed)
+		counter(ingestRefusedDesc, is.Refused)
 	}
 }
 
