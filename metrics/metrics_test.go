@@ -201,7 +201,7 @@ func TestCollectorDescribesWhatItCollects(t *testing.T) {
 					ingestSeen++
 				}
 			}
-			if want := map[bool]int{false: 0, true: 5}[tc.ingest]; ingestSeen != want {
+			if want := map[bool]int{false: 0, true: 6}[tc.ingest]; ingestSeen != want {
 				t.Errorf("%d evstream_ingest_ families, want %d", ingestSeen, want)
 			}
 			problems, err := testutil.CollectAndLint(c)
