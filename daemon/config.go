@@ -16,6 +16,7 @@ import (
 
 	"github.com/evstream/evstream/delivery"
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/allowlist"
 	"github.com/evstream/evstream/transport"
 )
 
@@ -89,6 +90,8 @@ type Config struct {
 	Delivery DeliveryConfig `yaml:"delivery"`
 	// Limits bound what callers can make the daemon hold.
 	Limits LimitsConfig `yaml:"limits"`
+	// Destinations bound where sockets may point.
+	Destinations DestinationsConfig `yaml:"destinations"`
 	// Transports are the settings of every registered transport, by the
 	// section of the file that holds them ("event_stream":
 	// *stream.Settings). DefaultConfig fills it; TransportSettings reads
@@ -110,6 +113,7 @@ func (c Config) Clone() Config {
 	out := c
 	out.MI.AllowedHosts = slices.Clone(c.MI.AllowedHosts)
 	out.Ingest.Allow = slices.Clone(c.Ingest.Allow)
+	out.Destinations.Allow = slices.Clone(c.Destinations.Allow)
 	out.Events = slices.Clone(c.Events)
 	out.Subscriptions = slices.Clone(c.Subscriptions)
 	out.Transports = make(map[string]transport.Settings, len(c.Transports))
@@ -225,6 +229,16 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// DestinationsConfig is the "destinations" section.
+type DestinationsConfig struct {
+	// Allow are the CIDRs, IP addresses and host names ("*.example.com"
+	// for the subdomains) a socket may point at; empty: any. A name not
+	// listed must resolve to listed addresses, checked at subscribe time
+	// and again at every connect (DNS cannot rebind it elsewhere later).
+	// Virtual members are checked one by one.
+	Allow []string `yaml:"allow"`
+}
+
 // LimitsConfig is the "limits" section: bounds that keep one caller from
 // exhausting the daemon (DESIGN.md §11).
 type LimitsConfig struct {
@@ -288,10 +302,11 @@ func (s Subscription) Policy(c DeliveryConfig) evi.Delivery {
 // file: every key at its default.
 func DefaultConfig() Config {
 	c := Config{
-		MI:          MIConfig{Listen: DefaultMIListen, AllowedHosts: []string{}},
-		Log:         LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
-		AutoPublish: DefaultAutoPublish,
-		Ingest:      IngestConfig{MaxWait: DefaultIngestMaxWaitMS, Allow: []string{}},
+		MI:           MIConfig{Listen: DefaultMIListen, AllowedHosts: []string{}},
+		Log:          LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
+		AutoPublish:  DefaultAutoPublish,
+		Ingest:       IngestConfig{MaxWait: DefaultIngestMaxWaitMS, Allow: []string{}},
+		Destinations: DestinationsConfig{Allow: []string{}},
 		Limits: LimitsConfig{MaxSubscriptions: DefaultMaxSubscriptions, MaxEvents: DefaultMaxEvents,
 			MaxIngestConnections: DefaultMaxIngestConnections},
 		Events:        []string{},
@@ -429,6 +444,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ingest.IdleTimeout < 0 {
 		bad("ingest.idle_timeout", "%v is negative (0: never)", c.Ingest.IdleTimeout)
+	}
+	if err := allowlist.Check(c.Destinations.Allow); err != nil {
+		bad("destinations.allow", "%v", strings.TrimPrefix(err.Error(), "destinations.allow"))
 	}
 	inRange("limits.max_subscriptions", c.Limits.MaxSubscriptions, 1, 100_000_000, "subscriptions")
 	inRange("limits.max_events", c.Limits.MaxEvents, 1, 10_000_000, "events")

@@ -34,7 +34,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"unknown top-level key", "mi:\n  listen: 127.0.0.1:0\nauto_pubish: true\n",
-			"FILE:3: auto_pubish: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, limits, event_stream, event_virtual, tls)"},
+			"FILE:3: auto_pubish: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, limits, destinations, event_stream, event_virtual, tls)"},
 		{"unknown nested key", "event_stream:\n  tmeout: 5\n",
 			"FILE:2: event_stream.tmeout: unknown key (want one of: reliable_mode, timeout, event_param, framing, queue_size, queue_bytes, total_queue_bytes)"},
 		{"unknown key in a subscription", "subscriptions:\n  - event: E_X\n    socket: tcp:127.0.0.1:9\n    expires: 5\n",
@@ -117,7 +117,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			"FILE:2: mi.lisen: unknown key (want one of: listen, allowed_hosts, auth_token, basic_auth, tls_cert_file, tls_key_file)\n" +
 				"FILE:4: event_stream.timeout: 9300000000000 is out of range: want 1 to 3600000 milliseconds (1 hour)\n" +
 				"FILE:5: event_stream.framing: \"crlf\" is not a framing (want none or newline)\n" +
-				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, limits, event_stream, event_virtual, tls)"},
+				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, limits, destinations, event_stream, event_virtual, tls)"},
 		// A value of the wrong kind is reported once, not again by the
 		// checks of what it would have been.
 		{"wrong kind reported once", "event_stream:\n  timeout: soon\nsubscriptions:\n  - {event: [E_X], socket: tcp:127.0.0.1:9}\n",
@@ -128,7 +128,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"two documents", "mi: {}\n---\nlog: {}\n",
 			"FILE:2: more than one YAML document (one config per file)"},
 		{"top level not a mapping", "- a\n- b\n",
-			`FILE:1: want a mapping with keys mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, limits, event_stream, event_virtual, tls, got a list`},
+			`FILE:1: want a mapping with keys mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, limits, destinations, event_stream, event_virtual, tls, got a list`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -192,6 +192,7 @@ ingest:
   allow: [10.0.0.0/8, 192.168.2.11]
   idle_timeout: 10m
 limits: {max_subscriptions: 50, max_events: 20, max_ingest_connections: 8}
+destinations: {allow: [127.0.0.0/8, "*.example.com"]}
 subscriptions:
   - event: E_A
     socket: tcp:127.0.0.1:8080/m
@@ -216,7 +217,8 @@ delivery:
 		Events:      []string{"E_A", "E_B"},
 		Ingest: IngestConfig{Listen: "127.0.0.1:0", EventParam: "ev", MaxWait: 250,
 			Allow: []string{"10.0.0.0/8", "192.168.2.11"}, IdleTimeout: 10 * time.Minute},
-		Limits: LimitsConfig{MaxSubscriptions: 50, MaxEvents: 20, MaxIngestConnections: 8},
+		Limits:       LimitsConfig{MaxSubscriptions: 50, MaxEvents: 20, MaxIngestConnections: 8},
+		Destinations: DestinationsConfig{Allow: []string{"127.0.0.0/8", "*.example.com"}},
 		Subscriptions: []Subscription{
 			{Event: "E_A", Socket: "tcp:127.0.0.1:8080/m"},
 			{Event: "E_B", Socket: "virtual:FAILOVER tcp:127.0.0.1:1 tcp:127.0.0.1:2", Expire: 60, Delivery: "at-least-once"},

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/ingest"
+	"github.com/evstream/evstream/internal/allowlist"
 	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/metrics"
 	"github.com/evstream/evstream/mi"
@@ -59,8 +61,9 @@ type Daemon struct {
 	version string
 
 	reg        *evi.Registry
-	transports []built  // what the registered transport plugins built
-	du         *durable // at-least-once delivery and durable subscriptions; nil without data_dir
+	transports []built         // what the registered transport plugins built
+	du         *durable        // at-least-once delivery and durable subscriptions; nil without data_dir
+	allow      *allowlist.List // where sockets may point: destinations.allow, never the ingest itself
 	mi         *mi.Handler
 	ingest     *ingest.Server
 	http       *http.ServeMux // MI, metrics and health, served on the MI listener
@@ -101,6 +104,11 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 		o(d)
 	}
 	d.limited = ratelog.New(logger, 0, 0)
+	allow, err := allowlist.New(cfg.Destinations.Allow, nil)
+	if err != nil {
+		return nil, err
+	}
+	d.allow = allow
 	if cfg.MI.TLS() {
 		c, err := loadKeyPair(cfg.MI.TLSCertFile, cfg.MI.TLSKeyFile, "mi.tls_cert_file, mi.tls_key_file")
 		if err != nil {
@@ -181,7 +189,7 @@ type built struct {
 // buildTransports builds every registered transport from its section of
 // the config, in the plugins' order, and registers it.
 func (d *Daemon) buildTransports() error {
-	env := transport.Env{Registry: d.reg, Logger: d.log, Sections: d.cfg.Transports}
+	env := transport.Env{Registry: d.reg, Logger: d.log, Sections: d.cfg.Transports, Dialer: d.allow, Check: d.allow.CheckAddress}
 	for _, p := range transport.Plugins() {
 		t, err := p.New(env, d.cfg.Transports[p.Section])
 		if err != nil {
@@ -404,6 +412,9 @@ func (d *Daemon) bind() error {
 	if a := d.cfg.Ingest.Listen; a != "" {
 		if d.ingestLn, err = net.Listen("tcp", a); err != nil {
 			return listenError("ingest.listen", a, err)
+		}
+		if ap, err := netip.ParseAddrPort(d.ingestLn.Addr().String()); err == nil {
+			d.allow.SetOwn([]netip.AddrPort{ap}) // no socket may name it: a loop
 		}
 	}
 	return nil

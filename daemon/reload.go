@@ -16,7 +16,7 @@ import (
 // section) that Reload applies to the running daemon. Every other key
 // needs a restart.
 var reloadable = []string{"log.level", "events", "subscriptions", "mi.allowed_hosts", "mi.auth_token", "mi.basic_auth",
-	"mi.tls_cert_file", "mi.tls_key_file"}
+	"mi.tls_cert_file", "mi.tls_key_file", "destinations.allow", "ingest.allow", "limits.max_subscriptions", "limits.max_events"}
 
 // ReloadReport says what a Reload did.
 type ReloadReport struct {
@@ -93,6 +93,20 @@ func (d *Daemon) Reload(cfg Config) (ReloadReport, error) {
 		}
 	} else {
 		next.MI.TLSCertFile, next.MI.TLSKeyFile = cfg.MI.TLSCertFile, cfg.MI.TLSKeyFile
+	}
+	if slices.Contains(rep.Applied, "destinations.allow") {
+		d.allow.Set(cfg.Destinations.Allow) // validated; new subscriptions and connects follow it
+		next.Destinations.Allow = cfg.Destinations.Allow
+	}
+	if slices.Contains(rep.Applied, "ingest.allow") {
+		if d.ingest != nil {
+			d.ingest.SetAllow(cfg.Ingest.AllowPrefixes())
+		}
+		next.Ingest.Allow = cfg.Ingest.Allow
+	}
+	if slices.ContainsFunc(rep.Applied, func(p string) bool { return strings.HasPrefix(p, "limits.max_") }) {
+		d.reg.SetLimits(cfg.Limits.MaxEvents, cfg.Limits.MaxSubscriptions)
+		next.Limits.MaxEvents, next.Limits.MaxSubscriptions = cfg.Limits.MaxEvents, cfg.Limits.MaxSubscriptions
 	}
 	if slices.Contains(rep.Applied, "mi.allowed_hosts") {
 		d.guard.setNames(cfg.MI.Listen, cfg.MI.AllowedHosts)

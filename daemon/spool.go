@@ -12,6 +12,7 @@ import (
 
 	"github.com/evstream/evstream/delivery"
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/allowlist"
 	"github.com/evstream/evstream/spool"
 	"github.com/evstream/evstream/transport"
 )
@@ -24,12 +25,13 @@ const SpoolFile = "spool.db"
 // data_dir created, at the first need), the delivery engine, and the
 // transports of at-least-once subscribers, in a registry of their own.
 type durable struct {
-	dir  string
-	opts spool.Options
-	cfg  Config
-	log  *slog.Logger
-	bolt atomic.Pointer[spool.Bolt]
-	eng  *delivery.Engine
+	dir   string
+	opts  spool.Options
+	cfg   Config
+	log   *slog.Logger
+	bolt  atomic.Pointer[spool.Bolt]
+	eng   *delivery.Engine
+	allow *allowlist.List
 
 	mu  sync.Mutex
 	reg *evi.Registry // the SeqIDs transports, built at the first need; never raised on
@@ -38,7 +40,7 @@ type durable struct {
 // newDurable builds the at-least-once side of the daemon from its config.
 func (d *Daemon) newDurable() (*durable, error) {
 	c := d.cfg.Delivery
-	du := &durable{dir: d.cfg.DataDir, opts: spool.Options{MaxBytes: c.SpoolMaxBytes}, cfg: d.cfg, log: d.log}
+	du := &durable{dir: d.cfg.DataDir, opts: spool.Options{MaxBytes: c.SpoolMaxBytes}, cfg: d.cfg, log: d.log, allow: d.allow}
 	maxAge := c.MaxAge
 	if maxAge == 0 {
 		maxAge = -1 // the config's 0: no limit
@@ -67,7 +69,8 @@ func (du *durable) parse(socket string) (evi.Destination, error) {
 	du.mu.Lock()
 	if du.reg == nil {
 		reg := evi.NewRegistry(evi.Config{Logger: du.log})
-		env := transport.Env{Registry: reg, Logger: du.log.With("delivery", "at-least-once"), Sections: du.cfg.Transports, SeqIDs: true}
+		env := transport.Env{Registry: reg, Logger: du.log.With("delivery", "at-least-once"), Sections: du.cfg.Transports,
+			Dialer: du.allow, Check: du.allow.CheckAddress, SeqIDs: true}
 		for _, p := range transport.Plugins() {
 			t, err := p.New(env, du.cfg.Transports[p.Section])
 			if err == nil {

@@ -34,6 +34,9 @@ var (
 	// ErrSpoolFull: the spool of at-least-once subscribers is full: the
 	// event was not accepted for them (nothing accepted before is lost).
 	ErrSpoolFull = errors.New("spool full")
+	// ErrForbidden: a policy forbids the destination (an address outside
+	// destinations.allow, the daemon's own ingest listener).
+	ErrForbidden = errors.New("destination forbidden")
 	// ErrLimit: a bound of Config (MaxEvents, MaxSubscriptions) is
 	// reached.
 	ErrLimit = errors.New("limit reached")

@@ -326,6 +326,14 @@ func (r *Registry) eventRoomLocked(name string) error {
 	return nil
 }
 
+// SetLimits replaces Config.MaxEvents and MaxSubscriptions (on reload):
+// what exists stays; only new events and subscriptions are refused.
+func (r *Registry) SetLimits(maxEvents, maxSubscriptions int) {
+	r.mu.Lock()
+	r.cfg.MaxEvents, r.cfg.MaxSubscriptions = maxEvents, maxSubscriptions
+	r.mu.Unlock()
+}
+
 // Refused counts the publishes and subscriptions refused at a limit
 // (Config.MaxEvents, MaxSubscriptions).
 func (r *Registry) Refused() uint64 { return r.refused.Load() }

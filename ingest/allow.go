@@ -13,7 +13,7 @@ import (
 // (rate-limited) with their address.
 type allowListener struct {
 	net.Listener
-	allow   []netip.Prefix
+	allow   *atomic.Pointer[[]netip.Prefix] // the Server's: SetAllow changes it
 	refused *atomic.Uint64
 	log     *ratelog.Logger
 }
@@ -24,7 +24,7 @@ func (l *allowListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if allowed(c.RemoteAddr(), l.allow) {
+		if allow := *l.allow.Load(); len(allow) == 0 || allowed(c.RemoteAddr(), allow) {
 			return c, nil
 		}
 		l.refused.Add(1)

@@ -113,6 +113,7 @@ type Server struct {
 
 	received, raised, noSubscribers, rejected, failed, refused atomic.Uint64
 	limited                                                    *ratelog.Logger // what peers cause
+	allow                                                      atomic.Pointer[[]netip.Prefix]
 }
 
 // New returns a Server that raises the events it receives in reg. Start it
@@ -131,15 +132,18 @@ func New(reg *evi.Registry, cfg Config) *Server {
 		Logger:         cfg.Logger,
 	}
 	s.limited = ratelog.New(cfg.Logger, 0, 0)
+	s.allow.Store(&cfg.Allow)
 	return s
 }
+
+// SetAllow replaces Config.Allow (on reload): connections accepted from
+// then on are checked against it; empty allows any source.
+func (s *Server) SetAllow(allow []netip.Prefix) { s.allow.Store(&allow) }
 
 // Serve accepts connections on ln until Shutdown or Close, then returns
 // receiver.ErrServerClosed. It closes ln.
 func (s *Server) Serve(ln net.Listener) error {
-	if len(s.cfg.Allow) > 0 {
-		ln = &allowListener{Listener: ln, allow: s.cfg.Allow, refused: &s.refused, log: s.limited}
-	}
+	ln = &allowListener{Listener: ln, allow: &s.allow, refused: &s.refused, log: s.limited}
 	return s.rs.Serve(ln)
 }
 

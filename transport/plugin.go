@@ -2,9 +2,11 @@ package transport
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -65,6 +67,14 @@ type Env struct {
 	Registry *evi.Registry
 	// Logger receives the transport's logs.
 	Logger *slog.Logger
+	// Dialer, when set, opens the transports' connections (the daemon's
+	// allow-list: destinations.allow and its own listeners), and Check
+	// says at subscribe time whether a host and port may be used; a
+	// transport of host:port sockets uses both.
+	Dialer interface {
+		DialContext(ctx context.Context, network, address string) (net.Conn, error)
+	}
+	Check func(ctx context.Context, host string, port int) error
 	// Sections are the settings of every registered transport, by
 	// section: a transport that shares another's settings (tls: writes
 	// event_stream's wire, with event_stream's timeout and queues) reads

@@ -136,6 +136,12 @@ type Config struct {
 	// Resolver checks that a socket's host resolves when the socket is
 	// parsed; nil means net.DefaultResolver. IP addresses are not looked up.
 	Resolver Resolver
+	// Check, when set, is asked whether a socket's host and port may be
+	// used when the socket is parsed (subscribed): its error refuses the
+	// socket (a *evi.SocketError saying why). A Dialer that enforces the
+	// same policy at every connect makes its refusals errors.Is
+	// evi.ErrForbidden: they fail with ReasonRefused.
+	Check func(ctx context.Context, host string, port int) error
 	// Logger receives the transport's logs; nil discards them. The lines a
 	// peer can cause are rate-limited.
 	Logger *slog.Logger

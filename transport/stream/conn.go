@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -367,9 +368,13 @@ func (c *conn) connect() {
 		wait := jitter(c.backoff)
 		c.retryAt = t.now() + int64(wait)
 		c.lastErr = err
-		c.backoffErr = &evi.DeliveryError{Dest: c.name, Reason: evi.ReasonConnect,
+		reason := evi.ReasonConnect
+		if errors.Is(err, evi.ErrForbidden) {
+			reason = evi.ReasonRefused // a policy (Config.Dialer's allow-list): retrying will not help
+		}
+		c.backoffErr = &evi.DeliveryError{Dest: c.name, Reason: reason,
 			Err: fmt.Errorf("not connected, next attempt in %v: %w", wait.Round(time.Millisecond), err)}
-		failErr := &evi.DeliveryError{Dest: c.name, Reason: evi.ReasonConnect, Err: fmt.Errorf("connect: %w", err)}
+		failErr := &evi.DeliveryError{Dest: c.name, Reason: reason, Err: fmt.Errorf("connect: %w", err)}
 		for _, d := range c.ready {
 			for ; d.qhead < len(d.q); d.qhead++ {
 				it := &d.q[d.qhead]

@@ -34,6 +34,10 @@ func init() {
 		New: func(env transport.Env, s transport.Settings) (evi.Transport, error) {
 			cfg := s.(*Settings).Config(env.Logger)
 			cfg.SeqIDs = env.SeqIDs
+			cfg.Check = env.Check
+			if env.Dialer != nil {
+				cfg.Dialer = env.Dialer
+			}
 			return New(cfg)
 		},
 	})

@@ -181,9 +181,16 @@ func checkHost(h string) string {
 	return ""
 }
 
+// MaxMethodLen bounds a socket's method, in bytes (it is written with every
+// event).
+const MaxMethodLen = 256
+
 // checkMethod rejects methods that would make the socket unreadable in
-// listings: spaces and control bytes.
+// listings (spaces and control bytes) or every event large.
 func checkMethod(m string) string {
+	if len(m) > MaxMethodLen {
+		return fmt.Sprintf("method of %d bytes, longer than %d", len(m), MaxMethodLen)
+	}
 	for i := 0; i < len(m); i++ {
 		if c := m[i]; c <= ' ' || c == 0x7f {
 			return fmt.Sprintf("method %q has a space or control byte at %d", m, i)

@@ -208,3 +208,15 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestMethodBound: a method longer than MaxMethodLen is refused, one at
+// the bound is accepted.
+func TestMethodBound(t *testing.T) {
+	if _, err := ParseSocket("tcp:127.0.0.1:9/" + strings.Repeat("m", MaxMethodLen)); err != nil {
+		t.Fatalf("at the bound: %v", err)
+	}
+	_, err := ParseSocket("tcp:127.0.0.1:9/" + strings.Repeat("m", MaxMethodLen+1))
+	if err == nil || !strings.Contains(err.Error(), "longer than 256") {
+		t.Fatalf("beyond the bound: %v", err)
+	}
+}

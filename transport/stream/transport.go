@@ -154,13 +154,19 @@ func (t *Transport) Parse(socket string) (evi.Destination, error) {
 	return d, nil
 }
 
-// resolve checks that the socket's host resolves (IP literals always do).
+// resolve checks that the socket's host resolves (IP literals always do),
+// and that Config.Check allows it.
 func (t *Transport) resolve(s Socket) error {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.ResolveTimeout)
+	defer cancel()
+	if t.cfg.Check != nil {
+		if err := t.cfg.Check(ctx, s.Host, s.Port); err != nil {
+			return evi.NewSocketError(s.String(), err, "%v", err)
+		}
+	}
 	if _, err := netip.ParseAddr(s.Host); err == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.ResolveTimeout)
-	defer cancel()
 	addrs, err := t.cfg.Resolver.LookupHost(ctx, s.Host)
 	if err == nil && len(addrs) == 0 {
 		err = errors.New("no addresses")

@@ -1,6 +1,7 @@
 package tlsstream
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -32,7 +33,12 @@ func init() {
 				d := stream.DefaultSettings()
 				es = &d
 			}
-			cfg, err := s.(*Settings).StreamConfig(es.Config(env.Logger))
+			base := es.Config(env.Logger)
+			base.Check = env.Check
+			if env.Dialer != nil {
+				base.Dialer = env.Dialer
+			}
+			cfg, err := s.(*Settings).StreamConfig(base)
 			if err != nil {
 				return nil, err
 			}
@@ -104,12 +110,42 @@ func (s *Settings) StreamConfig(base stream.Config) (stream.Config, error) {
 }
 
 // Config returns cfg (an event_stream config) as a tls: transport's: its
-// Scheme, and a Dialer that opens every connection with a TLS handshake
-// configured by tc (within the connect timeout).
+// Scheme, and a Dialer that opens every connection with cfg.Dialer (a
+// *net.Dialer when nil), then a TLS handshake configured by tc, both
+// within the connect timeout.
 func Config(cfg stream.Config, tc *tls.Config) stream.Config {
 	cfg.Scheme = Scheme
-	cfg.Dialer = &tls.Dialer{NetDialer: &net.Dialer{}, Config: tc}
+	raw := cfg.Dialer
+	if raw == nil {
+		raw = &net.Dialer{}
+	}
+	cfg.Dialer = &dialer{raw: raw, tc: tc}
 	return cfg
+}
+
+// dialer opens a TLS connection over a connection of raw.
+type dialer struct {
+	raw stream.Dialer
+	tc  *tls.Config
+}
+
+func (d *dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := d.raw.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	tc := d.tc
+	if tc.ServerName == "" {
+		host, _, _ := net.SplitHostPort(address)
+		tc = tc.Clone()
+		tc.ServerName = host
+	}
+	conn := tls.Client(c, tc)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // New returns a tls: transport; see Config.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -634,5 +635,22 @@ func TestTCPParseErrors(t *testing.T) {
 	}
 	if subs, _ := e.reg.Subscribers("E_X"); len(subs) != 0 {
 		t.Errorf("bad sockets left subscribers: %+v", subs)
+	}
+}
+
+// TestMembersBound: a virtual socket of more than MaxMembers members is
+// refused (one raise would become that many sends).
+func TestMembersBound(t *testing.T) {
+	tr := newTCPEnv(t, stream.Config{}, Config{}).vt
+	socket := func(n int) string {
+		return "virtual:PARALLEL" + strings.Repeat(" tcp:127.0.0.1:9", n)
+	}
+	d, err := tr.Parse(socket(MaxMembers))
+	if err != nil {
+		t.Fatalf("at the bound: %v", err)
+	}
+	d.Close()
+	if _, err := tr.Parse(socket(MaxMembers + 1)); err == nil || !strings.Contains(err.Error(), "more than 64") {
+		t.Fatalf("beyond the bound: %v", err)
 	}
 }

@@ -16,6 +16,10 @@ import (
 // Scheme is the socket prefix of the virtual transport.
 const Scheme = "virtual"
 
+// MaxMembers bounds the members of a virtual socket: each is a send of
+// every event (PARALLEL), so an unbounded list amplifies one raise.
+const MaxMembers = 64
+
 // DefaultFailoverTimeout is how long a FAILOVER member that failed is
 // skipped when Config.FailoverTimeout is zero (OpenSIPS config key
 // event_virtual.failover_timeout, 30 seconds).
@@ -107,6 +111,9 @@ func (t *Transport) Parse(socket string) (evi.Destination, error) {
 	tokens := fields[1:]
 	if len(tokens) == 0 {
 		return nil, evi.NewSocketError(socket, nil, "no members (want e.g. virtual:%s tcp:host:port ...)", policy)
+	}
+	if len(tokens) > MaxMembers {
+		return nil, evi.NewSocketError(socket, nil, "%d members, more than %d: one event would become that many sends", len(tokens), MaxMembers)
 	}
 	for i, tok := range tokens {
 		if scheme, _, _ := strings.Cut(tok, ":"); scheme == Scheme {

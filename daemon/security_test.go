@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/evstream/evstream/internal/rpcsink"
+	"github.com/evstream/evstream/internal/testnet"
+)
+
+func subscribe(event, socket string) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","method":"event_subscribe","params":[%q,%q],"id":1}`, event, socket)
+}
+
+// TestDestinationsAllow: a socket outside destinations.allow is refused
+// at subscribe time (400, the reason in data and in the log), also as a
+// virtual member; one inside is accepted and delivered; a reload that
+// widens the list lets the refused one in.
+func TestDestinationsAllow(t *testing.T) {
+	sink := rpcsink.New(t, "")
+	cfg := testConfig()
+	cfg.AutoPublish = true
+	cfg.Destinations.Allow = []string{"127.0.0.1/32"}
+	d, logs := start(t, cfg)
+	if got := miCall(t, d, subscribe("E_D", sink.Socket("in"))); got != okReply {
+		t.Fatalf("inside the list: %s", got)
+	}
+	for _, socket := range []string{
+		"tcp:[::1]:9/out",
+		"virtual:FAILOVER " + sink.Socket("v") + " tcp:[::1]:9",
+		"tls:[::1]:9",
+	} {
+		got := miCall(t, d, subscribe("E_D", socket))
+		if !strings.Contains(got, `"code":400,"message":"Bad parameter value"`) || !strings.Contains(got, "::1: not in destinations.allow") {
+			t.Errorf("subscribe %s = %s, want 400 naming the rule", socket, got)
+		}
+	}
+	if !strings.Contains(logs.String(), "not in destinations.allow") {
+		t.Errorf("the refusal is not logged:\n%s", logs)
+	}
+	next := cfg.Clone()
+	next.Destinations.Allow = []string{"127.0.0.1/32", "::1"}
+	if _, err := d.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if got := miCall(t, d, subscribe("E_D", "tcp:[::1]:9/out")); got != okReply {
+		t.Fatalf("after widening the list: %s", got)
+	}
+}
+
+// TestNoLoop: a socket naming the daemon's own ingest listener, under any
+// spelling, is refused: one raise would circulate for ever.
+func TestNoLoop(t *testing.T) {
+	cfg := testConfig()
+	cfg.AutoPublish = true
+	cfg.Ingest.Listen = "127.0.0.1:0"
+	d, _ := start(t, cfg)
+	port := strings.TrimPrefix(d.IngestAddr().String(), "127.0.0.1:")
+	for _, socket := range []string{"tcp:127.0.0.1:" + port, "tcp:localhost:" + port + "/E_X", "virtual:PARALLEL tcp:127.0.0.1:" + port} {
+		got := miCall(t, d, subscribe("E_X", socket))
+		if !strings.Contains(got, `"code":400`) || !strings.Contains(got, "own ingest listener") {
+			t.Errorf("subscribe %s = %s, want 400: the daemon's own ingest", socket, got)
+		}
+	}
+	testnet.PollUntil(t, waitTimeout, "no subscriber made", func() bool {
+		return strings.Contains(miCall(t, d, `{"jsonrpc":"2.0","method":"subscribers_list","id":1}`), `{"Events":[]}`)
+	})
+}
