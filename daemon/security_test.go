@@ -2,11 +2,15 @@ package daemon
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/evstream/evstream/internal/rpcsink"
 	"github.com/evstream/evstream/internal/testnet"
+	"github.com/evstream/evstream/jsonrpc"
 )
 
 func subscribe(event, socket string) string {
@@ -66,4 +70,33 @@ func TestNoLoop(t *testing.T) {
 	testnet.PollUntil(t, waitTimeout, "no subscriber made", func() bool {
 		return strings.Contains(miCall(t, d, `{"jsonrpc":"2.0","method":"subscribers_list","id":1}`), `{"Events":[]}`)
 	})
+}
+
+// TestIngestConnectionLimit: beyond limits.max_ingest_connections a new
+// ingest connection is closed at once; the ones served go on.
+func TestIngestConnectionLimit(t *testing.T) {
+	cfg := testConfig()
+	cfg.AutoPublish = true
+	cfg.Ingest.Listen = "127.0.0.1:0"
+	cfg.Limits.MaxIngestConnections = 1
+	d, _ := start(t, cfg)
+	first := testnet.Dial(t, d.IngestAddr().String(), waitTimeout)
+	reply := func(c net.Conn) string {
+		c.SetDeadline(time.Now().Add(waitTimeout))
+		io.WriteString(c, `{"jsonrpc":"2.0","method":"E_L","id":1}`)
+		b, err := jsonrpc.NewDecoder(c, 0).Next()
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+	if got := reply(first); !strings.Contains(got, `"code":480`) {
+		t.Fatalf("the first connection: %q", got)
+	}
+	if got := reply(testnet.Dial(t, d.IngestAddr().String(), waitTimeout)); got != "" {
+		t.Fatalf("a connection beyond the limit was served: %q", got)
+	}
+	if got := reply(first); !strings.Contains(got, `"code":480`) {
+		t.Fatalf("the first connection after the refusal: %q", got)
+	}
 }
