@@ -2,6 +2,8 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"runtime"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/certgen"
 )
 
 // Path is how the bench raises events in the daemon.
@@ -90,6 +93,9 @@ type Scenario struct {
 	// before the raise is acknowledged, and removes it when the sink
 	// confirms it: the sinks answer requests, so it needs ModeReliable.
 	Delivery evi.Delivery
+	// TLS makes the sinks TLS servers and the sockets tls: (a certificate
+	// of a CA made for the run, which the daemon trusts). Not with URL.
+	TLS bool
 	// Duration bounds the raising time; 0 means no time bound.
 	Duration time.Duration
 	// Count bounds the events raised; 0 means no count bound.
@@ -137,6 +143,9 @@ type Scenario struct {
 func (sc Scenario) Name() string {
 	n := max(sc.Subscribers, 1)
 	name := fmt.Sprintf("%s/%s/%dsub", sc.Path, sc.Mode, n)
+	if sc.TLS {
+		name += "+tls"
+	}
 	if sc.Delivery == evi.AtLeastOnce {
 		name += "+spool"
 	}
@@ -165,6 +174,8 @@ func (sc Scenario) Validate() error {
 		return errors.New("loadgen: at-least-once needs reliable mode")
 	case sc.Delivery == evi.AtLeastOnce && sc.Mode != ModeReliable:
 		return errors.New("loadgen: at-least-once delivery needs reliable mode (the sinks must answer its requests)")
+	case sc.TLS && sc.URL != "":
+		return errors.New("loadgen: tls needs a daemon the bench starts (a running one does not trust the bench's CA)")
 	case sc.Delivery > evi.AtLeastOnce:
 		return fmt.Errorf("loadgen: unknown %v", sc.Delivery)
 	case sc.Duration <= 0 && sc.Count <= 0:
@@ -353,7 +364,17 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 	}
 
 	var err error
-	if r.tgt, err = newTarget(sc); err != nil {
+	var sinkTLS *tls.Config
+	var trust *benchCA
+	if sc.TLS {
+		cert, pool, caPEM, err := certgen.SelfSigned("127.0.0.1")
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: %s: a certificate: %w", sc.Name(), err)
+		}
+		sinkTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		trust = &benchCA{pool: pool, pem: caPEM}
+	}
+	if r.tgt, err = newTarget(sc, trust); err != nil {
 		return nil, fmt.Errorf("loadgen: %s: %w", sc.Name(), err)
 	}
 	var once sync.Once
@@ -379,7 +400,7 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 	}
 	defer teardown()
 	for range sc.Subscribers {
-		s, err := NewSink(SinkConfig{Kind: sc.Receiver, Verify: sc.AtLeastOnce, Method: sc.Event})
+		s, err := NewSink(SinkConfig{Kind: sc.Receiver, Verify: sc.AtLeastOnce, Method: sc.Event, TLS: sinkTLS})
 		if err != nil {
 			return nil, fmt.Errorf("loadgen: %s: %w", sc.Name(), err)
 		}
@@ -450,16 +471,23 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 	return res, nil
 }
 
-// newTarget starts or reaches the daemon the scenario drives.
-func newTarget(sc Scenario) (target, error) {
+// benchCA is the CA of a TLS scenario's sinks, which its target trusts.
+type benchCA struct {
+	pool *x509.CertPool
+	pem  []byte
+}
+
+// newTarget starts or reaches the daemon the scenario drives; with ca
+// (TLS), one that trusts it for tls: sockets.
+func newTarget(sc Scenario, ca *benchCA) (target, error) {
 	reliable := sc.Mode == ModeReliable
 	switch {
 	case sc.URL != "":
 		return &remoteTarget{mi: newMIClient(sc.URL, 2), ingest: sc.IngestAddr, delivery: sc.Delivery}, nil
 	case sc.Path == PathAPI:
-		return newAPITarget(reliable, sc.Timeout, sc.Delivery)
+		return newAPITarget(reliable, sc.Timeout, sc.Delivery, ca)
 	default:
-		return newDaemonTarget(reliable, sc.Path == PathIngest, sc.Timeout, sc.Delivery)
+		return newDaemonTarget(reliable, sc.Path == PathIngest, sc.Timeout, sc.Delivery, ca)
 	}
 }
 

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,8 @@ type SinkConfig struct {
 	// event's name): objects of exactly the shape evstream writes for it
 	// are read by a fast path, anything else by the general scanner.
 	Method string
+	// TLS, when set, makes the sink a TLS server (a tls: socket).
+	TLS *tls.Config
 }
 
 // SinkReport is what a Sink received, once it is closed.
@@ -86,11 +89,12 @@ type SinkReport struct {
 //
 // Received and LastReceipt may be called at any time; Report after Close.
 type Sink struct {
-	cfg  SinkConfig
-	ln   net.Listener
-	srv  *receiver.Server
-	recv atomic.Uint64
-	last atomic.Int64 // unix nanoseconds of the last receipt
+	cfg    SinkConfig
+	ln     net.Listener
+	scheme string // "tcp:", or "tls:" with SinkConfig.TLS
+	srv    *receiver.Server
+	recv   atomic.Uint64
+	last   atomic.Int64 // unix nanoseconds of the last receipt
 
 	mu     sync.Mutex
 	conns  map[*sinkConn]struct{}
@@ -113,7 +117,11 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: sink: %w", err)
 	}
-	s := &Sink{cfg: cfg, ln: ln, conns: make(map[*sinkConn]struct{})}
+	s := &Sink{cfg: cfg, ln: ln, conns: make(map[*sinkConn]struct{}), scheme: "tcp:"}
+	if cfg.TLS != nil {
+		s.ln, s.scheme = tls.NewListener(ln, cfg.TLS), "tls:"
+		ln = s.ln
+	}
 	if cfg.Kind == ReceiverServer {
 		state := &sinkConn{s: s}
 		s.srv = &receiver.Server{Handler: receiver.HandlerFunc(state.serveEvent)}
@@ -130,8 +138,9 @@ func NewSink(cfg SinkConfig) (*Sink, error) {
 // Addr returns the listener's address, 127.0.0.1:PORT.
 func (s *Sink) Addr() string { return s.ln.Addr().String() }
 
-// Socket returns the subscriber socket of the sink, tcp:127.0.0.1:PORT.
-func (s *Sink) Socket() string { return "tcp:" + s.Addr() }
+// Socket returns the subscriber socket of the sink, tcp:127.0.0.1:PORT
+// (tls:127.0.0.1:PORT with SinkConfig.TLS).
+func (s *Sink) Socket() string { return s.scheme + s.Addr() }
 
 // Received returns how many events the sink has received so far.
 func (s *Sink) Received() uint64 { return s.recv.Load() }

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/spool"
 	"github.com/evstream/evstream/transport/stream"
+	"github.com/evstream/evstream/transport/tlsstream"
 )
 
 // SenderStats are the daemon's own counters for one scenario (the change
@@ -91,7 +93,7 @@ type spooled struct {
 	seqs *evi.Registry // the SeqIDs transport
 }
 
-func newSpooled(timeout time.Duration) (*spooled, error) {
+func newSpooled(timeout time.Duration, ca *benchCA) (*spooled, error) {
 	dir, err := os.MkdirTemp("", "evstream-bench-spool-")
 	if err != nil {
 		return nil, err
@@ -100,6 +102,9 @@ func newSpooled(timeout time.Duration) (*spooled, error) {
 	tr, err := stream.New(stream.Config{SeqIDs: true, Timeout: timeout})
 	if err == nil {
 		err = sp.seqs.Register(tr)
+	}
+	if err == nil && ca != nil {
+		err = registerTLS(sp.seqs, stream.Config{SeqIDs: true, Timeout: timeout}, ca)
 	}
 	if err == nil {
 		sp.eng, err = delivery.New(delivery.Config{
@@ -124,7 +129,20 @@ func (sp *spooled) close() error {
 	return errors.Join(err, os.RemoveAll(sp.dir))
 }
 
-func newAPITarget(reliable bool, timeout time.Duration, d evi.Delivery) (*apiTarget, error) {
+// registerTLS registers in reg a tls: transport of cfg that trusts ca.
+func registerTLS(reg *evi.Registry, cfg stream.Config, ca *benchCA) error {
+	tr, err := tlsstream.New(cfg, &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(tr); err != nil {
+		tr.Close()
+		return err
+	}
+	return nil
+}
+
+func newAPITarget(reliable bool, timeout time.Duration, d evi.Delivery, ca *benchCA) (*apiTarget, error) {
 	tcp, err := stream.New(stream.Config{ReliableMode: reliable, Timeout: timeout})
 	if err != nil {
 		return nil, err
@@ -132,7 +150,7 @@ func newAPITarget(reliable bool, timeout time.Duration, d evi.Delivery) (*apiTar
 	t := &apiTarget{tcp: tcp, delivery: d}
 	rc := evi.Config{AutoPublish: true}
 	if d == evi.AtLeastOnce {
-		if t.spooled, err = newSpooled(timeout); err != nil {
+		if t.spooled, err = newSpooled(timeout, ca); err != nil {
 			tcp.Close()
 			return nil, err
 		}
@@ -143,6 +161,12 @@ func newAPITarget(reliable bool, timeout time.Duration, d evi.Delivery) (*apiTar
 		t.reg.Close()
 		tcp.Close()
 		return nil, err
+	}
+	if ca != nil {
+		if err := registerTLS(t.reg, stream.Config{ReliableMode: reliable, Timeout: timeout}, ca); err != nil {
+			t.close(context.Background())
+			return nil, err
+		}
 	}
 	return t, nil
 }
@@ -187,7 +211,7 @@ type daemonTarget struct {
 	dataDir  string // at-least-once: a temporary data_dir, removed by close
 }
 
-func newDaemonTarget(reliable, ingest bool, timeout time.Duration, d evi.Delivery) (*daemonTarget, error) {
+func newDaemonTarget(reliable, ingest bool, timeout time.Duration, d evi.Delivery, ca *benchCA) (*daemonTarget, error) {
 	cfg := daemon.DefaultConfig()
 	es := daemon.TransportSettings[*stream.Settings](cfg, stream.Section)
 	if timeout > 0 {
@@ -195,12 +219,20 @@ func newDaemonTarget(reliable, ingest bool, timeout time.Duration, d evi.Deliver
 	}
 	cfg.MI.Listen = "127.0.0.1:0"
 	cfg.DataDir = "" // at-most-once: nothing durable
-	if d == evi.AtLeastOnce {
+	if d == evi.AtLeastOnce || ca != nil {
 		dir, err := os.MkdirTemp("", "evstream-bench-data-")
 		if err != nil {
 			return nil, err
 		}
 		cfg.DataDir = dir
+		if ca != nil { // the daemon trusts the sinks' CA for tls: sockets
+			file := filepath.Join(dir, "sinks-ca.pem")
+			if err := os.WriteFile(file, ca.pem, 0o600); err != nil {
+				os.RemoveAll(dir)
+				return nil, err
+			}
+			daemon.TransportSettings[*tlsstream.Settings](cfg, tlsstream.Section).CAFile = file
+		}
 	}
 	if ingest {
 		cfg.Ingest.Listen = "127.0.0.1:0"

@@ -28,6 +28,7 @@ type benchFlags struct {
 	subs        []int
 	atLeastOnce bool
 	deliveries  []evi.Delivery
+	tls         bool
 	duration    durationValue
 	count       int64
 	rate        float64
@@ -69,6 +70,7 @@ run, 2 on bad usage. docs/BENCH.md has the details.`,
 	fs.StringVar(&subs, "subs", "1,10,100", "subscriber counts, comma separated (one scenario each)")
 	fs.BoolVar(&f.atLeastOnce, "at-least-once", false, "reliable mode only: check that every subscriber received every event at least once (the run fails on loss)")
 	fs.StringVar(&delivery, "delivery", "at-most-once", "the subscriptions' delivery policy: at-most-once, at-least-once (each event spooled durably, in a temporary data_dir, until its subscriber confirms it; reliable mode only), all, or a comma list")
+	fs.BoolVar(&f.tls, "tls", false, "subscribe the sinks with tls: sockets (TLS servers with a certificate of a CA made for the run, which the daemon trusts); not with --url")
 	fs.Var(&f.duration, "duration", "raising time per scenario (0: no time bound, --count must be set)")
 	fs.Int64Var(&f.count, "count", 0, "most events raised per scenario (0: no count bound)")
 	fs.Float64Var(&f.rate, "rate", 0, "raise rate in events/s over all workers (0: as fast as possible); use a fixed rate like 10000 for latency")
@@ -205,7 +207,7 @@ func (f *benchFlags) scenarios() []loadgen.Scenario {
 			for _, n := range f.subs {
 				for _, d := range f.deliveries {
 					out = append(out, loadgen.Scenario{
-						Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce, Delivery: d,
+						Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce, Delivery: d, TLS: f.tls,
 						Duration: time.Duration(f.duration), Count: f.count, Rate: f.rate,
 						Workers: f.workers, Window: f.window, Drain: time.Duration(f.drain), Timeout: time.Duration(f.timeout),
 						Receiver: loadgen.ReceiverKind(f.receiver),

@@ -66,6 +66,8 @@ func TestBenchJSON(t *testing.T) {
 		{"ingest reliable at-least-once", []string{"--path", "ingest", "--mode", "reliable", "--at-least-once", "--subs", "2", "--count", "2000"}, 2000, 2, "ingest/reliable/2sub+alo"},
 		{"ingest spooled", []string{"--path", "ingest", "--mode", "reliable", "--delivery", "at-least-once", "--at-least-once", "--subs", "2", "--count", "2000"}, 2000, 2, "ingest/reliable/2sub+spool+alo"},
 		{"api spooled", []string{"--path", "api", "--mode", "reliable", "--delivery", "at-least-once", "--subs", "1", "--count", "2000"}, 2000, 1, "api/reliable/1sub+spool"},
+		{"api tls", []string{"--path", "api", "--mode", "notify", "--tls", "--subs", "2", "--count", "2000"}, 2000, 2, "api/notify/2sub+tls"},
+		{"ingest tls spooled", []string{"--path", "ingest", "--mode", "reliable", "--tls", "--delivery", "at-least-once", "--subs", "1", "--count", "2000"}, 2000, 1, "ingest/reliable/1sub+tls+spool"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,6 +130,7 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"--mode", "notify", "--delivery", "at-least-once"}, "--at-least-once and --delivery at-least-once need --mode reliable"},
 		{[]string{"--delivery", "exactly-once"}, "--delivery \"exactly-once\": want at-most-once, at-least-once, all, or a comma list"},
 		{[]string{"--subs", "0"}, "--subs"},
+		{[]string{"--path", "mi", "--mode", "notify", "--tls", "--url", "http://127.0.0.1:1/mi"}, "tls needs a daemon the bench starts"},
 		{[]string{"--duration", "0"}, "a duration or a count bound"},
 		{[]string{"--path", "api", "--mode", "notify", "--url", "http://127.0.0.1:1/mi"}, "cannot drive a daemon at a URL"},
 		{[]string{"--path", "mi", "--url", "http://127.0.0.1:1/mi"}, "--mode must be the running daemon's mode"},

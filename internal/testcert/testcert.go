@@ -1,22 +1,18 @@
 // Package testcert makes a certificate authority and certificates signed
-// by it, for tests of TLS over loopback: nothing is checked in, every key
-// is new and expires within the day.
+// by it, for tests and benchmarks of TLS over loopback: nothing is checked
+// in, every key is new and expires within the day.
 package testcert
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/evstream/evstream/internal/certgen"
 )
 
 // CA is a test certificate authority.
@@ -40,51 +36,21 @@ type Pair struct {
 // NewCA makes a new CA named name.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
+	cert, key, err := certgen.CA(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ca := &CA{t: t, cert: cert, key: key, Pool: x509.NewCertPool()}
 	ca.Pool.AddCert(cert)
-	ca.File = writePEM(t, name+"-ca.pem", "CERTIFICATE", der)
+	ca.File = writePEM(t, name+"-ca.pem", "CERTIFICATE", cert.Raw)
 	return ca
 }
 
-// Server returns a server certificate for hosts (IP addresses or names),
-// also usable as a client certificate.
+// Server returns a certificate for hosts (IP addresses or names), usable
+// by a server and by a client.
 func (ca *CA) Server(name string, hosts ...string) Pair {
 	ca.t.Helper()
-	key := newKey(ca.t)
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(ca.t),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	der, key, err := certgen.Leaf(ca.cert, ca.key, name, hosts)
 	if err != nil {
 		ca.t.Fatal(err)
 	}
@@ -100,22 +66,6 @@ func (ca *CA) Server(name string, hosts ...string) Pair {
 		ca.t.Fatal(err)
 	}
 	return p
-}
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func serial(t testing.TB) *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 func writePEM(t testing.TB, name, kind string, der []byte) string {
