@@ -205,3 +205,60 @@ func TestSettings(t *testing.T) {
 		t.Fatalf("Validate = %v", errs)
 	}
 }
+
+// TestSameBytes: inside TLS a receiver built on the standard library
+// alone reads exactly the bytes a tcp: receiver reads for the same event.
+func TestSameBytes(t *testing.T) {
+	ca := testcert.NewCA(t, "bytes")
+	pair := ca.Server("receiver", "127.0.0.1")
+	read := func(ln net.Listener) <-chan []byte {
+		out := make(chan []byte, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				out <- nil
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(time.Minute))
+			var got []byte
+			buf := make([]byte, 4096)
+			for !bytes.HasSuffix(got, []byte("}}")) {
+				n, err := c.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					break
+				}
+			}
+			out <- got
+		}()
+		return out
+	}
+	plainLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plainLn.Close()
+	tlsLn, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair.TLS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tlsLn.Close()
+	plainGot, tlsGot := read(plainLn), read(tlsLn)
+	tcp, err := stream.New(stream.Config{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	if err := send(t, tcp, "tcp:"+plainLn.Addr().String()+"/m"); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTLS(t, stream.Config{Timeout: time.Minute}, &tls.Config{RootCAs: ca.Pool})
+	if err := send(t, tr, "tls:"+tlsLn.Addr().String()+"/m"); err != nil {
+		t.Fatal(err)
+	}
+	p, s := <-plainGot, <-tlsGot
+	if len(p) == 0 || !bytes.Equal(p, s) {
+		t.Fatalf("tcp: %q, tls: %q", p, s)
+	}
+}
