@@ -17,6 +17,8 @@ import (
 	"github.com/evstream/evstream/delivery"
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/allowlist"
+	"github.com/evstream/evstream/jsonrpc"
+	"github.com/evstream/evstream/mi"
 	"github.com/evstream/evstream/transport"
 )
 
@@ -250,6 +252,12 @@ type LimitsConfig struct {
 	// MaxIngestConnections bounds the ingest connections served at once;
 	// over it a new connection is closed at once (logged, counted).
 	MaxIngestConnections int `yaml:"max_ingest_connections"`
+	// MaxRequestBytes bounds an MI request body (an Invalid Request error
+	// beyond it);
+	// MaxMessageBytes one ingested JSON-RPC object (its connection is
+	// closed beyond it).
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 }
 
 // DeliveryConfig is the "delivery" section (DESIGN.md §10).
@@ -308,7 +316,8 @@ func DefaultConfig() Config {
 		Ingest:       IngestConfig{MaxWait: DefaultIngestMaxWaitMS, Allow: []string{}},
 		Destinations: DestinationsConfig{Allow: []string{}},
 		Limits: LimitsConfig{MaxSubscriptions: DefaultMaxSubscriptions, MaxEvents: DefaultMaxEvents,
-			MaxIngestConnections: DefaultMaxIngestConnections},
+			MaxIngestConnections: DefaultMaxIngestConnections,
+			MaxRequestBytes:      mi.DefaultMaxBodySize, MaxMessageBytes: jsonrpc.DefaultMaxMessageSize},
 		Events:        []string{},
 		Subscriptions: []Subscription{},
 		DataDir:       DefaultDataDir,
@@ -451,6 +460,8 @@ func (c Config) Validate() error {
 	inRange("limits.max_subscriptions", c.Limits.MaxSubscriptions, 1, 100_000_000, "subscriptions")
 	inRange("limits.max_events", c.Limits.MaxEvents, 1, 10_000_000, "events")
 	inRange("limits.max_ingest_connections", c.Limits.MaxIngestConnections, 1, 1_000_000, "connections")
+	inRange("limits.max_request_bytes", c.Limits.MaxRequestBytes, 1024, 64<<20, "bytes (1 KiB to 64 MiB)")
+	inRange("limits.max_message_bytes", c.Limits.MaxMessageBytes, 1024, 64<<20, "bytes (1 KiB to 64 MiB)")
 	for i, s := range c.Subscriptions {
 		field := fmt.Sprintf("subscriptions[%d]", i)
 		if err := evi.ValidateEventName(s.Event); err != nil {

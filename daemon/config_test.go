@@ -191,7 +191,7 @@ ingest:
   max_wait: 250
   allow: [10.0.0.0/8, 192.168.2.11]
   idle_timeout: 10m
-limits: {max_subscriptions: 50, max_events: 20, max_ingest_connections: 8}
+limits: {max_subscriptions: 50, max_events: 20, max_ingest_connections: 8, max_request_bytes: 4096, max_message_bytes: 8192}
 destinations: {allow: [127.0.0.0/8, "*.example.com"]}
 subscriptions:
   - event: E_A
@@ -217,7 +217,7 @@ delivery:
 		Events:      []string{"E_A", "E_B"},
 		Ingest: IngestConfig{Listen: "127.0.0.1:0", EventParam: "ev", MaxWait: 250,
 			Allow: []string{"10.0.0.0/8", "192.168.2.11"}, IdleTimeout: 10 * time.Minute},
-		Limits:       LimitsConfig{MaxSubscriptions: 50, MaxEvents: 20, MaxIngestConnections: 8},
+		Limits:       LimitsConfig{MaxSubscriptions: 50, MaxEvents: 20, MaxIngestConnections: 8, MaxRequestBytes: 4096, MaxMessageBytes: 8192},
 		Destinations: DestinationsConfig{Allow: []string{"127.0.0.0/8", "*.example.com"}},
 		Subscriptions: []Subscription{
 			{Event: "E_A", Socket: "tcp:127.0.0.1:8080/m"},

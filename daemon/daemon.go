@@ -137,12 +137,13 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	}
 	policy, _ := evi.ParseDelivery(cfg.Delivery.Default)
 	d.mi = mi.New(d.reg, mi.Options{
-		Version:    d.version,
-		Logger:     logger,
-		Report:     d.reportOutcome,
-		Statistics: d.statistics,
-		Commands:   cmds,
-		Delivery:   policy,
+		Version:     d.version,
+		Logger:      logger,
+		Report:      d.reportOutcome,
+		Statistics:  d.statistics,
+		Commands:    cmds,
+		Delivery:    policy,
+		MaxBodySize: int64(cfg.Limits.MaxRequestBytes),
 	})
 	if cfg.Ingest.Listen != "" {
 		tc, err := ingestTLS(cfg.Ingest)
@@ -150,14 +151,15 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 			return nil, d.abort(err)
 		}
 		d.ingest = ingest.New(d.reg, ingest.Config{
-			EventParam:  cfg.Ingest.EventParam,
-			MaxWait:     time.Duration(cfg.Ingest.MaxWait) * time.Millisecond,
-			Allow:       cfg.Ingest.AllowPrefixes(),
-			TLS:         tc,
-			MaxConns:    cfg.Limits.MaxIngestConnections,
-			IdleTimeout: cfg.Ingest.IdleTimeout,
-			Logger:      logger,
-			Report:      d.reportOutcome,
+			EventParam:     cfg.Ingest.EventParam,
+			MaxWait:        time.Duration(cfg.Ingest.MaxWait) * time.Millisecond,
+			Allow:          cfg.Ingest.AllowPrefixes(),
+			TLS:            tc,
+			MaxConns:       cfg.Limits.MaxIngestConnections,
+			MaxMessageSize: cfg.Limits.MaxMessageBytes,
+			IdleTimeout:    cfg.Ingest.IdleTimeout,
+			Logger:         logger,
+			Report:         d.reportOutcome,
 		})
 	}
 	guarded := http.NewServeMux()

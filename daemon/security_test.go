@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +99,21 @@ func TestIngestConnectionLimit(t *testing.T) {
 	}
 	if got := reply(first); !strings.Contains(got, `"code":480`) {
 		t.Fatalf("the first connection after the refusal: %q", got)
+	}
+}
+
+// TestRequestSizeLimit: an MI body beyond limits.max_request_bytes gets
+// an Invalid Request error saying so, and the MI goes on answering.
+func TestRequestSizeLimit(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.MaxRequestBytes = 1024
+	d, _ := start(t, cfg)
+	big := `{"jsonrpc":"2.0","method":"version","params":["` + strings.Repeat("x", 2000) + `"],"id":1}`
+	code, _, body := authCall(t, d, "POST", MIPath, big, nil)
+	if code != http.StatusOK || !strings.Contains(body, `"code":-32600`) || !strings.Contains(body, "request body larger than 1024 bytes") {
+		t.Fatalf("HTTP %d %s for a body of %d bytes", code, body, len(big))
+	}
+	if code, _, _ := authCall(t, d, "POST", MIPath, `{"jsonrpc":"2.0","method":"version","id":1}`, nil); code != 200 {
+		t.Fatalf("after: HTTP %d", code)
 	}
 }
