@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/evstream/evstream/delivery"
@@ -20,20 +22,47 @@ const (
 	MaxDeadLettersLimit     = 10_000
 )
 
-// deadLetterCommands are the MI commands of dead letters (DESIGN.md §10):
-// served when the daemon has a data_dir.
+// deadLetterInfos describe the MI commands of dead letters (DESIGN.md
+// §10), served when the daemon has a data_dir.
+var deadLetterInfos = []mi.CommandInfo{
+	{Name: "dead_letters_list", Summary: "list the dead letters of an event's at-least-once subscribers (oldest first)",
+		Params: [][]string{{"event"}, {"event", "socket"}, {"event", "socket", "limit"}}, Extension: true},
+	{Name: "dead_letters_replay", Summary: "put the dead letters of an event (of one socket) back at the tail of their queues",
+		Params: [][]string{{"event"}, {"event", "socket"}}, Extension: true},
+	{Name: "dead_letters_purge", Summary: "delete the dead letters of an event (of one socket)",
+		Params: [][]string{{"event"}, {"event", "socket"}}, Extension: true},
+}
+
+// CommandInfos describes every MI command a daemon may serve: the MI's
+// own and the daemon's (dead letters, with a data_dir), sorted by name.
+// `evstream mi help` reads it, with no daemon running.
+func CommandInfos() []mi.CommandInfo {
+	out := append(mi.Commands(), deadLetterInfos...)
+	slices.SortFunc(out, func(a, b mi.CommandInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// LookupCommand returns the description of the MI command name.
+func LookupCommand(name string) (mi.CommandInfo, bool) {
+	i := slices.IndexFunc(CommandInfos(), func(c mi.CommandInfo) bool { return c.Name == name })
+	if i < 0 {
+		return mi.CommandInfo{}, false
+	}
+	return CommandInfos()[i], true
+}
+
+// deadLetterCommands are the dead letter commands, served.
 func (d *Daemon) deadLetterCommands() []mi.Command {
-	ext := func(name, summary string, params [][]string, run func(map[string]json.RawMessage) (json.RawMessage, *jsonrpc.Error)) mi.Command {
-		return mi.Command{CommandInfo: mi.CommandInfo{Name: name, Summary: summary, Params: params, Extension: true}, Run: run}
+	runs := map[string]func(map[string]json.RawMessage) (json.RawMessage, *jsonrpc.Error){
+		"dead_letters_list":   d.deadLettersList,
+		"dead_letters_replay": d.deadLettersReplay,
+		"dead_letters_purge":  d.deadLettersPurge,
 	}
-	return []mi.Command{
-		ext("dead_letters_list", "list the dead letters of an event's at-least-once subscribers (oldest first)",
-			[][]string{{"event"}, {"event", "socket"}, {"event", "socket", "limit"}}, d.deadLettersList),
-		ext("dead_letters_replay", "put the dead letters of an event (of one socket) back at the tail of their queues",
-			[][]string{{"event"}, {"event", "socket"}}, d.deadLettersReplay),
-		ext("dead_letters_purge", "delete the dead letters of an event (of one socket)",
-			[][]string{{"event"}, {"event", "socket"}}, d.deadLettersPurge),
+	out := make([]mi.Command, len(deadLetterInfos))
+	for i, info := range deadLetterInfos {
+		out[i] = mi.Command{CommandInfo: info, Run: runs[info.Name]}
 	}
+	return out
 }
 
 // dlArgs decodes event and the optional socket, which it turns into the
@@ -74,6 +103,9 @@ func (d *Daemon) deadLettersList(p map[string]json.RawMessage) (json.RawMessage,
 				Data: jsonrpc.AppendString(nil, fmt.Sprintf("limit %s: want a number from 1 to %d", clipRaw(raw), MaxDeadLettersLimit))}
 		}
 		limit = n
+	}
+	if !d.du.opened() {
+		return json.RawMessage(`{"DeadLetters":[]}`), nil // no spool yet: nothing is dead
 	}
 	list, err := d.du.eng.DeadLetters(event, key, limit)
 	if err != nil {
@@ -128,6 +160,9 @@ func (d *Daemon) deadLettersCount(p map[string]json.RawMessage, member string, o
 	event, key, jerr := d.dlArgs(p)
 	if jerr != nil {
 		return nil, jerr
+	}
+	if !d.du.opened() {
+		return json.RawMessage(`{"` + member + `":0}`), nil // no spool yet
 	}
 	n, err := op(event, key)
 	if err != nil {

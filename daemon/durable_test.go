@@ -32,6 +32,9 @@ func TestDataDirWhenNeeded(t *testing.T) {
 	cfg.Subscriptions = []Subscription{{Event: "E_D", Socket: sink.Socket("config")}}
 	d, _ := start(t, cfg)
 	miCall(t, d, `{"jsonrpc":"2.0","method":"raise_event","params":["E_D",{"n":1}],"id":1}`)
+	if got := miCall(t, d, `{"jsonrpc":"2.0","method":"dead_letters_list","params":["E_D"],"id":1}`); got != `{"jsonrpc":"2.0","result":{"DeadLetters":[]},"id":1}` {
+		t.Fatalf("dead_letters_list with no spool yet: %s", got)
+	}
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("data_dir %s exists (%v) before anything durable was asked for", dir, err)
 	}

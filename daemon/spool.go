@@ -94,6 +94,10 @@ func (du *durable) parse(socket string) (evi.Destination, error) {
 // path is the spool file's.
 func (du *durable) path() string { return filepath.Join(du.dir, SpoolFile) }
 
+// opened reports whether the spool is open, or its file is there to be
+// opened: what reads it needs, without creating data_dir.
+func (du *durable) opened() bool { return du.bolt.Load() != nil || du.exists() }
+
 // exists reports whether the spool file is there (from an earlier run).
 func (du *durable) exists() bool {
 	_, err := os.Stat(du.path())
@@ -127,7 +131,7 @@ func (du *durable) subscriptions() (spool.Subscriptions, error) {
 // Load, Put and Delete make durable an evi.SubscriptionStore that opens
 // the spool only when there is something to keep (or a file to read).
 func (du *durable) Load() ([]evi.StoredSubscription, error) {
-	if du.bolt.Load() == nil && !du.exists() {
+	if !du.opened() {
 		return nil, nil
 	}
 	s, err := du.subscriptions()
@@ -146,7 +150,7 @@ func (du *durable) Put(sub evi.StoredSubscription) error {
 }
 
 func (du *durable) Delete(event, key string) error {
-	if du.bolt.Load() == nil && !du.exists() {
+	if !du.opened() {
 		return nil
 	}
 	s, err := du.subscriptions()

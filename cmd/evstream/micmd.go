@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/evstream/evstream/daemon"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/mi"
 )
@@ -186,7 +187,7 @@ func runMI(cmd *cobra.Command, f *miFlags, args []string) error {
 			fmt.Fprintf(stderr, "the MI asks for credentials: set $%s (or --token), or --user and $%s\n", envMIToken, envMIPassword)
 		}
 		if m.Error.Code == jsonrpc.CodeInvalidParams && string(m.Error.Data) == `"`+mi.MsgTooFewOrMany+`"` {
-			if c, ok := mi.Lookup(method); ok {
+			if c, ok := daemon.LookupCommand(method); ok {
 				fmt.Fprintf(stderr, "usage: evstream mi %s\n", c.Usage())
 			}
 		}
@@ -238,7 +239,7 @@ func miHelp(cmd *cobra.Command, args []string) error {
 	case 0:
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "MI commands (evstream mi help COMMAND for its params):")
-		for _, c := range mi.Commands() {
+		for _, c := range daemon.CommandInfos() {
 			ext := ""
 			if c.Extension {
 				ext = " (evstream extension)"
@@ -247,7 +248,7 @@ func miHelp(cmd *cobra.Command, args []string) error {
 		}
 		return tw.Flush()
 	case 1:
-		c, ok := mi.Lookup(args[0])
+		c, ok := daemon.LookupCommand(args[0])
 		if !ok {
 			return usageError(cmd, "no MI command %q%s (evstream mi help lists them)", args[0], suggestMI(args[0]))
 		}
@@ -269,7 +270,7 @@ func miHelp(cmd *cobra.Command, args []string) error {
 // name, or "".
 func suggestMI(name string) string {
 	best, bestD := "", 3
-	for _, c := range mi.Commands() {
+	for _, c := range daemon.CommandInfos() {
 		if d := levenshtein(name, c.Name); d < bestD {
 			best, bestD = c.Name, d
 		}

@@ -186,6 +186,18 @@ func FuzzMIRequestBody(f *testing.F) {
 	})
 }
 
+// TestMIClientHelpDaemonCommands: `evstream mi help` knows the daemon's
+// own commands (dead letters) too, offline.
+func TestMIClientHelpDaemonCommands(t *testing.T) {
+	code, stdout, stderr := runToEnd(t, "mi", "help", "dead_letters_list")
+	if code != 0 || !strings.HasPrefix(stdout, "usage: evstream mi dead_letters_list EVENT [SOCKET [LIMIT]]") || !strings.Contains(stdout, "limit") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if _, stdout, _ := runToEnd(t, "mi", "help"); !strings.Contains(stdout, "dead_letters_replay") {
+		t.Fatalf("mi help lists %q", stdout)
+	}
+}
+
 // TestMIClientCredentials: against a daemon that asks for a token (or
 // Basic credentials), `evstream mi` says what is missing, and sends the
 // token from $EVSTREAM_MI_TOKEN or --token, or --user and the password
