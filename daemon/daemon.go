@@ -563,6 +563,17 @@ func (d *Daemon) reportOutcome(o evi.Outcome) {
 	d.limited.Warn("delivery failed", "event", o.Event.Name(), "socket", ratelog.Clip(o.Socket), "reason", o.Err.Error())
 }
 
+// limitRefusals counts what a limit refused: publishes and subscriptions
+// (limits.max_events, max_subscriptions), ingest connections
+// (max_ingest_connections) and MI bodies (max_request_bytes).
+func (d *Daemon) limitRefusals() uint64 {
+	n := d.reg.Refused() + d.mi.TooLarge()
+	if d.ingest != nil {
+		n += d.ingest.Stats().OverLimit
+	}
+	return n
+}
+
 // statistics are the transports' (and ingest's) counters for
 // get_statistics: "SCHEME:name" for every statistic without labels.
 func (d *Daemon) statistics() []mi.Stat {
@@ -578,7 +589,7 @@ func (d *Daemon) statistics() []mi.Stat {
 			}
 		}
 	}
-	stats = append(stats, mi.Stat{Name: "limits:refused", Value: int64(d.reg.Refused())})
+	stats = append(stats, mi.Stat{Name: "limits:refused", Value: int64(d.limitRefusals())})
 	if d.du != nil {
 		for _, s := range d.du.Statistics() {
 			stats = append(stats, mi.Stat{Name: "delivery:" + s.Name, Value: int64(s.Value)})
@@ -593,6 +604,7 @@ func (d *Daemon) statistics() []mi.Stat {
 			mi.Stat{Name: "ingest:rejected", Value: int64(is.Rejected)},
 			mi.Stat{Name: "ingest:failed", Value: int64(is.Failed)},
 			mi.Stat{Name: "ingest:refused_connections", Value: int64(is.Refused)},
+			mi.Stat{Name: "ingest:over_limit_connections", Value: int64(is.OverLimit)},
 		)
 	}
 	return stats

@@ -100,6 +100,10 @@ func TestIngestConnectionLimit(t *testing.T) {
 	if got := reply(first); !strings.Contains(got, `"code":480`) {
 		t.Fatalf("the first connection after the refusal: %q", got)
 	}
+	stats := miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":[["ingest:over_limit_connections","limits:refused"]],"id":1}`)
+	if !strings.Contains(stats, `"ingest:over_limit_connections":1`) || !strings.Contains(stats, `"limits:refused":1`) {
+		t.Fatalf("not counted: %s", stats)
+	}
 }
 
 // TestRequestSizeLimit: an MI body beyond limits.max_request_bytes gets
@@ -115,5 +119,8 @@ func TestRequestSizeLimit(t *testing.T) {
 	}
 	if code, _, _ := authCall(t, d, "POST", MIPath, `{"jsonrpc":"2.0","method":"version","id":1}`, nil); code != 200 {
 		t.Fatalf("after: HTTP %d", code)
+	}
+	if stats := miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":["limits:refused"],"id":1}`); !strings.Contains(stats, `"limits:refused":1`) {
+		t.Fatalf("not counted: %s", stats)
 	}
 }

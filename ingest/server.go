@@ -98,8 +98,9 @@ type Stats struct {
 	// full, destination closed) or raised after the registry closed.
 	Failed uint64
 	// Refused counts the connections closed at once because their source
-	// is not in Config.Allow (not events: they are not part of Received).
-	Refused uint64
+	// is not in Config.Allow, OverLimit those closed because MaxConns were
+	// served already (not events: neither is part of Received).
+	Refused, OverLimit uint64
 }
 
 // Server receives events on TCP and raises each in a Registry: it is the
@@ -178,6 +179,7 @@ func (s *Server) Stats() Stats {
 		Rejected:      s.rejected.Load(),
 		Failed:        s.failed.Load(),
 		Refused:       s.refused.Load(),
+		OverLimit:     s.rs.OverLimit(),
 	}
 }
 

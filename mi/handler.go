@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/internal/ratelog"
@@ -85,11 +86,16 @@ type Command struct {
 // no body for a notification (a request without "id"). Other HTTP methods
 // get 405. It is safe for concurrent use.
 type Handler struct {
-	reg  *evi.Registry
-	opts Options
-	log  *ratelog.Logger // callers cause every line: rate-limited
-	cmds map[string]*command
+	reg      *evi.Registry
+	opts     Options
+	log      *ratelog.Logger // callers cause every line: rate-limited
+	cmds     map[string]*command
+	tooLarge atomic.Uint64 // request bodies refused beyond MaxBodySize
 }
+
+// TooLarge counts the request bodies refused for being larger than
+// Options.MaxBodySize.
+func (h *Handler) TooLarge() uint64 { return h.tooLarge.Load() }
 
 // New returns a Handler for reg's events and subscribers.
 func New(reg *evi.Registry, opts Options) *Handler {
@@ -148,6 +154,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case isMaxBytes(err):
+		h.tooLarge.Add(1)
 		resp = appendError(nil, nil, jsonrpc.CodeInvalidRequest, "Invalid Request",
 			"request body larger than "+strconv.FormatInt(h.opts.MaxBodySize, 10)+" bytes")
 	default:

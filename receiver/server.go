@@ -96,7 +96,12 @@ type Server struct {
 	drained    chan struct{} // closed once shut down with no connection left
 	isDrained  bool
 	serveCount sync.WaitGroup // Serve loops running
+	overLimit  atomic.Uint64  // connections closed at MaxConns
 }
+
+// OverLimit counts the connections closed at once because MaxConns were
+// served already.
+func (s *Server) OverLimit() uint64 { return s.overLimit.Load() }
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
@@ -213,6 +218,7 @@ func (s *Server) startConn(rwc net.Conn) {
 	}
 	if s.MaxConns > 0 && len(s.conns) >= s.MaxConns {
 		s.mu.Unlock()
+		s.overLimit.Add(1)
 		rwc.Close()
 		s.log.Warn("receiver: connection refused: too many connections",
 			"peer", rwc.RemoteAddr().String(), "max_conns", s.MaxConns)
