@@ -4,9 +4,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/evstream/evstream/internal/tlsfiles"
 )
 
 // certHolder serves the MI's certificate, loaded from its files at start
@@ -61,13 +62,8 @@ func ingestTLS(c IngestConfig) (*tls.Config, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}
 	if c.ClientCAFile != "" {
-		pem, err := os.ReadFile(c.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ingest.client_ca_file: %w", err)
-		}
-		tc.ClientCAs = x509.NewCertPool()
-		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ingest.client_ca_file: %s holds no PEM certificate", c.ClientCAFile)
+		if tc.ClientCAs, err = tlsfiles.Pool(c.ClientCAFile, "ingest.client_ca_file"); err != nil {
+			return nil, err
 		}
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
 	}

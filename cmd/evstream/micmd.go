@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/evstream/evstream/daemon"
+	"github.com/evstream/evstream/internal/tlsfiles"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/mi"
 )
@@ -209,13 +209,9 @@ func (f *miFlags) client() (*http.Client, error) {
 	if f.ca == "" {
 		return http.DefaultClient, nil
 	}
-	pem, err := os.ReadFile(f.ca)
+	pool, err := tlsfiles.Pool(f.ca, "--ca")
 	if err != nil {
-		return nil, fmt.Errorf("--ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--ca %s: no PEM certificate in it", f.ca)
+		return nil, err
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}, nil
 }

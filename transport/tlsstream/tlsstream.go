@@ -3,13 +3,12 @@ package tlsstream
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/tlsfiles"
 	"github.com/evstream/evstream/transport"
 	"github.com/evstream/evstream/transport/stream"
 )
@@ -80,13 +79,9 @@ func (s *Settings) Validate() []error {
 func (s *Settings) TLSConfig() (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.ServerName}
 	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", s.CAFile)
+		var err error
+		if c.RootCAs, err = tlsfiles.Pool(s.CAFile, "tls.ca_file"); err != nil {
+			return nil, err
 		}
 	}
 	if s.CertFile != "" {
