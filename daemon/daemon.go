@@ -18,6 +18,7 @@ import (
 	"github.com/evstream/evstream/ingest"
 	"github.com/evstream/evstream/internal/allowlist"
 	"github.com/evstream/evstream/internal/ratelog"
+	"github.com/evstream/evstream/internal/tlsfiles"
 	"github.com/evstream/evstream/metrics"
 	"github.com/evstream/evstream/mi"
 	"github.com/evstream/evstream/receiver"
@@ -110,12 +111,12 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	}
 	d.allow = allow
 	if cfg.MI.TLS() {
-		c, err := loadKeyPair(cfg.MI.TLSCertFile, cfg.MI.TLSKeyFile, "mi.tls_cert_file, mi.tls_key_file")
+		c, err := tlsfiles.KeyPair(cfg.MI.TLSCertFile, cfg.MI.TLSKeyFile, "mi.tls_cert_file, mi.tls_key_file")
 		if err != nil {
 			return nil, err
 		}
 		d.miCert = &certHolder{}
-		d.miCert.cert.Store(c)
+		d.miCert.cert.Store(&c)
 	}
 	rc := evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger,
 		MaxEvents: cfg.Limits.MaxEvents, MaxSubscriptions: cfg.Limits.MaxSubscriptions}

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -15,19 +13,6 @@ import (
 // without a restart).
 type certHolder struct {
 	cert atomic.Pointer[tls.Certificate]
-}
-
-// loadKeyPair loads a certificate and its key, naming the files and the
-// config keys in errors.
-func loadKeyPair(certFile, keyFile, keys string) (*tls.Certificate, error) {
-	c, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot load the certificate %s with the key %s: %w", keys, certFile, keyFile, err)
-	}
-	if c.Leaf == nil && len(c.Certificate) > 0 {
-		c.Leaf, _ = x509.ParseCertificate(c.Certificate[0])
-	}
-	return &c, nil
 }
 
 // expires returns when the holder's certificate stops being valid.
@@ -56,11 +41,11 @@ func ingestTLS(c IngestConfig) (*tls.Config, error) {
 	if c.TLSCertFile == "" {
 		return nil, nil
 	}
-	cert, err := loadKeyPair(c.TLSCertFile, c.TLSKeyFile, "ingest.tls_cert_file, ingest.tls_key_file")
+	cert, err := tlsfiles.KeyPair(c.TLSCertFile, c.TLSKeyFile, "ingest.tls_cert_file, ingest.tls_key_file")
 	if err != nil {
 		return nil, err
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*cert}}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if c.ClientCAFile != "" {
 		if tc.ClientCAs, err = tlsfiles.Pool(c.ClientCAFile, "ingest.client_ca_file"); err != nil {
 			return nil, err

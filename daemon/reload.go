@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/internal/tlsfiles"
 	"github.com/evstream/evstream/transport"
 )
 
@@ -146,11 +147,11 @@ func (d *Daemon) reloadMICert(c MIConfig, rep *ReloadReport) error {
 		}
 		return errNoCertChange
 	}
-	cert, err := loadKeyPair(c.TLSCertFile, c.TLSKeyFile, "mi.tls_cert_file, mi.tls_key_file")
+	cert, err := tlsfiles.KeyPair(c.TLSCertFile, c.TLSKeyFile, "mi.tls_cert_file, mi.tls_key_file")
 	if err != nil {
 		return fmt.Errorf("%w (the running certificate is kept)", err)
 	}
-	d.miCert.cert.Store(cert)
+	d.miCert.cert.Store(&cert)
 	d.log.Info("mi: certificate loaded", "file", c.TLSCertFile, "expires", d.miCert.expires())
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/evstream/evstream/internal/tlsfiles"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/receiver"
 )
@@ -107,9 +108,9 @@ events or on SIGINT/SIGTERM, 1 when it cannot listen, 2 on bad usage.`, defaultL
 				return usageError(cmd, "--tls-cert and --tls-key go together")
 			}
 			if tlsCert != "" {
-				pair, err := tls.LoadX509KeyPair(tlsCert, tlsKey)
+				pair, err := tlsfiles.KeyPair(tlsCert, tlsKey, "--tls-cert, --tls-key")
 				if err != nil {
-					return failure(cmd, "--tls-cert %s, --tls-key %s: %v", tlsCert, tlsKey, err)
+					return failure(cmd, "%v", err)
 				}
 				srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 			}

@@ -1,8 +1,10 @@
 // Package tlsfiles loads what TLS settings name: a PEM file of CA
-// certificates, into a pool; errors name the setting and the file.
+// certificates into a pool, a certificate and its key; errors name the
+// setting and the files.
 package tlsfiles
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -20,4 +22,15 @@ func Pool(file, what string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s: %s holds no PEM certificate", what, file)
 	}
 	return pool, nil
+}
+
+// KeyPair loads a certificate (PEM, the chain may follow it) and its key,
+// named in errors by what (config keys, flags) and the files. Its Leaf is
+// parsed (crypto/tls does it since Go 1.23).
+func KeyPair(certFile, keyFile, what string) (tls.Certificate, error) {
+	c, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("%s: cannot load the certificate %s with the key %s: %w", what, certFile, keyFile, err)
+	}
+	return c, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"net"
 
 	"github.com/evstream/evstream/evi"
@@ -85,9 +84,9 @@ func (s *Settings) TLSConfig() (*tls.Config, error) {
 		}
 	}
 	if s.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+		pair, err := tlsfiles.KeyPair(s.CertFile, s.KeyFile, "tls.cert_file, tls.key_file")
 		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file, tls.key_file: cannot load %s with %s: %w", s.CertFile, s.KeyFile, err)
+			return nil, err
 		}
 		c.Certificates = []tls.Certificate{pair}
 	}
