@@ -468,7 +468,14 @@ func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error 
 	if s := ev.byKey[key]; s == nil && o.Delivery == AtLeastOnce {
 		// A new at-least-once subscriber: its destination is the
 		// spooler's queue. Attach outside the lock (it parses the socket
-		// again and starts delivering); attachMu keeps out another.
+		// again and starts delivering); attachMu keeps out another. At
+		// the bound, refuse before attaching anything.
+		if err := r.subRoomLocked(name, socket); err != nil {
+			r.mu.Unlock()
+			dest.Close()
+			r.unkeep(name, key, o)
+			return err
+		}
 		r.mu.Unlock()
 		dest.Close()
 		q, err := r.cfg.Spooler.Attach(ev, socket, fresh)
@@ -503,14 +510,11 @@ func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error 
 		r.notify(Refreshed, s, now)
 		return nil
 	}
-	if max := r.cfg.MaxSubscriptions; max > 0 && r.nsubs >= max {
+	if err := r.subRoomLocked(name, socket); err != nil {
 		r.mu.Unlock()
 		dest.Close()
-		if o.Durable && r.cfg.Store != nil {
-			r.forget(name, key)
-		}
-		r.refused.Add(1)
-		return fmt.Errorf("subscribe %q to %q: %d subscriptions already (limits.max_subscriptions): %w", socket, name, max, ErrLimit)
+		r.unkeep(name, key, o)
+		return err
 	}
 	s := fresh
 	s.dest = dest
@@ -527,6 +531,25 @@ func (r *Registry) SubscribeWith(name, socket string, o SubscribeOptions) error 
 	r.log.Info("subscribed", "event", name, "socket", ratelog.Clip(s.socket), "expire", o.Expire, "delivery", o.Delivery.String())
 	r.notify(Subscribed, s, now)
 	return nil
+}
+
+// subRoomLocked is the error of a new subscription at MaxSubscriptions
+// (counted); r.mu is held.
+func (r *Registry) subRoomLocked(name, socket string) error {
+	max := r.cfg.MaxSubscriptions
+	if max <= 0 || r.nsubs < max {
+		return nil
+	}
+	r.refused.Add(1)
+	return fmt.Errorf("subscribe %q to %q: %d subscriptions already (limits.max_subscriptions): %w", socket, name, max, ErrLimit)
+}
+
+// unkeep forgets the durable subscription a refused SubscribeWith had
+// kept in the store already; r.mu is not held (it does I/O).
+func (r *Registry) unkeep(name, key string, o SubscribeOptions) {
+	if o.Durable && r.cfg.Store != nil {
+		r.forget(name, key)
+	}
 }
 
 // appendLocked adds s as the newest subscriber; Registry.mu is held.
