@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,13 +133,13 @@ type sender struct {
 	inflight map[uint64]struct{}     // sent, outcome not in
 	failed   []spool.Failure         // attempts failed since the last retry round
 	errs     map[uint64]error        // their errors, for dead letters
-	confirms []uint64                // delivered, to confirm
+	seqs     []uint64                // confirm's buffer
 	probe    bool                    // after a failure: one event in flight until one is confirmed
 	backoff  time.Duration           // the last wait, 0 after a success
 	timer    *time.Timer             // the wait before the next round, nil: none
 	flushAt  *time.Timer             // when the confirmations are due, nil: none due
 	spare    []outcome               // q.outs' other buffer
-	msgs     map[uint64]*evi.Message // confirmed events (the confirms), reported after the write
+	msgs     map[uint64]*evi.Message // confirmed by their subscriber, by sequence: to remove from the spool, then report
 }
 
 // run delivers the queue until Close.
@@ -195,7 +196,6 @@ func (q *queue) settle(s *sender) {
 		}
 		delete(s.inflight, seq)
 		if o.err == nil {
-			s.confirms = append(s.confirms, seq)
 			s.msgs[seq] = o.m
 			s.probe, s.backoff = false, 0 // it is up: open the window
 			continue
@@ -211,9 +211,9 @@ func (q *queue) settle(s *sender) {
 	clear(outs)
 	s.spare = outs
 	switch {
-	case len(s.confirms) >= confirmBatch:
+	case len(s.msgs) >= confirmBatch:
 		q.confirm(s)
-	case len(s.confirms) > 0 && s.flushAt == nil:
+	case len(s.msgs) > 0 && s.flushAt == nil:
 		s.flushAt = time.NewTimer(confirmDelay)
 	}
 	if len(s.failed) > 0 && len(s.inflight) == 0 {
@@ -227,23 +227,27 @@ func (q *queue) confirm(s *sender) {
 		s.flushAt.Stop()
 		s.flushAt = nil
 	}
-	if len(s.confirms) == 0 {
+	if len(s.msgs) == 0 {
 		return
 	}
-	if err := q.store.Confirm(q.name, s.confirms...); err != nil {
+	s.seqs = s.seqs[:0]
+	for seq := range s.msgs {
+		s.seqs = append(s.seqs, seq)
+	}
+	slices.Sort(s.seqs) // in key order, for the store's cursor
+	if err := q.store.Confirm(q.name, s.seqs...); err != nil {
 		// They stay pending: sent again after a restart (a duplicate
 		// with the same id), never lost.
 		q.e.log.Error("spool: cannot confirm delivered events", "event", q.ev.Name(),
-			"socket", ratelog.Clip(q.dest.String()), "n", len(s.confirms), "err", err)
+			"socket", ratelog.Clip(q.dest.String()), "n", len(s.seqs), "err", err)
 	} else {
-		q.pending.Add(-int64(len(s.confirms)))
-		q.e.confirmed.Add(uint64(len(s.confirms)))
+		q.pending.Add(-int64(len(s.seqs)))
+		q.e.confirmed.Add(uint64(len(s.seqs)))
 	}
-	for _, seq := range s.confirms {
+	for _, seq := range s.seqs {
 		q.done.Done(s.msgs[seq], nil)
 	}
 	clear(s.msgs)
-	s.confirms = s.confirms[:0]
 }
 
 // retryRound records the failed attempts (dead letters at MaxAttempts),
