@@ -824,6 +824,11 @@ func (r *Registry) RaiseAsync(ctx context.Context, maxWait time.Duration, name s
 		ack(0, err)
 		return
 	}
+	r.RaiseEventAsync(ctx, maxWait, ev, params, report, ack)
+}
+
+// RaiseEventAsync is RaiseAsync for a published event.
+func (r *Registry) RaiseEventAsync(ctx context.Context, maxWait time.Duration, ev *Event, params value.Params, report func(Outcome), ack func(accepted int, err error)) {
 	var rw *roomWait
 	if maxWait > 0 {
 		rw = &roomWait{ctx: ctx, max: maxWait}

@@ -206,14 +206,17 @@ func (s *Server) ServeEvent(ctx context.Context, req *receiver.Request) (any, er
 	if name == "" {
 		name = req.Method
 	}
-	if ev := s.reg.Lookup(name); ev != nil && ev.AtLeastOnce() {
-		return s.raiseAsync(ctx, req, name, params)
-	}
+	ev := s.reg.Lookup(name)
 	var n int
-	if s.cfg.MaxWait > 0 {
-		n, err = s.reg.RaiseWait(ctx, s.cfg.MaxWait, name, params, s.cfg.Report)
-	} else {
+	switch {
+	case ev == nil: // not published: Raise says why
 		n, err = s.reg.Raise(name, params, s.cfg.Report)
+	case ev.AtLeastOnce():
+		return s.raiseAsync(ctx, req, ev, params)
+	case s.cfg.MaxWait > 0:
+		n, err = s.reg.RaiseEventWait(ctx, s.cfg.MaxWait, ev, params, s.cfg.Report)
+	default:
+		n, err = s.reg.RaiseEvent(ev, params, s.cfg.Report)
 	}
 	return s.result(req, n, err)
 }
@@ -221,9 +224,9 @@ func (s *Server) ServeEvent(ctx context.Context, req *receiver.Request) (any, er
 // raiseAsync raises an event with at-least-once subscribers, answering
 // req when the spool has it (at once when the raise acknowledged before
 // raiseAsync could defer the answer).
-func (s *Server) raiseAsync(ctx context.Context, req *receiver.Request, name string, params value.Params) (any, error) {
+func (s *Server) raiseAsync(ctx context.Context, req *receiver.Request, ev *evi.Event, params value.Params) (any, error) {
 	a := &asyncAck{s: s, req: req}
-	s.reg.RaiseAsync(ctx, s.cfg.MaxWait, name, params, s.cfg.Report, a.ack)
+	s.reg.RaiseEventAsync(ctx, s.cfg.MaxWait, ev, params, s.cfg.Report, a.ack)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.acked {

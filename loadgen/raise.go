@@ -97,7 +97,7 @@ func (a *apiRaiser) raiseAsync(from, to int64) error {
 			value.P("t", value.Int(now)),
 		)
 		wg.Add(1)
-		a.reg.RaiseAsync(context.Background(), 0, a.ev.Name(), params, nil, func(n int, err error) {
+		a.reg.RaiseEventAsync(context.Background(), 0, a.ev, params, nil, func(n int, err error) {
 			defer wg.Done()
 			if n > 0 {
 				raised.Add(1)
