@@ -116,7 +116,12 @@ func TestBackpressureSlowSubscriberLosesNothing(t *testing.T) {
 					return r.srv.Stats().Received == holds+1 && sub.read.Load() == 4
 				})
 			} else {
-				testnet.PollUntil(t, testTimeout, "every event read", func() bool { return r.srv.Stats().Received == n })
+				// Received counts an event as it is read, Raised or Failed
+				// once its raise returned: wait for the last one's too.
+				testnet.PollUntil(t, testTimeout, "every event read and raised", func() bool {
+					st := r.srv.Stats()
+					return st.Received == n && st.Raised+st.Failed == n
+				})
 			}
 			sub.open()
 			if wait {
