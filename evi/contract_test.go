@@ -240,6 +240,53 @@ func TestObserver(t *testing.T) {
 	}
 }
 
+// raiseObserver also records the raises it is told.
+type raiseObserver struct {
+	observer
+	raises []string
+}
+
+func (o *raiseObserver) OnRaise(m *evi.Message, subscribers int) {
+	o.mu.Lock()
+	o.raises = append(o.raises, fmt.Sprintf("%s %d %v", m.Event.Name(), subscribers, m.Params))
+	o.mu.Unlock()
+}
+
+// TestRaiseObserver: an Observer that is a RaiseObserver is told every
+// raise to live subscribers, once, with their count; outcomes carry the
+// raise time.
+func TestRaiseObserver(t *testing.T) {
+	ob := &raiseObserver{}
+	r, _, c := newTestRegistry(t, evi.Config{AutoPublish: true, Observers: []evi.Observer{ob}})
+	raised := c.Now()
+	must(t, r.Subscribe("E_A", "fake:a", 0))
+	must(t, r.Subscribe("E_A", "fake:b", 0))
+	must(t, r.Subscribe("E_B", "fake:a", 0))
+	if _, err := r.Raise("E_A", value.Named(value.Param{Name: "n", Value: value.Int(1)}), nil); err != nil {
+		t.Fatal(err)
+	}
+	must(t, r.Unsubscribe("E_B", "fake:a"))
+	if _, err := r.Raise("E_B", value.Params{}, nil); !errors.Is(err, evi.ErrNoSubscribers) {
+		t.Fatalf("Raise E_B = %v", err)
+	}
+	r.Close()
+	ob.mu.Lock()
+	raises := slices.Clone(ob.raises)
+	ob.mu.Unlock()
+	if len(raises) != 1 || !strings.HasPrefix(raises[0], "E_A 2 ") {
+		t.Errorf("raises %q, want one of E_A to 2 subscribers", raises)
+	}
+	_, outs := ob.get()
+	for _, o := range outs {
+		if !o.Raised.Equal(raised) {
+			t.Errorf("outcome %v: Raised %v, want the raise's time", o.Socket, o.Raised)
+		}
+	}
+	if len(outs) != 2 {
+		t.Errorf("outcomes %v, want 2", outs)
+	}
+}
+
 // TestRaiseEventWait: a full subscriber gets until the context ends to
 // make room; the others are not refused meanwhile, and without the wait
 // (RaiseEvent) the full one refuses at once.

@@ -12,6 +12,16 @@ type Observer interface {
 	OnOutcome(Outcome)
 }
 
+// RaiseObserver is an Observer also told every event raised to at least
+// one live subscriber, with how many it was raised to, once the
+// subscribers were handed it (before any at-least-once spool write ends).
+// OnRaise runs on the raiser's goroutine: it must be cheap and not block,
+// and must not modify m.
+type RaiseObserver interface {
+	Observer
+	OnRaise(m *Message, subscribers int)
+}
+
 // ChangeKind says what happened to a subscription.
 type ChangeKind uint8
 

@@ -131,7 +131,7 @@ func (s *Subscriber) Done(m *Message, err error) {
 	if m.report == nil && len(s.reg.cfg.Observers) == 0 {
 		return
 	}
-	o := Outcome{ID: m.ID, Event: s.event, Socket: s.socket, Err: err}
+	o := Outcome{ID: m.ID, Event: s.event, Socket: s.socket, Raised: m.Raised, Err: err}
 	if m.report != nil {
 		m.report(o)
 	}
@@ -192,6 +192,8 @@ type Registry struct {
 	log *ratelog.Logger // subscribe and expiry lines: MI callers cause them
 	now func() time.Time
 	ids *idSource
+	// raiseObs are the Observers that are RaiseObservers.
+	raiseObs []RaiseObserver
 
 	mu         sync.RWMutex // guards the maps, every Event.byKey and every subList write
 	events     map[string]*Event
@@ -224,6 +226,11 @@ func NewRegistry(cfg Config) *Registry {
 	}
 	if r.now == nil {
 		r.now = time.Now
+	}
+	for _, o := range cfg.Observers {
+		if ro, ok := o.(RaiseObserver); ok {
+			r.raiseObs = append(r.raiseObs, ro)
+		}
 	}
 	iv := cfg.SweepInterval
 	if iv <= 0 {
@@ -951,6 +958,9 @@ func (r *Registry) raise(rw *roomWait, ev *Event, params value.Params, report fu
 		return 0, fmt.Errorf("raise %q: %w", ev.name, ErrNoSubscribers)
 	}
 	r.raised.Add(1)
+	for _, o := range r.raiseObs {
+		o.OnRaise(m, live)
+	}
 	if len(spooled) == 0 {
 		return accepted, errors.Join(errs...)
 	}

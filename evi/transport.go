@@ -183,6 +183,9 @@ type Outcome struct {
 	Event *Event
 	// Socket is the subscriber's socket, printed form.
 	Socket string
+	// Raised is when the event was raised (Message.Raised): the outcome's
+	// latency counts from it.
+	Raised time.Time
 	// Err is nil when the event was delivered (confirmed, in reliable
 	// mode), else why not: a *DeliveryError (errors.As).
 	Err error
