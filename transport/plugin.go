@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/jsonrpc"
@@ -193,4 +194,31 @@ type Command struct {
 // Commander is implemented by transports with MI commands of their own.
 type Commander interface {
 	Commands() []Command
+}
+
+// Connection is the state of one connection a transport keeps to an
+// address, shared by the destinations that name it.
+type Connection struct {
+	// Address names it as a socket does, without a path ("tcp:host:port"):
+	// a destination's socket is the address, or starts with it and "/".
+	Address string
+	// State is "idle", "connecting", "connected" or "backoff".
+	State string
+	// NextAttempt is how long until the next connect attempt (backoff).
+	NextAttempt time.Duration
+	// Subscriptions is how many destinations use it.
+	Subscriptions int
+	// Queued events wait to be written (QueuedBytes their bytes);
+	// InFlight requests await their reply.
+	Queued, QueuedBytes, InFlight int
+	// LastError is the last connect error; empty once connected.
+	LastError string
+	// Delivered and Failed are cumulative counts of its events.
+	Delivered, Failed uint64
+}
+
+// ConnectionReporter is implemented by transports that keep connections
+// to addresses: the live view shows them.
+type ConnectionReporter interface {
+	Connections() []Connection
 }

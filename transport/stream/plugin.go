@@ -168,3 +168,18 @@ func (t *Transport) Drain() transport.DrainCounts {
 	s := t.Stats()
 	return transport.DrainCounts{Pending: s.Pending, Delivered: s.Delivered, Failed: s.Failed, Timeouts: s.Timeouts}
 }
+
+// Connections returns the state of every address's connection, for the
+// live view (transport.ConnectionReporter).
+func (t *Transport) Connections() []transport.Connection {
+	s := t.Stats()
+	out := make([]transport.Connection, len(s.Addresses))
+	for i, a := range s.Addresses {
+		out[i] = transport.Connection{
+			Address: a.Address, State: a.State, NextAttempt: a.NextAttempt, Subscriptions: a.Subscriptions,
+			Queued: a.Queued, QueuedBytes: a.QueuedBytes, InFlight: a.InFlight, LastError: a.LastError,
+			Delivered: a.Delivered, Failed: a.Failed,
+		}
+	}
+	return out
+}

@@ -190,6 +190,11 @@ func TestSyncBackoff(t *testing.T) {
 		if st := e.tr.Stats().Addresses[0]; st.State != StateBackoff || st.NextAttempt <= 0 || !strings.Contains(st.LastError, "refused") {
 			t.Errorf("address %+v, want backing off with the next attempt due", st)
 		}
+		// The live view's listing says the same.
+		if cs := e.tr.Connections(); len(cs) != 1 || cs[0].Address != "tcp:10.0.0.2:9" || cs[0].State != StateBackoff ||
+			cs[0].NextAttempt <= 0 || !strings.Contains(cs[0].LastError, "refused") || cs[0].Failed == 0 || cs[0].Subscriptions != 1 {
+			t.Errorf("Connections() = %+v, want the address backing off", cs)
+		}
 		_ = start
 	})
 }
