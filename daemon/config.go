@@ -154,6 +154,9 @@ type MIConfig struct {
 	// every reload.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// UI serves the live view (GET /ui, docs/UI.md) on the MI listener,
+	// behind the same authentication and TLS. On by default.
+	UI bool `yaml:"ui"`
 }
 
 // TLS reports whether the MI serves HTTPS.
@@ -310,7 +313,7 @@ func (s Subscription) Policy(c DeliveryConfig) evi.Delivery {
 // file: every key at its default.
 func DefaultConfig() Config {
 	c := Config{
-		MI:           MIConfig{Listen: DefaultMIListen, AllowedHosts: []string{}},
+		MI:           MIConfig{Listen: DefaultMIListen, AllowedHosts: []string{}, UI: true},
 		Log:          LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		AutoPublish:  DefaultAutoPublish,
 		Ingest:       IngestConfig{MaxWait: DefaultIngestMaxWaitMS, Allow: []string{}},

@@ -114,7 +114,7 @@ func TestLoadConfigErrors(t *testing.T) {
 			`FILE:2: event_stream.reliable_mode: want true or false, got "on"`},
 		// Unknown keys and bad values in one file: all of them, in line order.
 		{"unknown keys and bad values together", "mi:\n  lisen: x\nevent_stream:\n  timeout: 9300000000000\n  framing: crlf\nloog: {}\n",
-			"FILE:2: mi.lisen: unknown key (want one of: listen, allowed_hosts, auth_token, basic_auth, tls_cert_file, tls_key_file)\n" +
+			"FILE:2: mi.lisen: unknown key (want one of: listen, allowed_hosts, auth_token, basic_auth, tls_cert_file, tls_key_file, ui)\n" +
 				"FILE:4: event_stream.timeout: 9300000000000 is out of range: want 1 to 3600000 milliseconds (1 hour)\n" +
 				"FILE:5: event_stream.framing: \"crlf\" is not a framing (want none or newline)\n" +
 				"FILE:6: loog: unknown key (want one of: mi, log, auto_publish, events, ingest, subscriptions, data_dir, delivery, limits, destinations, event_stream, event_virtual, tls)"},
@@ -171,7 +171,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 
 func TestLoadConfigEveryKey(t *testing.T) {
 	cfg, _, err := load(t, `
-mi: {listen: "[::1]:0", allowed_hosts: [evstream.example.com]}
+mi: {listen: "[::1]:0", allowed_hosts: [evstream.example.com], ui: false}
 log: {level: DEBUG, format: json}
 auto_publish: false
 events: [E_A, E_B]

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/evstream/evstream/dashboard"
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/ingest"
 	"github.com/evstream/evstream/internal/allowlist"
@@ -67,7 +68,8 @@ type Daemon struct {
 	allow      *allowlist.List // where sockets may point: destinations.allow, never the ingest itself
 	mi         *mi.Handler
 	ingest     *ingest.Server
-	http       *http.ServeMux // MI, metrics and health, served on the MI listener
+	dash       *dashboard.Dashboard // the live view (mi.ui); nil when off
+	http       *http.ServeMux       // MI, metrics, health and the live view, served on the MI listener
 
 	stopping atomic.Bool // Shutdown has begun: health answers 503
 
@@ -120,6 +122,10 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	}
 	rc := evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger,
 		MaxEvents: cfg.Limits.MaxEvents, MaxSubscriptions: cfg.Limits.MaxSubscriptions}
+	if cfg.MI.UI && cfg.MI.Listen != "" {
+		d.dash = dashboard.New(dashboard.Config{Version: d.version, Logger: logger})
+		rc.Observers = append(rc.Observers, d.dash)
+	}
 	if d.cfg.DataDir != "" {
 		du, err := d.newDurable()
 		if err != nil {
@@ -175,6 +181,10 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 		src.Transports = append(src.Transports, metrics.TransportSource{Subsystem: "delivery", Stats: d.du})
 	}
 	guarded.Handle("GET "+MetricsPath, metrics.Handler(metrics.NewRegistry(src), logger))
+	if d.dash != nil {
+		guarded.Handle(UIPath, d.dash)
+		guarded.Handle(UIPath+"/", d.dash)
+	}
 	d.http = http.NewServeMux()
 	d.http.HandleFunc("GET "+HealthPath, d.serveHealth) // probes may use any Host
 	d.auth = newMIAuth(guarded, cfg.MI, d.limited)
@@ -369,6 +379,10 @@ func (d *Daemon) Start() error {
 			ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 		}
 		srv, ln := d.httpSrv, d.miLn
+		if d.dash != nil {
+			d.dash.Start(dashboard.Sources{Registry: d.reg, Connections: d.connections, Statistics: d.uiStatistics})
+			srv.RegisterOnShutdown(d.dash.Close) // its streams never end by themselves
+		}
 		d.wg.Go(func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.log.Error("mi: serve", "addr", ln.Addr().String(), "err", err)
@@ -537,6 +551,9 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	}
 	d.logDrain(before, after)
 	d.mi.Close()
+	if d.dash != nil {
+		d.dash.Close()
+	}
 	d.limited.Close()
 	return errors.Join(errs...)
 }

@@ -80,12 +80,19 @@ func (cr *credentials) allowed(r *http.Request) bool {
 			return true
 		}
 	}
-	if cr.user != nil {
-		if user, pass, ok := r.BasicAuth(); ok {
-			// Both compared, always: the time does not tell which failed.
+	if user, pass, ok := r.BasicAuth(); ok {
+		// Every comparison made, always: the time does not tell which
+		// failed. The token is also a Basic password, whatever the user
+		// name: a browser can send nothing else when it opens the live view.
+		allowed := false
+		if cr.user != nil {
 			u, p := equal(user, cr.user), equal(pass, cr.pass)
-			return u && p
+			allowed = u && p
 		}
+		if cr.token != nil && equal(pass, cr.token) {
+			allowed = true
+		}
+		return allowed
 	}
 	return false
 }
@@ -101,7 +108,13 @@ func (a *miAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		what = "wrong credentials"
 	}
 	a.log.Warn("mi: request refused: "+what, "remote", r.RemoteAddr, "path", ratelog.Clip(r.URL.Path))
-	w.Header().Set("WWW-Authenticate", cr.challenge)
+	challenge := cr.challenge
+	if cr.user == nil && (r.URL.Path == UIPath || strings.HasPrefix(r.URL.Path, UIPath+"/")) {
+		// A browser asks for a user name and password only when offered
+		// Basic: the token goes in the password.
+		challenge += `, Basic realm="` + authRealm + `", charset="UTF-8"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusUnauthorized)
 	w.Write(jsonrpc.AppendError(nil, nil, &jsonrpc.Error{Code: http.StatusUnauthorized, Message: "Unauthorized"}))

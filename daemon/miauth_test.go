@@ -66,7 +66,12 @@ func TestMIAuth(t *testing.T) {
 		{"basic", "POST", MIPath, basic("ops", testPassword), 200},
 		{"basic, wrong password", "POST", MIPath, basic("ops", "nope"), 401},
 		{"basic, wrong user", "POST", MIPath, basic("root", testPassword), 401},
-		{"the token as a basic password", "POST", MIPath, basic("ops", testToken), 401},
+		{"the token as a basic password", "POST", MIPath, basic("anyone", testToken), 200},
+		{"the token as a basic user", "POST", MIPath, basic(testToken, "x"), 401},
+		{"live view without", "GET", UIPath, nil, 401},
+		{"live view with the token as a password", "GET", UIPath, basic("", testToken), 200},
+		{"live view's state without", "GET", UIPath + "/api/state", nil, 401},
+		{"live view's state with", "GET", UIPath + "/api/state", bearer(testToken), 200},
 		{"metrics without", "GET", MetricsPath, nil, 401},
 		{"metrics with", "GET", MetricsPath, bearer(testToken), 200},
 		{"health is open", "GET", HealthPath, nil, 200},
@@ -107,6 +112,25 @@ func TestMIAuth(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "request refused: wrong credentials") {
 		t.Fatalf("refusals not logged:\n%s", logs)
+	}
+}
+
+// TestUIAuthTokenOnly: with only a token, the live view offers Basic too
+// (a browser asks for a password only then: the token goes in it), and the
+// MI's own challenge stays Bearer only.
+func TestUIAuthTokenOnly(t *testing.T) {
+	cfg := testConfig()
+	cfg.MI.AuthToken = testToken
+	d, _ := start(t, cfg)
+	code, challenge, _ := authCall(t, d, "GET", UIPath, "", nil)
+	if code != 401 || challenge != `Bearer realm="evstream", Basic realm="evstream", charset="UTF-8"` {
+		t.Fatalf("GET %s: HTTP %d, WWW-Authenticate %q; want 401 offering Bearer and Basic", UIPath, code, challenge)
+	}
+	if code, challenge, _ = authCall(t, d, "POST", MIPath, "{}", nil); code != 401 || challenge != `Bearer realm="evstream"` {
+		t.Fatalf("POST %s: HTTP %d, WWW-Authenticate %q; want 401 offering Bearer", MIPath, code, challenge)
+	}
+	if code, _, body := authCall(t, d, "GET", UIPath, "", basic("me", testToken)); code != 200 || !strings.Contains(body, "<title>evstream</title>") {
+		t.Fatalf("GET %s with the token: HTTP %d: %.200s", UIPath, code, body)
 	}
 }
 
