@@ -204,7 +204,8 @@ type Connection struct {
 	Address string
 	// State is "idle", "connecting", "connected" or "backoff".
 	State string
-	// NextAttempt is how long until the next connect attempt (backoff).
+	// NextAttempt is how long until the next connect attempt is allowed
+	// (backoff; 0: at the next event to send).
 	NextAttempt time.Duration
 	// Subscriptions is how many destinations use it.
 	Subscriptions int

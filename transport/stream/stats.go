@@ -78,7 +78,7 @@ const (
 	StateIdle       = "idle"       // no connection, nothing to send
 	StateConnecting = "connecting" // a connect is in progress
 	StateConnected  = "connected"  // a connection is up
-	StateBackoff    = "backoff"    // connects failed; waiting for the next attempt
+	StateBackoff    = "backoff"    // the last connect failed; no connection until one succeeds
 )
 
 // AddressStats describes one destination address (host:port) and the
@@ -99,7 +99,7 @@ type AddressStats struct {
 	InFlight int
 	// Backoff is the current wait between connect attempts; 0 after a
 	// successful connect. NextAttempt is the time until the next attempt
-	// is allowed (0: now).
+	// is allowed (0: now, at the next event to send).
 	Backoff     time.Duration
 	NextAttempt time.Duration
 	// LastError is the last connect error, empty after a successful connect.
@@ -159,9 +159,11 @@ func (t *Transport) Stats() Stats {
 			a.State = StateConnected
 		case c.connecting:
 			a.State = StateConnecting
-		case now < c.retryAt:
+		case c.lastErr != nil || now < c.retryAt:
+			// The last connect failed: down until a connect succeeds (the
+			// next attempt is due at the next event once NextAttempt is 0).
 			a.State = StateBackoff
-			a.NextAttempt = time.Duration(c.retryAt - now)
+			a.NextAttempt = time.Duration(max(c.retryAt-now, 0))
 		}
 		if c.win != nil {
 			a.InFlight = c.win.n
