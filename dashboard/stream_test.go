@@ -224,7 +224,6 @@ func TestStreamShowsBackoff(t *testing.T) {
 	}
 }
 
-
 // TestStateJSON: GET /ui/api/state answers the state with the histories;
 // an at-least-once subscriber has pending and dead letters, an
 // at-most-once one neither (absent, not 0).
