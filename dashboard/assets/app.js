@@ -158,28 +158,86 @@
     return cell;
   }
 
+  // Events and their subscribers are updated in place, keyed by name and
+  // socket: the buttons a keyboard user has focused survive the updates.
+  const eventNodes = new Map(); // name → {article, info, table, tbody, none, rows: Map(socket → row)}
+
+  function makeEvent(name) {
+    const info = el('span', { class: 'muted' });
+    const tbody = el('tbody');
+    const table = el('div', { class: 'scroll' }, el('table', {},
+      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Socket'), el('th', { scope: 'col' }, 'Delivery'),
+        el('th', { scope: 'col' }, 'Expire'), el('th', { scope: 'col', class: 'num' }, 'Pending'),
+        el('th', { scope: 'col', class: 'num' }, 'Dead letters'), el('th', { scope: 'col' }, 'Actions'))),
+      tbody));
+    const none = el('p', { class: 'muted' }, 'No subscribers.');
+    const article = el('article', { class: 'event', 'data-event': name },
+      el('h3', {}, el('span', { class: 'mono' }, name), info), table, none);
+    return { article, info, table, tbody, none, rows: new Map() };
+  }
+
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  // place puts node at the position after prev in parent, moving it only
+  // when it is elsewhere.
+  function place(parent, node, prev) {
+    const want = prev ? prev.nextSibling : parent.firstChild;
+    if (node !== want) parent.insertBefore(node, want);
+    return node;
+  }
+
+  function updateSubscribers(n, ev) {
+    const seen = new Set();
+    let prev = null;
+    for (const sub of ev.subscribers) {
+      seen.add(sub.socket);
+      let r = n.rows.get(sub.socket);
+      if (!r) {
+        const cells = [0, 1, 2, 3, 4].map((i) => el('td', { class: i === 0 ? 'mono' : i >= 3 ? 'num' : '' }));
+        const actions = el('td', { class: 'buttons' });
+        r = { tr: el('tr', { 'data-socket': sub.socket }, ...cells, actions), cells, actions, key: null };
+        setText(cells[0], sub.socket);
+        n.rows.set(sub.socket, r);
+      }
+      setText(r.cells[1], sub.delivery + (sub.durable ? ' · durable' : ''));
+      setText(r.cells[2], sub.expire ? duration(sub.expire) + ' (' + duration(sub.ttl) + ' left)' : 'never');
+      setText(r.cells[3], sub.pending === undefined ? '–' : num(sub.pending));
+      setText(r.cells[4], sub.dead_letters === undefined ? '–' : num(sub.dead_letters));
+      r.cells[4].classList.toggle('bad', !!sub.dead_letters);
+      const key = sub.delivery + '|' + (sub.dead_letters || 0);
+      if (key !== r.key) {
+        r.key = key;
+        const actions = subscriberActions(ev.name, sub);
+        r.actions.replaceWith(actions);
+        r.actions = actions;
+      }
+      prev = place(n.tbody, r.tr, prev);
+    }
+    for (const [socket, r] of n.rows) {
+      if (!seen.has(socket)) { r.tr.remove(); n.rows.delete(socket); }
+    }
+    n.table.hidden = ev.subscribers.length === 0;
+    n.none.hidden = ev.subscribers.length > 0;
+  }
+
   function renderEvents(s) {
     const box = $('events');
-    const parts = s.events.map((ev) => {
-      const subs = ev.subscribers.map((sub) => el('tr', { 'data-socket': sub.socket },
-        el('td', { class: 'mono' }, sub.socket),
-        el('td', {}, sub.delivery + (sub.durable ? ' · durable' : '')),
-        el('td', {}, sub.expire ? duration(sub.expire) + ' (' + duration(sub.ttl) + ' left)' : 'never'),
-        el('td', { class: 'num' }, sub.pending === undefined ? '–' : num(sub.pending)),
-        el('td', { class: 'num' + (sub.dead_letters ? ' bad' : '') }, sub.dead_letters === undefined ? '–' : num(sub.dead_letters)),
-        subscriberActions(ev.name, sub),
-      ));
-      return el('article', { class: 'event', 'data-event': ev.name },
-        el('h3', {}, el('span', { class: 'mono' }, ev.name), el('span', { class: 'muted' },
-          ' · raised ' + num(ev.raised) + ' · ' + num(ev.raised_rate) + '/s')),
-        subs.length ? el('div', { class: 'scroll' }, el('table', {},
-          el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Socket'), el('th', { scope: 'col' }, 'Delivery'),
-            el('th', { scope: 'col' }, 'Expire'), el('th', { scope: 'col', class: 'num' }, 'Pending'),
-            el('th', { scope: 'col', class: 'num' }, 'Dead letters'), el('th', { scope: 'col' }, 'Actions'))),
-          el('tbody', {}, ...subs))) : el('p', { class: 'muted' }, 'No subscribers.'));
-    });
-    if (s.truncated) parts.push(el('p', { class: 'muted' }, 'More subscribers than shown: use subscribers_list.'));
-    box.replaceChildren(...parts);
+    const seen = new Set();
+    let prev = null;
+    for (const ev of s.events) {
+      seen.add(ev.name);
+      let n = eventNodes.get(ev.name);
+      if (!n) { n = makeEvent(ev.name); eventNodes.set(ev.name, n); }
+      setText(n.info, ' · raised ' + num(ev.raised) + ' · ' + num(ev.raised_rate) + '/s');
+      updateSubscribers(n, ev);
+      prev = place(box, n.article, prev);
+    }
+    for (const [name, n] of eventNodes) {
+      if (!seen.has(name)) { n.article.remove(); eventNodes.delete(name); }
+    }
+    $('events-truncated').hidden = !s.truncated;
     $('events-empty').hidden = s.events.length > 0;
   }
 
