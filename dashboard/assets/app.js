@@ -35,8 +35,8 @@
     s = Math.max(0, Math.floor(s));
     const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
     if (d) return d + 'd ' + h + 'h';
-    if (h) return h + 'h ' + m + 'm';
-    if (m) return m + 'm ' + (s % 60) + 's';
+    if (h) return m ? h + 'h ' + m + 'm' : h + 'h';
+    if (m) return s % 60 ? m + 'm ' + (s % 60) + 's' : m + 'm';
     return s + 's';
   }
 
@@ -50,8 +50,9 @@
     if (!st) return el('span', { class: 'badge badge-none' }, '–');
     const label = { connected: 'connected', connecting: 'connecting', backoff: 'backing off', idle: 'idle' }[st] || st;
     const b = el('span', { class: 'badge badge-' + st, 'data-state': st }, label);
-    if (st === 'backoff' && next) b.append(' (next attempt in ' + (next < 1 ? next.toFixed(1) : Math.ceil(next)) + 's)');
-    return b;
+    if (st !== 'backoff') return b;
+    const when = next ? 'next attempt in ' + (next < 1 ? next.toFixed(1) : Math.ceil(next)) + 's' : 'next attempt with the next event';
+    return el('span', {}, b, el('br'), el('span', { class: 'muted small' }, when));
   }
 
   function setStatus(msg, bad) {
@@ -111,15 +112,31 @@
     $('t-dead').classList.toggle('bad', t.dead_letters > 0);
   }
 
+  // errorCell shows an error's start (all of it on hover or focus: title)
+  // and how long ago it happened.
+  function errorCell(msg, at) {
+    const short = msg.length > 120 ? msg.slice(0, 119) + '…' : msg;
+    return el('td', { class: 'err', title: msg !== short ? msg : null }, short,
+      at ? el('span', { class: 'muted' }, ' (' + ago(at) + ')') : null);
+  }
+
   function replaceRows(tbody, rows) {
     tbody.replaceChildren(...rows);
   }
 
+  // labelCells gives every cell its column's name (data-label): on a
+  // narrow screen the rows are shown as cards, each cell with its name.
+  function labelCells(table) {
+    const names = [...table.tHead.rows[0].cells].map((th) => th.textContent);
+    for (const tr of table.tBodies[0].rows) {
+      [...tr.cells].forEach((td, i) => { if (!td.dataset.label) td.dataset.label = names[i] || ''; });
+    }
+  }
+
   function renderDests(s) {
     const rows = s.destinations.map((d) => el('tr', { 'data-socket': d.socket },
-      el('td', { class: 'mono' }, d.socket),
-      el('td', {}, d.events.join(', ')),
-      el('td', {}, d.delivery),
+      el('td', {}, el('span', { class: 'mono sock' }, d.socket), el('br'), el('span', { class: 'muted small' }, d.events.join(', '))),
+      el('td', { class: 'nowrap' }, d.delivery),
       el('td', { class: 'state' }, stateBadge(d.state, d.next_attempt)),
       el('td', { class: 'num' }, num(d.queued)),
       el('td', { class: 'num' }, num(d.in_flight)),
@@ -129,10 +146,10 @@
       el('td', { class: 'num' + (d.failed_rate ? ' bad' : '') }, num(d.failed_rate)),
       el('td', { class: 'num' }, ms(d.p50_ms)),
       el('td', { class: 'num' }, ms(d.p99_ms)),
-      el('td', { class: 'err' }, d.connect_error || d.last_error || '',
-        d.last_error_at ? el('span', { class: 'muted' }, ' (' + ago(d.last_error_at) + ')') : null),
+      errorCell(d.connect_error || d.last_error || '', d.last_error_at),
     ));
     replaceRows($('dests').tBodies[0], rows);
+    labelCells($('dests'));
     $('dests-empty').hidden = rows.length > 0;
   }
 
@@ -171,6 +188,7 @@
         el('th', { scope: 'col', class: 'num' }, 'Dead letters'), el('th', { scope: 'col' }, 'Actions'))),
       tbody));
     const none = el('p', { class: 'muted' }, 'No subscribers.');
+    table.firstChild.classList.add('stack');
     const article = el('article', { class: 'event', 'data-event': name },
       el('h3', {}, el('span', { class: 'mono' }, name), info), table, none);
     return { article, info, table, tbody, none, rows: new Map() };
@@ -195,7 +213,7 @@
       seen.add(sub.socket);
       let r = n.rows.get(sub.socket);
       if (!r) {
-        const cells = [0, 1, 2, 3, 4].map((i) => el('td', { class: i === 0 ? 'mono' : i >= 3 ? 'num' : '' }));
+        const cells = [0, 1, 2, 3, 4].map((i) => el('td', { class: i === 0 ? 'mono sock' : i >= 3 ? 'num' : '' }));
         const actions = el('td', { class: 'buttons' });
         r = { tr: el('tr', { 'data-socket': sub.socket }, ...cells, actions), cells, actions, key: null };
         setText(cells[0], sub.socket);
@@ -215,6 +233,7 @@
       }
       prev = place(n.tbody, r.tr, prev);
     }
+    labelCells(n.table.firstChild);
     for (const [socket, r] of n.rows) {
       if (!seen.has(socket)) { r.tr.remove(); n.rows.delete(socket); }
     }
@@ -243,8 +262,8 @@
 
   function renderConns(s) {
     const rows = s.connections.map((c) => el('tr', {},
-      el('td', { class: 'mono' }, c.address),
-      el('td', {}, c.delivery),
+      el('td', { class: 'mono sock' }, c.address),
+      el('td', { class: 'nowrap' }, c.delivery),
       el('td', { class: 'state' }, stateBadge(c.state, c.next_attempt)),
       el('td', { class: 'num' }, num(c.subscriptions)),
       el('td', { class: 'num' }, num(c.queued)),
@@ -252,9 +271,10 @@
       el('td', { class: 'num' }, num(c.in_flight)),
       el('td', { class: 'num' }, num(c.delivered)),
       el('td', { class: 'num' }, num(c.failed)),
-      el('td', { class: 'err' }, c.last_error || ''),
+      errorCell(c.last_error || ''),
     ));
     replaceRows($('conns').tBodies[0], rows);
+    labelCells($('conns'));
     $('conns-empty').hidden = rows.length > 0;
   }
 
@@ -272,11 +292,13 @@
     return e;
   }
 
-  function line(values, w, h, top, cls) {
+  // span is the seconds the x axis shows: the history kept, at least a
+  // minute, at most HISTORY; the newest point is at the right.
+  function line(values, w, h, top, span, cls) {
     const n = values.length;
     if (n < 2) return null;
     const pts = values.map((v, i) => {
-      const x = (w * i) / (HISTORY - 1) + (w * (HISTORY - n)) / (HISTORY - 1);
+      const x = (w * (span - n + i)) / (span - 1);
       const y = h - (Math.max(v, 0) / top) * (h - 4) - 2;
       return x.toFixed(1) + ',' + y.toFixed(1);
     });
@@ -285,14 +307,15 @@
 
   function chart(title, series, unit) {
     const w = 300, h = 70;
+    const span = Math.min(HISTORY, Math.max(60, ...series.map((s) => s.values.length)));
     const top = Math.max(1, ...series.flatMap((s) => s.values.filter((v) => v >= 0)));
     const g = svg('svg', { viewBox: '0 0 ' + w + ' ' + h, class: 'chart', role: 'img', 'aria-label': title + ', peak ' + fmt.format(top) + unit });
     g.append(svg('line', { x1: 0, y1: h - 1, x2: w, y2: h - 1, class: 'axis' }));
     for (const s of series) {
-      const l = line(s.values, w, h, top, s.cls);
+      const l = line(s.values, w, h, top, span, s.cls);
       if (l) g.append(l);
     }
-    return el('figure', {}, g, el('figcaption', { class: 'muted' }, title + ' · peak ' + fmt.format(top) + unit));
+    return el('figure', {}, g, el('figcaption', { class: 'muted' }, title + ' over the last ' + duration(span) + ' · peak ' + fmt.format(top) + unit));
   }
 
   function renderPlots() {
@@ -367,6 +390,7 @@
     if (!rows.length) return;
     tbody.prepend(...rows);
     while (tbody.rows.length > TAIL_MAX) tbody.deleteRow(-1);
+    labelCells($('tail'));
   }
 
   function tailInfo() {
