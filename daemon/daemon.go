@@ -392,8 +392,11 @@ func (d *Daemon) Start() error {
 		if d.miCert != nil {
 			scheme = "https://"
 		}
-		d.log.Info("mi listening", "url", scheme+ln.Addr().String()+MIPath,
-			"metrics", scheme+ln.Addr().String()+MetricsPath)
+		attrs := []any{"url", scheme + ln.Addr().String() + MIPath, "metrics", scheme + ln.Addr().String() + MetricsPath}
+		if d.dash != nil {
+			attrs = append(attrs, "ui", scheme+ln.Addr().String()+UIPath)
+		}
+		d.log.Info("mi listening", attrs...)
 		d.warnExposed("mi.listen", ln.Addr())
 	}
 	if d.ingestLn != nil {

@@ -125,10 +125,14 @@ type Dashboard struct {
 	tail    *tail
 	mux     *http.ServeMux
 
-	delivered, failed atomic.Uint64 // every outcome
-	dests             sync.Map      // socket → *destStats
-	ndests            atomic.Int64
-	events            sync.Map // event name → *eventStats
+	// untracked counts the outcomes of destinations not kept (beyond
+	// MaxDestinations, or forgotten): the totals are theirs and the
+	// destinations'. changes counts the subscription changes.
+	untracked struct{ delivered, failed atomic.Uint64 }
+	changes   atomic.Uint64
+	dests     sync.Map // socket → *destStats
+	ndests    atomic.Int64
+	events    sync.Map // event name → *eventStats
 
 	mu    sync.Mutex // the sampler's state, the sources and the frame
 	src   Sources

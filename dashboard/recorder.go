@@ -63,18 +63,17 @@ func (d *Dashboard) OnOutcome(o evi.Outcome) {
 	if !o.Raised.IsZero() {
 		lat = max(now.Sub(o.Raised), 0)
 	}
-	if o.Err == nil {
-		d.delivered.Add(1)
-		if ds != nil {
-			ds.delivered.Add(1)
-			ds.lat.add(lat)
-		}
-	} else {
-		d.failed.Add(1)
-		if ds != nil {
-			ds.failed.Add(1)
-			ds.lastErr.Store(&errAt{msg: o.Err.Error(), at: now})
-		}
+	switch {
+	case ds == nil && o.Err == nil:
+		d.untracked.delivered.Add(1)
+	case ds == nil:
+		d.untracked.failed.Add(1)
+	case o.Err == nil:
+		ds.delivered.Add(1)
+		ds.lat.add(lat)
+	default:
+		ds.failed.Add(1)
+		ds.lastErr.Store(&errAt{msg: o.Err.Error(), at: now})
 	}
 	if d.tail.admit() {
 		d.tail.add(outcomeEntry(o, now, lat))
@@ -83,6 +82,7 @@ func (d *Dashboard) OnOutcome(o evi.Outcome) {
 
 // OnSubscription puts the change in the tail (evi.Observer).
 func (d *Dashboard) OnSubscription(c evi.SubscriptionChange) {
+	d.changes.Add(1)
 	if d.tail.admit() {
 		d.tail.add(changeEntry(c))
 	}
@@ -131,7 +131,7 @@ func (d *Dashboard) sampleLocked(now time.Time, raised uint64, live func(socket 
 	if !s.at.IsZero() {
 		secs = max(now.Sub(s.at).Seconds(), 0.001)
 	}
-	del, fail := d.delivered.Load(), d.failed.Load()
+	del, fail := d.outcomesLocked()
 	s.raisedRate = float64(raised-s.prevRaised) / secs
 	s.delRate = float64(del-s.prevDel) / secs
 	s.failRate = float64(fail-s.prevFail) / secs
@@ -168,13 +168,40 @@ func (d *Dashboard) sampleLocked(now time.Time, raised uint64, live func(socket 
 		} else if ds.idle++; ds.idle > historyLen {
 			if live(ds.socket) {
 				ds.idle = 0
-			} else {
+			} else { // its counts stay in the totals
+				d.untracked.delivered.Add(ds.delivered.Load())
+				d.untracked.failed.Add(ds.failed.Load())
 				d.dests.Delete(k)
 				d.ndests.Add(-1)
 			}
 		}
 		return true
 	})
+}
+
+// outcomesLocked returns how many outcomes were delivered and failed, over
+// every destination; d.mu is held (no destination is forgotten meanwhile).
+func (d *Dashboard) outcomesLocked() (delivered, failed uint64) {
+	delivered, failed = d.untracked.delivered.Load(), d.untracked.failed.Load()
+	d.dests.Range(func(_, v any) bool {
+		ds := v.(*destStats)
+		delivered += ds.delivered.Load()
+		failed += ds.failed.Load()
+		return true
+	})
+	return delivered, failed
+}
+
+// droppedLocked returns how many entries the tail did not take: those
+// offered (every raise, outcome and change) less those it took.
+func (d *Dashboard) droppedLocked() uint64 {
+	del, fail := d.outcomesLocked()
+	offered := del + fail + d.changes.Load()
+	d.events.Range(func(_, v any) bool {
+		offered += v.(*eventStats).raised.Load()
+		return true
+	})
+	return offered - min(offered, d.tail.position())
 }
 
 // latest returns the last point of ds, or a point with no latency.

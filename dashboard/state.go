@@ -197,17 +197,18 @@ func (d *Dashboard) stateLocked(now time.Time, l *listing, history bool) *State 
 		Version: d.cfg.Version, Started: d.started.UTC(), Now: now.UTC(),
 		Uptime: now.Sub(d.started).Seconds(), Events: l.events, Truncated: l.truncated,
 		Destinations: []DestinationState{}, Connections: []ConnectionState{}, Statistics: []StatState{},
-		Tail:            TailState{Rate: d.cfg.TailRate, Dropped: d.tail.dropped.Load()},
+		Tail:            TailState{Rate: d.cfg.TailRate, Dropped: d.droppedLocked()},
 		HistoryInterval: 1,
 	}
 	if st.Events == nil {
 		st.Events = []EventState{}
 	}
+	del, fail := d.outcomesLocked()
 	st.Totals = Totals{
 		Events: len(l.events), Subscriptions: l.subs,
 		Raised: d.smp.prevRaised, RaisedRate: d.smp.raisedRate,
-		Delivered: d.delivered.Load(), DeliveredRate: d.smp.delRate,
-		Failed: d.failed.Load(), FailedRate: d.smp.failRate,
+		Delivered: del, DeliveredRate: d.smp.delRate,
+		Failed: fail, FailedRate: d.smp.failRate,
 	}
 	var conns []Connection
 	if d.src.Connections != nil {

@@ -96,6 +96,11 @@ type Scenario struct {
 	// TLS makes the sinks TLS servers and the sockets tls: (a certificate
 	// of a CA made for the run, which the daemon trusts). Not with URL.
 	TLS bool
+	// NoUI runs without the live view (the daemon's mi.ui: false). By
+	// default the daemon the bench starts serves it, as evstream serve
+	// does, and the api path's registry has its observer, as the daemon
+	// wires them: the figures include what it costs. Not with URL.
+	NoUI bool
 	// Duration bounds the raising time; 0 means no time bound.
 	Duration time.Duration
 	// Count bounds the events raised; 0 means no count bound.
@@ -152,6 +157,9 @@ func (sc Scenario) Name() string {
 	if sc.AtLeastOnce {
 		name += "+alo"
 	}
+	if sc.NoUI {
+		name += "-ui"
+	}
 	return name
 }
 
@@ -174,6 +182,8 @@ func (sc Scenario) Validate() error {
 		return errors.New("loadgen: at-least-once needs reliable mode")
 	case sc.Delivery == evi.AtLeastOnce && sc.Mode != ModeReliable:
 		return errors.New("loadgen: at-least-once delivery needs reliable mode (the sinks must answer its requests)")
+	case sc.NoUI && sc.URL != "":
+		return errors.New("loadgen: no-ui needs a daemon the bench starts (a running one serves its live view as its mi.ui says)")
 	case sc.TLS && sc.URL != "":
 		return errors.New("loadgen: tls needs a daemon the bench starts (a running one does not trust the bench's CA)")
 	case sc.Delivery > evi.AtLeastOnce:
@@ -485,9 +495,9 @@ func newTarget(sc Scenario, ca *benchCA) (target, error) {
 	case sc.URL != "":
 		return &remoteTarget{mi: newMIClient(sc.URL, 2), ingest: sc.IngestAddr, delivery: sc.Delivery}, nil
 	case sc.Path == PathAPI:
-		return newAPITarget(reliable, sc.Timeout, sc.Delivery, ca)
+		return newAPITarget(reliable, sc.Timeout, sc.Delivery, ca, !sc.NoUI)
 	default:
-		return newDaemonTarget(reliable, sc.Path == PathIngest, sc.Timeout, sc.Delivery, ca)
+		return newDaemonTarget(reliable, sc.Path == PathIngest, sc.Timeout, sc.Delivery, ca, !sc.NoUI)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/daemon"
+	"github.com/evstream/evstream/dashboard"
 	"github.com/evstream/evstream/delivery"
 	"github.com/evstream/evstream/evi"
 	"github.com/evstream/evstream/spool"
@@ -83,7 +84,8 @@ type apiTarget struct {
 	reg      *evi.Registry
 	tcp      *stream.Transport
 	delivery evi.Delivery
-	spooled  *spooled // at-least-once only
+	spooled  *spooled             // at-least-once only
+	dash     *dashboard.Dashboard // the live view's observer; nil: none
 }
 
 // spooled is the at-least-once side of an apiTarget.
@@ -142,13 +144,17 @@ func registerTLS(reg *evi.Registry, cfg stream.Config, ca *benchCA) error {
 	return nil
 }
 
-func newAPITarget(reliable bool, timeout time.Duration, d evi.Delivery, ca *benchCA) (*apiTarget, error) {
+func newAPITarget(reliable bool, timeout time.Duration, d evi.Delivery, ca *benchCA, ui bool) (*apiTarget, error) {
 	tcp, err := stream.New(stream.Config{ReliableMode: reliable, Timeout: timeout})
 	if err != nil {
 		return nil, err
 	}
 	t := &apiTarget{tcp: tcp, delivery: d}
 	rc := evi.Config{AutoPublish: true}
+	if ui { // the live view's observer, as the daemon has it
+		t.dash = dashboard.New(dashboard.Config{})
+		rc.Observers = []evi.Observer{t.dash}
+	}
 	if d == evi.AtLeastOnce {
 		if t.spooled, err = newSpooled(timeout, ca); err != nil {
 			tcp.Close()
@@ -157,8 +163,11 @@ func newAPITarget(reliable bool, timeout time.Duration, d evi.Delivery, ca *benc
 		rc.Spooler = t.spooled.eng
 	}
 	t.reg = evi.NewRegistry(rc)
+	if t.dash != nil {
+		t.dash.Start(dashboard.Sources{Registry: t.reg})
+	}
 	if err := t.reg.Register(tcp); err != nil {
-		t.reg.Close()
+		t.close(context.Background())
 		tcp.Close()
 		return nil, err
 	}
@@ -191,6 +200,9 @@ func (t *apiTarget) miURL() string      { return "" }
 func (t *apiTarget) ingestAddr() string { return "" }
 
 func (t *apiTarget) close(ctx context.Context) error {
+	if t.dash != nil {
+		defer t.dash.Close()
+	}
 	err := t.reg.Shutdown(ctx)
 	var se *stream.ShutdownError
 	if errors.As(err, &se) {
@@ -211,8 +223,9 @@ type daemonTarget struct {
 	dataDir  string // at-least-once: a temporary data_dir, removed by close
 }
 
-func newDaemonTarget(reliable, ingest bool, timeout time.Duration, d evi.Delivery, ca *benchCA) (*daemonTarget, error) {
+func newDaemonTarget(reliable, ingest bool, timeout time.Duration, d evi.Delivery, ca *benchCA, ui bool) (*daemonTarget, error) {
 	cfg := daemon.DefaultConfig()
+	cfg.MI.UI = ui
 	es := daemon.TransportSettings[*stream.Settings](cfg, stream.Section)
 	if timeout > 0 {
 		es.Timeout = int(timeout / time.Millisecond)

@@ -29,6 +29,7 @@ type benchFlags struct {
 	atLeastOnce bool
 	deliveries  []evi.Delivery
 	tls         bool
+	ui          bool
 	duration    durationValue
 	count       int64
 	rate        float64
@@ -70,6 +71,7 @@ run, 2 on bad usage. docs/BENCH.md has the details.`,
 	fs.StringVar(&subs, "subs", "1,10,100", "subscriber counts, comma separated (one scenario each)")
 	fs.BoolVar(&f.atLeastOnce, "at-least-once", false, "reliable mode only: check that every subscriber received every event at least once (the run fails on loss)")
 	fs.StringVar(&delivery, "delivery", "at-most-once", "the subscriptions' delivery policy: at-most-once, at-least-once (each event spooled durably, in a temporary data_dir, until its subscriber confirms it; reliable mode only), all, or a comma list")
+	fs.BoolVar(&f.ui, "ui", true, "run with the live view (as evstream serve does): the daemon's mi.ui, and its observer on the api path's registry; --ui=false measures without it (not with --url)")
 	fs.BoolVar(&f.tls, "tls", false, "subscribe the sinks with tls: sockets (TLS servers with a certificate of a CA made for the run, which the daemon trusts); not with --url")
 	fs.Var(&f.duration, "duration", "raising time per scenario (0: no time bound, --count must be set)")
 	fs.Int64Var(&f.count, "count", 0, "most events raised per scenario (0: no count bound)")
@@ -207,7 +209,7 @@ func (f *benchFlags) scenarios() []loadgen.Scenario {
 			for _, n := range f.subs {
 				for _, d := range f.deliveries {
 					out = append(out, loadgen.Scenario{
-						Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce, Delivery: d, TLS: f.tls,
+						Path: p, Mode: m, Subscribers: n, AtLeastOnce: f.atLeastOnce, Delivery: d, TLS: f.tls, NoUI: !f.ui,
 						Duration: time.Duration(f.duration), Count: f.count, Rate: f.rate,
 						Workers: f.workers, Window: f.window, Drain: time.Duration(f.drain), Timeout: time.Duration(f.timeout),
 						Receiver: loadgen.ReceiverKind(f.receiver),

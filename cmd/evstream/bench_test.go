@@ -68,6 +68,8 @@ func TestBenchJSON(t *testing.T) {
 		{"api spooled", []string{"--path", "api", "--mode", "reliable", "--delivery", "at-least-once", "--subs", "1", "--count", "2000"}, 2000, 1, "api/reliable/1sub+spool"},
 		{"api tls", []string{"--path", "api", "--mode", "notify", "--tls", "--subs", "2", "--count", "2000"}, 2000, 2, "api/notify/2sub+tls"},
 		{"ingest tls spooled", []string{"--path", "ingest", "--mode", "reliable", "--tls", "--delivery", "at-least-once", "--subs", "1", "--count", "2000"}, 2000, 1, "ingest/reliable/1sub+tls+spool"},
+		{"api without the live view", []string{"--path", "api", "--mode", "notify", "--ui=false", "--subs", "1", "--count", "2000"}, 2000, 1, "api/notify/1sub-ui"},
+		{"ingest without the live view", []string{"--path", "ingest", "--mode", "notify", "--ui=false", "--subs", "1", "--count", "2000"}, 2000, 1, "ingest/notify/1sub-ui"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
