@@ -284,7 +284,7 @@ func TestServeBadConfig(t *testing.T) {
 		{"bad value", "event_stream:\n  reliable_mode: true\n  timeout: -5\n", nil,
 			"evstream: FILE:3: event_stream.timeout: -5 is out of range: want 1 to 3600000 milliseconds (1 hour)\n"},
 		{"unknown key", "mi:\n  listen: 127.0.0.1:0\n  lisen: 127.0.0.1:0\n", nil,
-			"evstream: FILE:3: mi.lisen: unknown key (want one of: listen, allowed_hosts, auth_token, basic_auth, tls_cert_file, tls_key_file)\n"},
+			"evstream: FILE:3: mi.lisen: unknown key (want one of: listen, allowed_hosts, auth_token, basic_auth, tls_cert_file, tls_key_file, ui)\n"},
 		{"two problems", "log:\n  level: loud\n  format: xml\n", nil,
 			"evstream: FILE:2: log.level: \"loud\" is not a log level (want debug, info, warn or error)\n" +
 				"evstream: FILE:3: log.format: \"xml\" is not a log format (want text or json)\n"},
