@@ -174,6 +174,9 @@ func TestMutualTLS(t *testing.T) {
 	if err := send(t, without, p.Socket); err == nil {
 		t.Fatal("delivered without a client certificate")
 	}
+	// The notification counts as delivered once written: the receiver
+	// reads it when it gets to it.
+	testnet.PollUntil(t, time.Minute, "the event sent with the certificate received", func() bool { return len(p.Received()) > 0 })
 	if got := p.Received(); len(got) != 1 {
 		t.Fatalf("the receiver got %v, want the one event", got)
 	}
