@@ -132,9 +132,9 @@ func (d *Dashboard) sampleLocked(now time.Time, raised uint64, live func(socket 
 		secs = max(now.Sub(s.at).Seconds(), 0.001)
 	}
 	del, fail := d.outcomesLocked()
-	s.raisedRate = float64(raised-s.prevRaised) / secs
-	s.delRate = float64(del-s.prevDel) / secs
-	s.failRate = float64(fail-s.prevFail) / secs
+	s.raisedRate = round2(float64(raised-s.prevRaised) / secs)
+	s.delRate = round2(float64(del-s.prevDel) / secs)
+	s.failRate = round2(float64(fail-s.prevFail) / secs)
 	s.prevRaised, s.prevDel, s.prevFail, s.at = raised, del, fail, now
 	slot := s.tick % latencyWindow
 	s.tick++
@@ -142,7 +142,7 @@ func (d *Dashboard) sampleLocked(now time.Time, raised uint64, live func(socket 
 	d.events.Range(func(_, v any) bool {
 		e := v.(*eventStats)
 		n := e.raised.Load()
-		e.rate = float64(n-e.prev) / secs
+		e.rate = round2(float64(n-e.prev) / secs)
 		e.prev = n
 		return true
 	})

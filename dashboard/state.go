@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"encoding/json"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -309,6 +310,10 @@ func connectionOf(conns []Connection, socket, delivery string) *Connection {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// round2 rounds a rate to hundredths: a second measured as 1.0000027 s
+// is not worth the digits.
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
 func round3(f float64) float64 {
 	if f < 0 {
