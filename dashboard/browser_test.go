@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -256,12 +257,23 @@ func TestBrowser(t *testing.T) {
 	p.waitJS("the status of the raise", `document.getElementById('status').textContent === 'Raise: OK'`)
 	p.waitJS("the destination connected", sel(`document.querySelector('#dests tr[data-socket=%q] [data-state="connected"]')`, socket))
 
-	// Its receiver stops: the destination turns "backing off".
-	down := listenAndClose(t)
-	downSocket := "tcp:" + down + "/gone"
+	// A receiver that stops: its destination turns "backing off". (Events
+	// raised until the daemon notices are written to the dying connection;
+	// the first connect after it fails.)
+	stopping := testnet.Serve(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	downSocket := "tcp:" + stopping.Addr() + "/gone"
 	miAuth(t, d, "event_subscribe", []any{"E_DOWN", downSocket, 3600})
-	miAuth(t, d, "raise_event", []any{"E_DOWN", map[string]any{"n": 1}})
-	p.waitJS("the destination backing off", sel(`document.querySelector('#dests tr[data-socket=%q] [data-state="backoff"]')`, downSocket))
+	miAuth(t, d, "raise_event", []any{"E_DOWN", map[string]any{"n": 0}})
+	p.waitJS("the destination connected", sel(`document.querySelector('#dests tr[data-socket=%q] [data-state="connected"]')`, downSocket))
+	stopping.Close()
+	backoff := sel(`document.querySelector('#dests tr[data-socket=%q] [data-state="backoff"]')`, downSocket)
+	for n := 1; !eval[bool](p, "!!"+backoff); n++ {
+		if n > 600 {
+			t.Fatalf("the destination of a stopped receiver never showed backing off after %d raises", n)
+		}
+		miAuth(t, d, "raise_event", []any{"E_DOWN", map[string]any{"n": n}})
+		time.Sleep(100 * time.Millisecond)
+	}
 	p.waitJS("the connect error", sel(`document.querySelector('#dests tr[data-socket=%q] td.err').textContent.includes('refused')`, downSocket))
 
 	// A dead letter is replayed from the page.

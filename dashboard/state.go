@@ -54,7 +54,9 @@ type Totals struct {
 
 // EventState is one event and its subscribers.
 type EventState struct {
-	Name        string            `json:"name"`
+	Name string `json:"name"`
+	// ID is the event's id, as events_list shows it.
+	ID          int               `json:"id"`
 	Raised      uint64            `json:"raised"`
 	RaisedRate  float64           `json:"raised_rate"`
 	Subscribers []SubscriberState `json:"subscribers"`
@@ -164,7 +166,7 @@ func (d *Dashboard) listLocked(now time.Time) *listing {
 		return l
 	}
 	for _, ev := range reg.Events() {
-		es := EventState{Name: ev.Name(), Subscribers: []SubscriberState{}}
+		es := EventState{Name: ev.Name(), ID: ev.ID(), Subscribers: []SubscriberState{}}
 		if v, ok := d.events.Load(ev.Name()); ok {
 			e := v.(*eventStats)
 			es.Raised, es.RaisedRate = e.raised.Load(), e.rate
@@ -205,9 +207,13 @@ func (d *Dashboard) stateLocked(now time.Time, l *listing, history bool) *State 
 		st.Events = []EventState{}
 	}
 	del, fail := d.outcomesLocked()
+	raised := d.smp.prevRaised
+	if d.src.Registry != nil {
+		raised = d.src.Registry.Raised()
+	}
 	st.Totals = Totals{
 		Events: len(l.events), Subscriptions: l.subs,
-		Raised: d.smp.prevRaised, RaisedRate: d.smp.raisedRate,
+		Raised: raised, RaisedRate: d.smp.raisedRate,
 		Delivered: del, DeliveredRate: d.smp.delRate,
 		Failed: fail, FailedRate: d.smp.failRate,
 	}

@@ -249,7 +249,7 @@
       seen.add(ev.name);
       let n = eventNodes.get(ev.name);
       if (!n) { n = makeEvent(ev.name); eventNodes.set(ev.name, n); }
-      setText(n.info, ' · raised ' + num(ev.raised) + ' · ' + num(ev.raised_rate) + '/s');
+      setText(n.info, ' · id ' + ev.id + ' · raised ' + num(ev.raised) + ' · ' + num(ev.raised_rate) + '/s');
       updateSubscribers(n, ev);
       prev = place(box, n.article, prev);
     }
