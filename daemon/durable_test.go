@@ -105,3 +105,23 @@ func TestDeliveryMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelSharedConnectionRefused: an at-least-once virtual:PARALLEL
+// socket whose members share a connection is refused at subscribe, with
+// the reason (its events would go twice with one id on that connection);
+// at-most-once, it is accepted.
+func TestParallelSharedConnectionRefused(t *testing.T) {
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.AutoPublish = true
+	d, _ := start(t, cfg)
+	sink := rpcsink.New(t, "")
+	socket := "virtual:PARALLEL " + sink.Socket("a") + " " + sink.Socket("b")
+	got := miCall(t, d, subscribeReq("E_P", socket, "at-least-once"))
+	if !strings.Contains(got, `"code":400`) || !strings.Contains(got, "members 1 and 2 share the connection tcp:"+sink.Addr()) {
+		t.Fatalf("at-least-once PARALLEL on one connection: %s", got)
+	}
+	if got := miCall(t, d, subscribeReq("E_P", socket, "at-most-once")); got != okReply {
+		t.Fatalf("at-most-once PARALLEL on one connection: %s", got)
+	}
+}

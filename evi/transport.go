@@ -62,6 +62,15 @@ type Destination interface {
 	Close() error
 }
 
+// Connected is implemented by destinations whose events go through a
+// connection that other destinations may share (the tcp: and tls:
+// transports', one per host:port): Connection names it ("tcp:host:port");
+// destinations that return the same name share one connection, and so one
+// space of JSON-RPC ids.
+type Connected interface {
+	Connection() string
+}
+
 // Done receives the outcome of one accepted Send: err is nil when the
 // event was delivered, else a *DeliveryError (test with errors.As; a
 // virtual destination's error wraps its members').

@@ -63,6 +63,10 @@ func (d *destination) String() string { return d.name }
 // subscriber exactly when these are equal.
 func (d *destination) Key() string { return d.name }
 
+// Connection names the connection the destination shares with the others
+// of its host:port (evi.Connected).
+func (d *destination) Connection() string { return d.c.name }
+
 // Send queues m for delivery; see evi.Destination. It never blocks on the
 // network. It refuses with ReasonQueueFull when the destination's queue,
 // or the transport's, is full, and with ReasonClosed after Close. While

@@ -23,6 +23,7 @@ func init() {
 			return New(env.Registry, Config{
 				FailoverTimeout: time.Duration(s.(*Settings).FailoverTimeout) * time.Second,
 				Logger:          env.Logger,
+				SeqIDs:          env.SeqIDs,
 			})
 		},
 		Order: 10, // its members are sockets of the others

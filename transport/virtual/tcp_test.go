@@ -654,3 +654,43 @@ func TestMembersBound(t *testing.T) {
 		t.Fatalf("beyond the bound: %v", err)
 	}
 }
+
+// TestSeqIDsParallelSharedConnection: with at-least-once members (SeqIDs:
+// a request's id is the event's spool sequence), a PARALLEL socket whose
+// members share a connection is refused, naming them: each event would go
+// twice on it with one id. Members on different addresses, FAILOVER and
+// ROUND-ROBIN (one member at a time), and at-most-once members are fine.
+func TestSeqIDsParallelSharedConnection(t *testing.T) {
+	a, b := "tcp:127.0.0.1:9001", "tcp:127.0.0.1:9002"
+	for _, c := range []struct {
+		seqIDs bool
+		socket string
+		bad    string // the error's text; "": parses
+	}{
+		{true, "virtual:PARALLEL " + a + "/x " + a + "/y", "members 1 and 2 share the connection " + a},
+		{true, "virtual:PARALLEL " + b + " " + a + "/x " + a, "members 2 and 3 share the connection " + a},
+		{true, "virtual:PARALLEL " + a + " " + b, ""},
+		{true, "virtual:FAILOVER " + a + "/x " + a + "/y", ""},
+		{true, "virtual:ROUND-ROBIN " + a + "/x " + a + "/y", ""},
+		{false, "virtual:PARALLEL " + a + "/x " + a + "/y", ""},
+	} {
+		t.Run(fmt.Sprintf("%v %s", c.seqIDs, c.socket), func(t *testing.T) {
+			e := newTCPEnv(t, stream.Config{SeqIDs: c.seqIDs}, Config{SeqIDs: c.seqIDs})
+			d, err := e.vt.Parse(c.socket)
+			if c.bad == "" {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				d.Close()
+				return
+			}
+			var se *evi.SocketError
+			if !errors.As(err, &se) || !strings.Contains(err.Error(), c.bad) || !strings.Contains(err.Error(), "at-most-once") {
+				t.Fatalf("Parse = %v, want a socket error saying %q", err, c.bad)
+			}
+			if n := len(e.tcp.Stats().Addresses); n != 0 {
+				t.Errorf("%d addresses left open by the refused socket", n)
+			}
+		})
+	}
+}

@@ -38,6 +38,11 @@ type Config struct {
 	// Now returns the current time, for the FAILOVER failure marks; nil
 	// means time.Now. Tests inject a clock here.
 	Now func() time.Time
+	// SeqIDs says that the members are at-least-once destinations, whose
+	// requests carry the event's spool sequence as their id: a PARALLEL
+	// socket whose members share a connection (evi.Connected) is then
+	// refused, as it would send two requests with one id on it.
+	SeqIDs bool
 }
 
 // Transport is the virtual transport: it parses "virtual:POLICY member..."
@@ -48,6 +53,7 @@ type Transport struct {
 	timeout time.Duration
 	log     *ratelog.Logger
 	now     func() time.Time
+	seqIDs  bool // Config.SeqIDs
 
 	mu     sync.Mutex
 	closed bool
@@ -71,6 +77,7 @@ func New(reg *evi.Registry, cfg Config) (*Transport, error) {
 		timeout: cfg.FailoverTimeout,
 		log:     ratelog.New(cfg.Logger, 0, 0),
 		now:     cfg.Now,
+		seqIDs:  cfg.SeqIDs,
 		dests:   make(map[*destination]struct{}),
 	}
 	if t.timeout == 0 {
@@ -143,6 +150,12 @@ func (t *Transport) Parse(socket string) (evi.Destination, error) {
 		d.members[i].socket = tok
 		d.members[i].dest = md
 	}
+	if policy == Parallel && t.seqIDs {
+		if i, j, conn := sharedConnection(d.members); conn != "" {
+			d.closeMembers()
+			return nil, evi.NewSocketError(socket, nil, "members %d and %d share the connection %s: an at-least-once PARALLEL group would send each event twice on it with one id (its spool sequence); use members on different addresses, or at-most-once delivery", i+1, j+1, conn)
+		}
+	}
 	keys := make([]string, len(d.members))
 	for i := range d.members {
 		keys[i] = d.members[i].dest.Key()
@@ -160,6 +173,24 @@ func (t *Transport) Parse(socket string) (evi.Destination, error) {
 	t.dests[d] = struct{}{}
 	t.mu.Unlock()
 	return d, nil
+}
+
+// sharedConnection returns two members whose destinations share a
+// connection, and its name; "" when none do.
+func sharedConnection(members []member) (i, j int, conn string) {
+	seen := map[string]int{}
+	for j := range members {
+		c, ok := members[j].dest.(evi.Connected)
+		if !ok {
+			continue
+		}
+		name := c.Connection()
+		if i, dup := seen[name]; dup {
+			return i, j, name
+		}
+		seen[name] = j
+	}
+	return 0, 0, ""
 }
 
 func (t *Transport) isClosed() bool {
