@@ -12,16 +12,26 @@ import (
 	"github.com/evstream/evstream/value"
 )
 
+// benchDashboard returns a started Dashboard and an event to report on,
+// both closed at the end of the benchmark.
+func benchDashboard(b *testing.B) (*dashboard.Dashboard, *evi.Event) {
+	d := dashboard.New(dashboard.Config{})
+	d.Start(dashboard.Sources{})
+	b.Cleanup(d.Close)
+	reg := evi.NewRegistry(evi.Config{})
+	b.Cleanup(func() { reg.Close() })
+	e, err := reg.Publish("E_BENCH")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d, e
+}
+
 // BenchmarkOnOutcome is what the live view costs each delivery: the
 // outcome of an event to one of 10 destinations, from every core at once
 // (the tail takes its 100 entries a second; the rest are counted).
 func BenchmarkOnOutcome(b *testing.B) {
-	d := dashboard.New(dashboard.Config{})
-	d.Start(dashboard.Sources{})
-	defer d.Close()
-	ev := evi.NewRegistry(evi.Config{})
-	defer ev.Close()
-	e, _ := ev.Publish("E_BENCH")
+	d, e := benchDashboard(b)
 	sockets := make([]string, 10)
 	for i := range sockets {
 		sockets[i] = "tcp:127.0.0.1:" + strconv.Itoa(9000+i) + "/m"
@@ -44,12 +54,7 @@ func BenchmarkOnOutcome(b *testing.B) {
 
 // BenchmarkOnRaise is what the live view costs each raise.
 func BenchmarkOnRaise(b *testing.B) {
-	d := dashboard.New(dashboard.Config{})
-	d.Start(dashboard.Sources{})
-	defer d.Close()
-	ev := evi.NewRegistry(evi.Config{})
-	defer ev.Close()
-	e, _ := ev.Publish("E_BENCH")
+	d, e := benchDashboard(b)
 	m := evi.NewMessage(e, value.Named(value.Param{Name: "ip", Value: value.String("192.168.2.11")}), time.Now())
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -2,14 +2,13 @@ package dashboard_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -209,22 +208,7 @@ func uiDaemon(t *testing.T) *daemon.Daemon {
 // miAuth calls an MI command with the token.
 func miAuth(t *testing.T, d *daemon.Daemon, method string, params any) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-	req, _ := http.NewRequest("POST", baseURL(d)+"/mi", strings.NewReader(string(body)))
-	req.Header.Set("Authorization", "Bearer "+uiToken)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r struct {
-		Result json.RawMessage
-		Error  json.RawMessage
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Error != nil {
-		t.Fatalf("%s %v: %v %s", method, params, err, r.Error)
-	}
-	return string(r.Result)
+	return miWith(t, d, uiToken, method, params)
 }
 
 // TestBrowser drives the live view as an operator does: the page loads
@@ -328,18 +312,6 @@ func TestBrowser(t *testing.T) {
 	p.checkClean()
 }
 
-// listenAndClose returns a loopback address nothing listens on any more.
-func listenAndClose(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // TestScreenshots writes the screenshots of docs/img (run with
 // EVSTREAM_SCREENSHOTS=docs/img from the repository's root... or any
 // folder): the desktop and the phone views, with traffic going.
@@ -355,7 +327,8 @@ func TestScreenshots(t *testing.T) {
 	sink.SetFail(func(a rpcsink.Arrival, _ int) bool { return a.N%50 == 0 })
 	miAuth(t, d, "event_subscribe", []any{"E_PIKE_BLOCKED", recv.Socket() + "/block_ip", 3600})
 	miAuth(t, d, "event_subscribe", []any{"E_CALL_SETUP", sink.Socket("call_setup"), 3600, "at-least-once"})
-	miAuth(t, d, "event_subscribe", []any{"E_CALL_SETUP", "tcp:" + listenAndClose(t) + "/cdr", 3600})
+	deadPort, _ := testnet.BoundPort(t) // nothing listens there
+	miAuth(t, d, "event_subscribe", []any{"E_CALL_SETUP", "tcp:127.0.0.1:" + strconv.Itoa(deadPort) + "/cdr", 3600})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {

@@ -48,8 +48,19 @@ var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 // on an error reply.
 func mi(t *testing.T, d *daemon.Daemon, method string, params any) string {
 	t.Helper()
+	return miWith(t, d, "", method, params)
+}
+
+// miWith is mi with the MI's token ("": none).
+func miWith(t *testing.T, d *daemon.Daemon, token, method string, params any) string {
+	t.Helper()
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-	resp, err := client.Post(baseURL(d)+"/mi", "application/json", strings.NewReader(string(body)))
+	req, _ := http.NewRequest("POST", baseURL(d)+"/mi", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
