@@ -27,10 +27,13 @@ const (
 )
 
 // historyLen is how many seconds of history each destination keeps (the
-// plots), latencyWindow over how many seconds p50 and p99 are computed.
+// plots), latencyWindow over how many seconds p50 and p99 are computed,
+// latencySamples how many latencies a second a destination measures at
+// least (beyond, one outcome in n).
 const (
-	historyLen    = 300
-	latencyWindow = 10
+	historyLen     = 300
+	latencyWindow  = 10
+	latencySamples = 1000
 )
 
 //go:embed assets
@@ -130,9 +133,13 @@ type Dashboard struct {
 	// destinations'. changes counts the subscription changes.
 	untracked struct{ delivered, failed atomic.Uint64 }
 	changes   atomic.Uint64
-	dests     sync.Map // socket → *destStats
-	ndests    atomic.Int64
-	events    sync.Map // event name → *eventStats
+	// tick counts the sampler's seconds; clock is when the last one
+	// began (Unix nanoseconds): the time of the errors kept.
+	tick   atomic.Uint64
+	clock  atomic.Int64
+	dests  sync.Map // socket → *destStats
+	ndests atomic.Int64
+	events sync.Map // event name → *eventStats
 
 	mu    sync.Mutex // the sampler's state, the sources and the frame
 	src   Sources
@@ -156,6 +163,8 @@ func New(cfg Config) *Dashboard {
 		fresh:   make(chan struct{}),
 		stop:    make(chan struct{}),
 	}
+	d.clock.Store(d.started.UnixNano())
+	d.tick.Store(1) // a destination's errTick starts at 0: its first error is kept
 	static, _ := fs.Sub(assets, "assets")
 	files := http.FileServerFS(static)
 	d.mux = http.NewServeMux()
@@ -224,15 +233,17 @@ func (d *Dashboard) sampler() {
 		case <-d.stop:
 			return
 		case now := <-t.C:
+			d.clock.Store(now.UnixNano())
+			d.tick.Add(1)
 			d.tail.second()
-			d.tick(now)
+			d.sample(now)
 		}
 	}
 }
 
-// tick samples the counts and, while a page is connected, builds the
+// sample samples the counts and, while a page is connected, builds the
 // state they are sent.
-func (d *Dashboard) tick(now time.Time) {
+func (d *Dashboard) sample(now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var raised uint64

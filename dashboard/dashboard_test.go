@@ -190,3 +190,24 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestBusyDestinationSampled: a destination busier than a thousand
+// outcomes a second still has its latencies (sampled, one in n), and its
+// counts are all there.
+func TestBusyDestinationSampled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, ft, d := newBubble(t, dashboard.Config{})
+		ft.Set("busy", evitest.Eager)
+		must(t, r.Subscribe("E_S", "fake:busy", 0))
+		for range 3 {
+			raiseN(t, r, "E_S", 3000)
+			synctest.Wait()
+			time.Sleep(time.Second)
+			synctest.Wait()
+		}
+		b := destination(t, d.State(), "fake:busy")
+		if b.Delivered != 9000 || b.DeliveredRate != 3000 || b.P50 == nil || b.P99 == nil {
+			t.Errorf("destination %+v, want 9000 delivered, 3000 in the last second, with latencies", b)
+		}
+	})
+}

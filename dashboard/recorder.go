@@ -15,8 +15,10 @@ type destStats struct {
 
 	// Filled by outcomes.
 	delivered, failed atomic.Uint64 // cumulative
-	lat               liveHist      // latencies of this second
+	lat               liveHist      // latencies of this second (sampled)
+	every             atomic.Uint64 // latencies sampled: one outcome in every (0, 1: all)
 	lastErr           atomic.Pointer[errAt]
+	errTick           atomic.Uint64 // the sampler's tick when lastErr was set
 
 	// Owned by the sampler (Dashboard.mu).
 	prevDelivered, prevFailed uint64
@@ -56,26 +58,36 @@ func (d *Dashboard) OnRaise(m *evi.Message, subscribers int) {
 
 // OnOutcome counts the outcome by destination and puts it in the tail
 // (evi.Observer).
+//
+// Reading the clock is most of what an outcome costs, so a busy
+// destination's latencies are sampled: all of them up to latencySamples
+// a second, one in n beyond (n set by the sampler from the last second's
+// count). A failure is kept as the last error once a second, stamped with
+// the sampler's clock.
 func (d *Dashboard) OnOutcome(o evi.Outcome) {
-	now := time.Now()
 	ds := d.destStats(o.Socket)
-	var lat time.Duration
-	if !o.Raised.IsZero() {
-		lat = max(now.Sub(o.Raised), 0)
-	}
 	switch {
 	case ds == nil && o.Err == nil:
 		d.untracked.delivered.Add(1)
 	case ds == nil:
 		d.untracked.failed.Add(1)
 	case o.Err == nil:
-		ds.delivered.Add(1)
-		ds.lat.add(lat)
+		n := ds.delivered.Add(1)
+		if every := ds.every.Load(); (every <= 1 || n%every == 0) && !o.Raised.IsZero() {
+			ds.lat.add(max(time.Since(o.Raised), 0))
+		}
 	default:
 		ds.failed.Add(1)
-		ds.lastErr.Store(&errAt{msg: o.Err.Error(), at: now})
+		if tick := d.tick.Load(); ds.errTick.Load() != tick && ds.errTick.Swap(tick) != tick {
+			ds.lastErr.Store(&errAt{msg: o.Err.Error(), at: time.Unix(0, d.clock.Load())})
+		}
 	}
 	if d.tail.admit() {
+		now := time.Now()
+		var lat time.Duration
+		if !o.Raised.IsZero() {
+			lat = max(now.Sub(o.Raised), 0)
+		}
 		d.tail.add(outcomeEntry(o, now, lat))
 	}
 }
@@ -151,6 +163,7 @@ func (d *Dashboard) sampleLocked(now time.Time, raised uint64, live func(socket 
 		del, fail := ds.delivered.Load(), ds.failed.Load()
 		p := point{at: now, delivered: uint32(del - ds.prevDelivered), failed: uint32(fail - ds.prevFailed)}
 		ds.prevDelivered, ds.prevFailed = del, fail
+		ds.every.Store(uint64(p.delivered) / latencySamples)
 		ds.recent[slot] = ds.lat.take()
 		var all hist
 		for i := range ds.recent {
