@@ -156,3 +156,38 @@ func ExampleValidateEventName() {
 	// <nil>
 	// event name "E PIKE" has a space or control byte at 1 true
 }
+
+// raiseLog is an Observer that is also a RaiseObserver: it is told every
+// subscription change, every raise and every outcome. Its methods run on
+// the registry's and the transports' goroutines: they must not block.
+type raiseLog struct {
+	outcomes chan evi.Outcome
+}
+
+func (l *raiseLog) OnSubscription(c evi.SubscriptionChange) {
+	fmt.Println(c.Kind, c.Event.Name(), c.Socket)
+}
+
+func (l *raiseLog) OnRaise(m *evi.Message, subscribers int) {
+	fmt.Println("raised", m.Event.Name(), "to", subscribers)
+}
+
+func (l *raiseLog) OnOutcome(o evi.Outcome) { l.outcomes <- o }
+
+func ExampleRaiseObserver() {
+	log := &raiseLog{outcomes: make(chan evi.Outcome, 1)}
+	r := evi.NewRegistry(evi.Config{AutoPublish: true, Observers: []evi.Observer{log}})
+	defer r.Close()
+	if err := r.Register(printTransport{}); err != nil {
+		panic(err)
+	}
+	r.Subscribe("E_PIKE_BLOCKED", "print:app", 0)
+	r.Raise("E_PIKE_BLOCKED", value.Named(value.Param{Name: "ip", Value: value.String("192.168.2.11")}), nil)
+	o := <-log.outcomes // reported from the transport's goroutine
+	fmt.Println("outcome", o.Socket, o.Err, !o.Raised.IsZero())
+	// Output:
+	// subscribed E_PIKE_BLOCKED print:app
+	// print:app <- E_PIKE_BLOCKED {ip:"192.168.2.11"}
+	// raised E_PIKE_BLOCKED to 1
+	// outcome print:app <nil> true
+}
