@@ -268,6 +268,11 @@ func TestBrowser(t *testing.T) {
 	miAuth(t, d, "raise_event", []any{"E_ALO", map[string]any{"n": 7}})
 	replay := sel(`#events article[data-event="E_ALO"] tr[data-socket=%q] button[data-action="replay"]`, alo)
 	p.waitJS("the dead letter's replay button", sel(`document.querySelector(%q)`, replay))
+	// What the dead letter is, and why, before replaying it.
+	p.click("the show button", sel(`#events article[data-event="E_ALO"] tr[data-socket=%q] button[data-action="show"]`, alo))
+	p.waitJS("the dead letter listed", `document.querySelector('#dead:not([hidden]) #dead-table tbody tr td.err') &&
+		document.querySelector('#dead-table tbody tr td.err').textContent.includes('not now') &&
+		document.querySelector('#dead-table tbody tr').textContent.includes('{"n":7}')`)
 	sink.SetFail(nil)
 	p.click("the replay button", replay)
 	p.waitJS("the replay's answer", `document.getElementById('status').textContent.startsWith('Replay: ')`)

@@ -86,6 +86,29 @@
     }
   }
 
+  // showDeadLetters lists the oldest dead letters of a subscriber
+  // (dead_letters_list) under the events.
+  async function showDeadLetters(ev, socket) {
+    const box = $('dead');
+    try {
+      const r = await mi('dead_letters_list', { event: ev, socket: socket, limit: 50 });
+      const rows = (r.DeadLetters || []).map((d) => el('tr', {},
+        el('td', { class: 'num' }, d.id),
+        el('td', { class: 'mono' }, new Date(d.raised).toLocaleString()),
+        el('td', { class: 'num' }, d.attempts),
+        el('td', { class: 'err' }, d.error),
+        el('td', { class: 'mono details' }, JSON.stringify(d.params))));
+      $('dead-title').textContent = 'Dead letters of ' + socket + ' for ' + ev + ' (the oldest ' + rows.length + ')';
+      replaceRows($('dead-table').tBodies[0], rows);
+      labelCells($('dead-table'));
+      box.hidden = false;
+      box.scrollIntoView({ block: 'nearest' });
+      $('dead-close').focus();
+    } catch (e) {
+      setStatus('Dead letters: ' + e.message, true);
+    }
+  }
+
   // confirmThen asks before a destructive action.
   function confirmThen(text, fn) {
     const d = $('confirm');
@@ -162,6 +185,10 @@
       () => act('Unsubscribe', 'event_unsubscribe', { event: ev, socket: sub.socket })),
     }, 'Unsubscribe'));
     if (sub.dead_letters) {
+      cell.append(el('button', {
+        type: 'button', 'data-action': 'show', 'aria-label': 'Show the dead letters of ' + sub.socket,
+        onclick: () => showDeadLetters(ev, sub.socket),
+      }, 'Show'));
       cell.append(el('button', {
         type: 'button', 'data-action': 'replay', 'aria-label': 'Replay the dead letters of ' + sub.socket,
         onclick: () => act('Replay', 'dead_letters_replay', { event: ev, socket: sub.socket }),
@@ -458,6 +485,7 @@
       if (!state.paused) { addTail(state.held); state.held = []; }
       tailInfo();
     });
+    $('dead-close').addEventListener('click', () => { $('dead').hidden = true; });
     $('tail-clear').addEventListener('click', () => { $('tail').tBodies[0].replaceChildren(); state.missed = 0; tailInfo(); });
   }
 
