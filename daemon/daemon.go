@@ -123,7 +123,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	rc := evi.Config{AutoPublish: cfg.AutoPublish, Logger: logger,
 		MaxEvents: cfg.Limits.MaxEvents, MaxSubscriptions: cfg.Limits.MaxSubscriptions}
 	if cfg.MI.UI && cfg.MI.Listen != "" {
-		d.dash = dashboard.New(dashboard.Config{Version: d.version, Logger: logger})
+		d.dash = dashboard.New(dashboard.Config{Version: d.version})
 		rc.Observers = append(rc.Observers, d.dash)
 	}
 	if d.cfg.DataDir != "" {

@@ -3,7 +3,6 @@ package dashboard
 import (
 	"embed"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -43,8 +42,6 @@ var assets embed.FS
 type Config struct {
 	// Version is the daemon's version, shown in the page's header.
 	Version string
-	// Logger receives the dashboard's logs; nil discards them.
-	Logger *slog.Logger
 	// TailRate bounds the entries that go into the live tail a second
 	// (raises, outcomes and subscription changes); the others are
 	// counted and the page says how many it did not get. 0 means
@@ -65,9 +62,6 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d

@@ -35,7 +35,6 @@ type errAt struct {
 
 // point is one second of a destination's history.
 type point struct {
-	at                time.Time
 	delivered, failed uint32  // in that second
 	p50, p99          float64 // ms over the latency window; -1: none
 }
@@ -161,7 +160,7 @@ func (d *Dashboard) sampleLocked(now time.Time, raised uint64, live func(socket 
 	d.dests.Range(func(k, v any) bool {
 		ds := v.(*destStats)
 		del, fail := ds.delivered.Load(), ds.failed.Load()
-		p := point{at: now, delivered: uint32(del - ds.prevDelivered), failed: uint32(fail - ds.prevFailed)}
+		p := point{delivered: uint32(del - ds.prevDelivered), failed: uint32(fail - ds.prevFailed)}
 		ds.prevDelivered, ds.prevFailed = del, fail
 		ds.every.Store(uint64(p.delivered) / latencySamples)
 		ds.recent[slot] = ds.lat.take()
