@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/evstream/evstream/daemon"
 	"github.com/evstream/evstream/internal/rpcsink"
@@ -370,4 +371,62 @@ func TestScreenshots(t *testing.T) {
 	}
 	shoot("ui-desktop.png", 1280, 900, false)
 	shoot("ui-phone.png", 390, 844, true)
+}
+
+// tabTo presses Tab until the focused element matches the JavaScript
+// predicate (of document.activeElement, as e), and fails after 300 presses.
+func (p *page) tabTo(what, pred string) {
+	p.t.Helper()
+	for range 300 {
+		if eval[bool](p, `(() => { const e = document.activeElement; return !!e && !!(`+pred+`) })()`) {
+			return
+		}
+		p.do(chromedp.KeyEvent(kb.Tab))
+	}
+	p.t.Fatalf("Tab never reached %s", what)
+}
+
+// TestBrowserKeyboard: everything the tests above click can be done with
+// the keyboard alone: Tab reaches the raise form and its button, Enter
+// raises; Enter on Unsubscribe opens the confirmation, Escape cancels it,
+// and Tab and Enter confirm it.
+func TestBrowserKeyboard(t *testing.T) {
+	chromiumPath(t)
+	d := uiDaemon(t)
+	p := openPage(t, d, 1280, 900)
+	recv := testnet.NewSink(t, waitLong)
+	socket := recv.Socket() + "/keys"
+	miAuth(t, d, "event_subscribe", []any{"E_KEY", socket, 3600})
+	row := sel(`#events article[data-event="E_KEY"] tr[data-socket=%q]`, socket)
+	p.waitJS("the subscriber", sel(`document.querySelector(%q)`, row))
+
+	p.tabTo("the raise form's event field", `e.matches('#f-raise input[name=event]')`)
+	p.do(chromedp.KeyEvent("E_KEY"), chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(`{"k":1}`), chromedp.KeyEvent(kb.Tab))
+	if !eval[bool](p, `document.activeElement.matches('#f-raise button[type=submit]')`) {
+		t.Fatal("Tab after the params does not reach the Raise button")
+	}
+	p.do(chromedp.KeyEvent(kb.Enter))
+	recv.WaitFor(t, `{"jsonrpc":"2.0","method":"keys","params":{"k":1}}`)
+	p.waitJS("the status of the raise", `document.getElementById('status').textContent === 'Raise: OK'`)
+
+	// Back to the top, then to the subscriber's Unsubscribe button.
+	eval[bool](p, `(() => { document.activeElement.blur(); window.scrollTo(0, 0); return true })()`)
+	p.tabTo("the Unsubscribe button", sel(`e.matches(%q)`, row+" button.danger"))
+	p.do(chromedp.KeyEvent(kb.Enter))
+	p.waitJS("the confirmation", `document.getElementById('confirm').open`)
+	p.do(chromedp.KeyEvent(kb.Escape))
+	p.waitJS("the confirmation closed", `!document.getElementById('confirm').open`)
+	time.Sleep(1500 * time.Millisecond) // an update of the page between
+	if got := miAuth(t, d, "subscribers_list", []any{"E_KEY"}); !strings.Contains(got, socket) {
+		t.Fatalf("Escape unsubscribed: %s", got)
+	}
+	p.tabTo("the Unsubscribe button again", sel(`e.matches(%q)`, row+" button.danger"))
+	p.do(chromedp.KeyEvent(kb.Enter))
+	p.waitJS("the confirmation, its Cancel focused", `document.getElementById('confirm').open && document.activeElement.id === 'confirm-cancel'`)
+	p.do(chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Enter))
+	p.waitJS("the subscriber gone", sel(`!document.querySelector(%q)`, row))
+	if got := miAuth(t, d, "subscribers_list", []any{}); strings.Contains(got, socket) {
+		t.Fatalf("still subscribed after the keyboard's confirmation: %s", got)
+	}
+	p.checkClean()
 }
