@@ -59,6 +59,15 @@ func TestMITLS(t *testing.T) {
 	if strings.Contains(logs.String(), "clear text") {
 		t.Fatalf("a clear-text warning with TLS on:\n%s", logs)
 	}
+	// The live view is served over the same HTTPS, with the same token.
+	ui := strings.Replace(url, MIPath, UIPath+"/api/state", 1)
+	req, _ := http.NewRequest("GET", ui, nil)
+	req.SetBasicAuth("ops", testToken) // as a browser sends it
+	if resp, err := httpsClient(ca.Pool).Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s over HTTPS: %v %v", ui, resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	// Renewed in place by another CA: a reload serves the new one.
 	ca2 := testcert.NewCA(t, "mi-ca-2")
