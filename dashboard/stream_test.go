@@ -312,8 +312,8 @@ func TestStreamLimitAndShutdown(t *testing.T) {
 func TestPageServed(t *testing.T) {
 	d := startDaemon(t, nil)
 	for _, c := range []struct{ path, ctype, has string }{
-		{"/ui", "text/html; charset=utf-8", `<script src="/ui/app.js" defer></script>`},
-		{"/ui/app.js", "text/javascript; charset=utf-8", "new EventSource('/ui/api/stream')"},
+		{"/ui", "text/html; charset=utf-8", `<script src="ui/app.js" defer></script>`},
+		{"/ui/app.js", "text/javascript; charset=utf-8", "new EventSource('ui/api/stream')"},
 		{"/ui/style.css", "text/css; charset=utf-8", ".badge-backoff"},
 	} {
 		resp, err := client.Get(baseURL(d) + c.path)

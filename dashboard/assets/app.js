@@ -1,6 +1,7 @@
 // evstream live view. No build step, no dependency: it reads the daemon's
 // state from /ui/api/stream (server-sent events) and acts through /mi, the
-// MI itself, so the page can do nothing the MI cannot.
+// MI itself, so the page can do nothing the MI cannot. Its paths are
+// relative to the page's (/ui): a proxy may serve it under a prefix.
 'use strict';
 
 (function () {
@@ -63,7 +64,7 @@
 
   // mi calls an MI command and returns its result, or throws its error.
   async function mi(method, params) {
-    const res = await fetch('/mi', {
+    const res = await fetch('mi', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ jsonrpc: '2.0', id: ++rpcID, method, params }),
@@ -447,7 +448,7 @@
 
   function connect() {
     const live = $('live');
-    const es = new EventSource('/ui/api/stream');
+    const es = new EventSource('ui/api/stream');
     es.addEventListener('open', () => { live.textContent = 'live'; live.className = 'badge badge-connected'; });
     es.addEventListener('error', () => {
       live.textContent = 'reconnecting…';
