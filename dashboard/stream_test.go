@@ -144,6 +144,21 @@ func (s *sse) next(t *testing.T, name, what string, ok func(data string) bool) s
 	}
 }
 
+// tailHas waits until every one of want has been in a tail batch: the
+// same one or several (a raise and its delivery may come in two).
+func (s *sse) tailHas(t *testing.T, what string, want ...string) {
+	t.Helper()
+	seen := make([]bool, len(want))
+	s.next(t, "tail", what, func(data string) bool {
+		all := true
+		for i, w := range want {
+			seen[i] = seen[i] || strings.Contains(data, w)
+			all = all && seen[i]
+		}
+		return all
+	})
+}
+
 func nextState(t *testing.T, s *sse, what string, ok func(st *dashboard.State) bool) *dashboard.State {
 	t.Helper()
 	var st *dashboard.State
@@ -191,11 +206,10 @@ func TestStream(t *testing.T) {
 
 	mi(t, d, "raise_event", map[string]any{"event": "E_PIKE_BLOCKED", "params": map[string]any{"ip": "192.168.2.11"}})
 	sink.WaitFor(t, `{"jsonrpc":"2.0","method":"block_ip","params":{"ip":"192.168.2.11"}}`)
-	s.next(t, "tail", "the raise and its delivery in the tail", func(data string) bool {
-		return strings.Contains(data, `"kind":"raised","event":"E_PIKE_BLOCKED"`) &&
-			strings.Contains(data, `"subscribers":1,"params":"{\"ip\":\"192.168.2.11\"}"`) &&
-			strings.Contains(data, `"kind":"delivered","event":"E_PIKE_BLOCKED"`)
-	})
+	s.tailHas(t, "the raise and its delivery in the tail",
+		`"kind":"raised","event":"E_PIKE_BLOCKED"`,
+		`"subscribers":1,"params":"{\"ip\":\"192.168.2.11\"}"`,
+		`"kind":"delivered","event":"E_PIKE_BLOCKED"`)
 	st = nextState(t, s, "the delivery counted", func(st *dashboard.State) bool {
 		ds := findDest(st, socket)
 		return ds != nil && ds.Delivered == 1 && ds.P99 != nil && ds.State == "connected"
