@@ -56,7 +56,8 @@ func (d *Dashboard) OnRaise(m *evi.Message, subscribers int) {
 }
 
 // OnOutcome counts the outcome by destination and puts it in the tail
-// (evi.Observer).
+// (evi.Observer). A failed attempt that will be retried (Outcome.Retry:
+// at-least-once) counts as a failure: failed counts attempts.
 //
 // Reading the clock is most of what an outcome costs, so a busy
 // destination's latencies are sampled: all of them up to latencySamples

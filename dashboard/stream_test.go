@@ -13,6 +13,7 @@ import (
 
 	"github.com/evstream/evstream/daemon"
 	"github.com/evstream/evstream/dashboard"
+	"github.com/evstream/evstream/internal/rpcsink"
 	"github.com/evstream/evstream/internal/testnet"
 )
 
@@ -365,4 +366,25 @@ func TestUIOff(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET /ui with mi.ui off: HTTP %d, want 404", resp.StatusCode)
 	}
+}
+
+// TestStreamShowsRetries: an at-least-once subscriber that answers errors
+// is shown failing, with its error, while its event stays pending and is
+// retried (no dead letter: max_attempts is unlimited by default).
+func TestStreamShowsRetries(t *testing.T) {
+	d := startDaemon(t, func(c *daemon.Config) { c.Delivery.RetryInitial = 10 * time.Millisecond; c.Delivery.RetryMax = 50 * time.Millisecond })
+	sink := rpcsink.New(t, "")
+	sink.SetFail(func(rpcsink.Arrival, int) bool { return true })
+	socket := sink.Socket("alerts")
+	mi(t, d, "event_subscribe", []any{"E_R", socket, 600, "at-least-once"})
+	s := openStream(t, d)
+	mi(t, d, "raise_event", []any{"E_R", map[string]any{"n": 1}})
+	st := nextState(t, s, "the failed attempts", func(st *dashboard.State) bool {
+		ds := findDest(st, socket)
+		return ds != nil && ds.Failed >= 2 && ds.Pending == 1
+	})
+	if ds := findDest(st, socket); !strings.Contains(ds.LastError, "not now") || ds.DeadLetters != 0 || ds.Delivered != 0 {
+		t.Errorf("destination %+v, want failing with the reply's error, pending, no dead letter", ds)
+	}
+	s.tailHas(t, "a retried attempt in the tail", `"kind":"failed","event":"E_R"`, `"retry":true`)
 }

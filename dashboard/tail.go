@@ -125,6 +125,9 @@ func outcomeEntry(o evi.Outcome, at time.Time, lat time.Duration) []byte {
 		b = append(b, `,"error":`...)
 		b = jsonrpc.AppendString(b, ratelog.ClipTo(o.Err.Error(), maxTailText))
 	}
+	if o.Retry {
+		b = append(b, `,"retry":true`...)
+	}
 	return append(b, '}')
 }
 

@@ -37,7 +37,8 @@ type queue struct {
 	name  string
 	ev    *evi.Event
 	dest  evi.Destination
-	done  evi.Done // the subscriber: told each confirmation and dead letter
+	done  evi.Done    // the subscriber: told each confirmation and dead letter
+	retry evi.Retrier // the same, told each failed attempt it retries; nil: not told
 
 	wake  chan struct{} // cap 1: something to do
 	fresh atomic.Bool   // events were appended since run last read
@@ -63,8 +64,10 @@ type outcome struct {
 var _ evi.Queue = (*queue)(nil)
 
 func newQueue(e *Engine, st spool.Store, name string, ev *evi.Event, dest evi.Destination, done evi.Done) *queue {
-	return &queue{e: e, store: st, name: name, ev: ev, dest: dest, done: done,
+	q := &queue{e: e, store: st, name: name, ev: ev, dest: dest, done: done,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), ended: make(chan struct{})}
+	q.retry, _ = done.(evi.Retrier)
+	return q
 }
 
 // String and Key are the destination's.
@@ -128,25 +131,27 @@ func (q *queue) poke() {
 
 // sender is run's state.
 type sender struct {
-	cursor   uint64                  // the next Read starts here
-	more     bool                    // the store may hold unsent events from cursor
-	inflight map[uint64]struct{}     // sent, outcome not in
-	failed   []spool.Failure         // attempts failed since the last retry round
-	errs     map[uint64]error        // their errors, for dead letters
-	seqs     []uint64                // confirm's buffer
-	probe    bool                    // after a failure: one event in flight until one is confirmed
-	backoff  time.Duration           // the last wait, 0 after a success
-	timer    *time.Timer             // the wait before the next round, nil: none
-	flushAt  *time.Timer             // when the confirmations are due, nil: none due
-	spare    []outcome               // q.outs' other buffer
-	msgs     map[uint64]*evi.Message // confirmed by their subscriber, by sequence: to remove from the spool, then report
+	cursor     uint64                  // the next Read starts here
+	more       bool                    // the store may hold unsent events from cursor
+	inflight   map[uint64]struct{}     // sent, outcome not in
+	failed     []spool.Failure         // attempts failed since the last retry round
+	errs       map[uint64]error        // their errors, for dead letters
+	failedMsgs map[uint64]*evi.Message // their events, for the subscriber's observers
+	seqs       []uint64                // confirm's buffer
+	probe      bool                    // after a failure: one event in flight until one is confirmed
+	backoff    time.Duration           // the last wait, 0 after a success
+	timer      *time.Timer             // the wait before the next round, nil: none
+	flushAt    *time.Timer             // when the confirmations are due, nil: none due
+	spare      []outcome               // q.outs' other buffer
+	msgs       map[uint64]*evi.Message // confirmed by their subscriber, by sequence: to remove from the spool, then report
 }
 
 // run delivers the queue until Close.
 func (q *queue) run() {
 	defer close(q.ended)
 	defer q.e.detach(q)
-	s := &sender{more: true, inflight: make(map[uint64]struct{}), errs: make(map[uint64]error), msgs: make(map[uint64]*evi.Message)}
+	s := &sender{more: true, inflight: make(map[uint64]struct{}), errs: make(map[uint64]error),
+		failedMsgs: make(map[uint64]*evi.Message), msgs: make(map[uint64]*evi.Message)}
 	defer func() {
 		if s.timer != nil {
 			s.timer.Stop()
@@ -207,6 +212,7 @@ func (q *queue) settle(s *sender) {
 		}
 		s.failed = append(s.failed, f)
 		s.errs[seq] = o.err
+		s.failedMsgs[seq] = o.m
 	}
 	clear(outs)
 	s.spare = outs
@@ -263,6 +269,14 @@ func (q *queue) retryRound(s *sender) {
 	first := s.errs[s.failed[0].Seq]
 	for _, d := range dead {
 		q.deadLetter(d, s.errs[d.Seq])
+		delete(s.failedMsgs, d.Seq)
+	}
+	if q.retry != nil { // the others will be tried again
+		for _, f := range s.failed {
+			if m := s.failedMsgs[f.Seq]; m != nil {
+				q.retry.Retry(m, s.errs[f.Seq])
+			}
+		}
 	}
 	if len(dead) < len(s.failed) {
 		q.e.log.Warn("at-least-once delivery failed; retrying", "event", q.ev.Name(),
@@ -270,6 +284,7 @@ func (q *queue) retryRound(s *sender) {
 	}
 	s.failed = s.failed[:0]
 	clear(s.errs)
+	clear(s.failedMsgs)
 	s.backoff = min(max(2*s.backoff, cfg.RetryInitial), cfg.RetryMax)
 	s.timer = time.NewTimer(jitter(s.backoff))
 	s.cursor, s.more, s.probe = 0, true, true
@@ -328,6 +343,7 @@ func (q *queue) fill(s *sender) {
 				delete(s.inflight, en.Seq)
 				s.failed = append(s.failed, spool.Failure{Seq: en.Seq, Reason: err.Error()})
 				s.errs[en.Seq] = err
+				s.failedMsgs[en.Seq] = m
 				break
 			}
 		}

@@ -3,7 +3,9 @@ package evi
 import "time"
 
 // Observer is told what happens in a Registry: subscriptions made,
-// refreshed, removed and expired, and the outcome of every delivery. The
+// refreshed, removed and expired, the outcome of every delivery, and the
+// failed attempts of at-least-once subscribers that will be retried
+// (Outcome.Retry). The
 // daemon's metrics, logs and live view are observers. Its methods must
 // not block: they run on the registry's callers' goroutines (changes) and
 // on the transports' outcome goroutines (outcomes).

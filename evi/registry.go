@@ -140,6 +140,19 @@ func (s *Subscriber) Done(m *Message, err error) {
 	}
 }
 
+// Retry tells the registry's observers of a failed attempt of m that will
+// be tried again (Outcome.Retry; evi.Retrier). The raiser's report
+// function is not told: it gets the event's final outcome from Done.
+func (s *Subscriber) Retry(m *Message, err error) {
+	if len(s.reg.cfg.Observers) == 0 {
+		return
+	}
+	o := Outcome{ID: m.ID, Event: s.event, Socket: s.socket, Raised: m.Raised, Err: err, Retry: true}
+	for _, ob := range s.reg.cfg.Observers {
+		ob.OnOutcome(o)
+	}
+}
+
 // SubscriberInfo describes a live subscriber for listings.
 type SubscriberInfo struct {
 	// Socket is the printed form, Key the canonical one.

@@ -71,6 +71,13 @@ type Connected interface {
 	Connection() string
 }
 
+// Retrier is implemented by the Done of an at-least-once subscriber
+// (Subscriber): its Spooler tells it of every failed attempt it will
+// retry, for the registry's observers.
+type Retrier interface {
+	Retry(m *Message, err error)
+}
+
 // Done receives the outcome of one accepted Send: err is nil when the
 // event was delivered, else a *DeliveryError (test with errors.As; a
 // virtual destination's error wraps its members').
@@ -195,6 +202,10 @@ type Outcome struct {
 	// Raised is when the event was raised (Message.Raised): the outcome's
 	// latency counts from it.
 	Raised time.Time
+	// Retry marks a failed attempt of an at-least-once subscriber's event
+	// that will be tried again (Err says why): only observers are told of
+	// those; the raiser's report function gets the final outcome.
+	Retry bool
 	// Err is nil when the event was delivered (confirmed, in reliable
 	// mode), else why not: a *DeliveryError (errors.As).
 	Err error

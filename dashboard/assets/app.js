@@ -401,7 +401,7 @@
     let details = '';
     if (e.kind === 'raised') details = 'to ' + e.subscribers + ' · ' + e.params + (e.params_truncated ? ' (cut)' : '');
     else if (e.kind === 'delivered') details = (e.latency_ms !== undefined ? ms(e.latency_ms) + ' ms' : '');
-    else if (e.kind === 'failed') details = e.error + (e.latency_ms !== undefined ? ' · ' + ms(e.latency_ms) + ' ms' : '');
+    else if (e.kind === 'failed') details = e.error + (e.latency_ms !== undefined ? ' · ' + ms(e.latency_ms) + ' ms' : '') + (e.retry ? ' · will retry' : '');
     else details = e.expire ? 'expire ' + duration(e.expire) : '';
     const t = new Date(e.time);
     return el('tr', { class: 'k-' + e.kind, 'data-kind': e.kind, 'data-event': e.event, 'data-socket': e.socket || '' },
