@@ -372,7 +372,10 @@ func TestUIOff(t *testing.T) {
 // is shown failing, with its error, while its event stays pending and is
 // retried (no dead letter: max_attempts is unlimited by default).
 func TestStreamShowsRetries(t *testing.T) {
-	d := startDaemon(t, func(c *daemon.Config) { c.Delivery.RetryInitial = 10 * time.Millisecond; c.Delivery.RetryMax = 50 * time.Millisecond })
+	d := startDaemon(t, func(c *daemon.Config) {
+		c.Delivery.RetryInitial = 10 * time.Millisecond
+		c.Delivery.RetryMax = 50 * time.Millisecond
+	})
 	sink := rpcsink.New(t, "")
 	sink.SetFail(func(rpcsink.Arrival, int) bool { return true })
 	socket := sink.Socket("alerts")
