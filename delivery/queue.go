@@ -131,27 +131,25 @@ func (q *queue) poke() {
 
 // sender is run's state.
 type sender struct {
-	cursor     uint64                  // the next Read starts here
-	more       bool                    // the store may hold unsent events from cursor
-	inflight   map[uint64]struct{}     // sent, outcome not in
-	failed     []spool.Failure         // attempts failed since the last retry round
-	errs       map[uint64]error        // their errors, for dead letters
-	failedMsgs map[uint64]*evi.Message // their events, for the subscriber's observers
-	seqs       []uint64                // confirm's buffer
-	probe      bool                    // after a failure: one event in flight until one is confirmed
-	backoff    time.Duration           // the last wait, 0 after a success
-	timer      *time.Timer             // the wait before the next round, nil: none
-	flushAt    *time.Timer             // when the confirmations are due, nil: none due
-	spare      []outcome               // q.outs' other buffer
-	msgs       map[uint64]*evi.Message // confirmed by their subscriber, by sequence: to remove from the spool, then report
+	cursor   uint64                  // the next Read starts here
+	more     bool                    // the store may hold unsent events from cursor
+	inflight map[uint64]struct{}     // sent, outcome not in
+	failed   []spool.Failure         // attempts failed since the last retry round
+	errs     map[uint64]outcome      // their events and errors, for dead letters and the subscriber's observers
+	seqs     []uint64                // confirm's buffer
+	probe    bool                    // after a failure: one event in flight until one is confirmed
+	backoff  time.Duration           // the last wait, 0 after a success
+	timer    *time.Timer             // the wait before the next round, nil: none
+	flushAt  *time.Timer             // when the confirmations are due, nil: none due
+	spare    []outcome               // q.outs' other buffer
+	msgs     map[uint64]*evi.Message // confirmed by their subscriber, by sequence: to remove from the spool, then report
 }
 
 // run delivers the queue until Close.
 func (q *queue) run() {
 	defer close(q.ended)
 	defer q.e.detach(q)
-	s := &sender{more: true, inflight: make(map[uint64]struct{}), errs: make(map[uint64]error),
-		failedMsgs: make(map[uint64]*evi.Message), msgs: make(map[uint64]*evi.Message)}
+	s := &sender{more: true, inflight: make(map[uint64]struct{}), errs: make(map[uint64]outcome), msgs: make(map[uint64]*evi.Message)}
 	defer func() {
 		if s.timer != nil {
 			s.timer.Stop()
@@ -211,8 +209,7 @@ func (q *queue) settle(s *sender) {
 			f.Final = true // a policy refuses it: retrying will not help
 		}
 		s.failed = append(s.failed, f)
-		s.errs[seq] = o.err
-		s.failedMsgs[seq] = o.m
+		s.errs[seq] = o
 	}
 	clear(outs)
 	s.spare = outs
@@ -266,15 +263,15 @@ func (q *queue) retryRound(s *sender) {
 			"socket", ratelog.Clip(q.dest.String()), "n", len(s.failed), "err", err)
 	}
 	q.e.retried.Add(uint64(len(s.failed) - len(dead)))
-	first := s.errs[s.failed[0].Seq]
+	first := s.errs[s.failed[0].Seq].err
 	for _, d := range dead {
-		q.deadLetter(d, s.errs[d.Seq])
-		delete(s.failedMsgs, d.Seq)
+		q.deadLetter(d, s.errs[d.Seq].err)
+		delete(s.errs, d.Seq)
 	}
 	if q.retry != nil { // the others will be tried again
 		for _, f := range s.failed {
-			if m := s.failedMsgs[f.Seq]; m != nil {
-				q.retry.Retry(m, s.errs[f.Seq])
+			if o, ok := s.errs[f.Seq]; ok {
+				q.retry.Retry(o.m, o.err)
 			}
 		}
 	}
@@ -284,7 +281,6 @@ func (q *queue) retryRound(s *sender) {
 	}
 	s.failed = s.failed[:0]
 	clear(s.errs)
-	clear(s.failedMsgs)
 	s.backoff = min(max(2*s.backoff, cfg.RetryInitial), cfg.RetryMax)
 	s.timer = time.NewTimer(jitter(s.backoff))
 	s.cursor, s.more, s.probe = 0, true, true
@@ -342,8 +338,7 @@ func (q *queue) fill(s *sender) {
 			if err := q.dest.Send(m, q); err != nil {
 				delete(s.inflight, en.Seq)
 				s.failed = append(s.failed, spool.Failure{Seq: en.Seq, Reason: err.Error()})
-				s.errs[en.Seq] = err
-				s.failedMsgs[en.Seq] = m
+				s.errs[en.Seq] = outcome{m, err}
 				break
 			}
 		}
