@@ -206,10 +206,10 @@ func (d *Dashboard) outcomesLocked() (delivered, failed uint64) {
 }
 
 // droppedLocked returns how many entries the tail did not take: those
-// offered (every raise, outcome and change) less those it took.
-func (d *Dashboard) droppedLocked() uint64 {
-	del, fail := d.outcomesLocked()
-	offered := del + fail + d.changes.Load()
+// offered (every raise, outcome and change) less those it took; outcomes
+// is outcomesLocked's sum.
+func (d *Dashboard) droppedLocked(outcomes uint64) uint64 {
+	offered := outcomes + d.changes.Load()
 	d.events.Range(func(_, v any) bool {
 		offered += v.(*eventStats).raised.Load()
 		return true

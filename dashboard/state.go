@@ -200,13 +200,13 @@ func (d *Dashboard) stateLocked(now time.Time, l *listing, history bool) *State 
 		Version: d.cfg.Version, Started: d.started.UTC(), Now: now.UTC(),
 		Uptime: now.Sub(d.started).Seconds(), Events: l.events, Truncated: l.truncated,
 		Destinations: []DestinationState{}, Connections: []ConnectionState{}, Statistics: []StatState{},
-		Tail:            TailState{Rate: d.cfg.TailRate, Dropped: d.droppedLocked()},
 		HistoryInterval: 1,
 	}
 	if st.Events == nil {
 		st.Events = []EventState{}
 	}
 	del, fail := d.outcomesLocked()
+	st.Tail = TailState{Rate: d.cfg.TailRate, Dropped: d.droppedLocked(del + fail)}
 	raised := d.smp.prevRaised
 	if d.src.Registry != nil {
 		raised = d.src.Registry.Raised()
