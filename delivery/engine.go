@@ -246,7 +246,7 @@ func (e *Engine) Spool(m *evi.Message, qs []evi.Queue, then func(error)) {
 		own[i] = q
 		recs[i] = spool.Record{Queue: q.name, ID: m.ID.Bytes(), Event: m.Event.Name(), Params: params, Raised: m.Raised}
 	}
-	st.AppendAsync(recs, func(_ []uint64, err error) {
+	st.AppendAsync(recs, nil, func(_ []uint64, err error) {
 		switch {
 		case errors.Is(err, spool.ErrFull):
 			e.refused.Add(uint64(len(qs)))

@@ -21,9 +21,12 @@ import (
 const stopGrace = 2 * time.Second
 
 // Confirmations are written together: when confirmBatch of them are due,
-// else confirmDelay after the first. A confirmation only deletes what was
-// delivered (one lost in a crash makes a duplicate, never a loss), so it
-// can wait; each write it saves is a commit that appends do not wait for.
+// else confirmDelay after the first, and one write at a time, without
+// waiting for it (those that come in meanwhile make the next write). A
+// confirmation only deletes what was delivered (one lost in a crash makes
+// a duplicate, never a loss), so it can wait; each write it saves is a
+// commit that appends do not wait for, and delivery goes on while it is
+// made.
 const (
 	confirmBatch = 512
 	confirmDelay = 5 * time.Millisecond
@@ -143,13 +146,22 @@ type sender struct {
 	flushAt  *time.Timer             // when the confirmations are due, nil: none due
 	spare    []outcome               // q.outs' other buffer
 	msgs     map[uint64]*evi.Message // confirmed by their subscriber, by sequence: to remove from the spool, then report
+	removing map[uint64]*evi.Message // the same, being removed by the write under way
+	removed  chan removal            // that write's result; nil: none under way
+}
+
+// removal is the result of a write of confirmations.
+type removal struct {
+	n   int // entries removed
+	err error
 }
 
 // run delivers the queue until Close.
 func (q *queue) run() {
 	defer close(q.ended)
 	defer q.e.detach(q)
-	s := &sender{more: true, inflight: make(map[uint64]struct{}), errs: make(map[uint64]outcome), msgs: make(map[uint64]*evi.Message)}
+	s := &sender{more: true, inflight: make(map[uint64]struct{}), errs: make(map[uint64]outcome),
+		msgs: make(map[uint64]*evi.Message), removing: make(map[uint64]*evi.Message)}
 	defer func() {
 		if s.timer != nil {
 			s.timer.Stop()
@@ -177,6 +189,8 @@ func (q *queue) run() {
 		case <-flush:
 			s.flushAt = nil
 			q.confirm(s)
+		case r := <-s.removed:
+			q.confirmed(s, r)
 		case <-q.stop:
 			q.finish(s)
 			return
@@ -213,44 +227,82 @@ func (q *queue) settle(s *sender) {
 	}
 	clear(outs)
 	s.spare = outs
+	q.confirmDue(s)
+	if len(s.failed) > 0 && len(s.inflight) == 0 {
+		q.retryRound(s)
+	}
+}
+
+// confirmDue starts the write of the confirmations when confirmBatch of
+// them are due, else sets the timer that starts it.
+func (q *queue) confirmDue(s *sender) {
 	switch {
 	case len(s.msgs) >= confirmBatch:
 		q.confirm(s)
 	case len(s.msgs) > 0 && s.flushAt == nil:
 		s.flushAt = time.NewTimer(confirmDelay)
 	}
-	if len(s.failed) > 0 && len(s.inflight) == 0 {
-		q.retryRound(s)
-	}
 }
 
-// confirm removes the delivered events from the spool and reports them.
+// confirm starts the write that removes the delivered events from the
+// spool, unless one is under way (confirmed starts the next).
 func (q *queue) confirm(s *sender) {
+	if s.removed != nil || len(s.msgs) == 0 {
+		return
+	}
 	if s.flushAt != nil {
 		s.flushAt.Stop()
 		s.flushAt = nil
-	}
-	if len(s.msgs) == 0 {
-		return
 	}
 	s.seqs = s.seqs[:0]
 	for seq := range s.msgs {
 		s.seqs = append(s.seqs, seq)
 	}
 	slices.Sort(s.seqs) // in key order, for the store's cursor
-	if err := q.store.Confirm(q.name, s.seqs...); err != nil {
+	s.msgs, s.removing = s.removing, s.msgs
+	removed := make(chan removal, 1)
+	s.removed = removed
+	q.store.ConfirmAsync(q.name, s.seqs, func(n int, err error) {
+		removed <- removal{n, err}
+		q.poke()
+	})
+}
+
+// confirmed takes the result of the write confirm started: it counts and
+// reports the events it removed, and sees to those confirmed meanwhile.
+func (q *queue) confirmed(s *sender, r removal) {
+	s.removed = nil
+	if r.err != nil {
 		// They stay pending: sent again after a restart (a duplicate
 		// with the same id), never lost.
 		q.e.log.Error("spool: cannot confirm delivered events", "event", q.ev.Name(),
-			"socket", ratelog.Clip(q.dest.String()), "n", len(s.seqs), "err", err)
-	} else {
-		q.pending.Add(-int64(len(s.seqs)))
-		q.e.confirmed.Add(uint64(len(s.seqs)))
+			"socket", ratelog.Clip(q.dest.String()), "n", len(s.seqs), "err", r.err)
 	}
+	// Those not removed were never stored (their write failed after
+	// they were sent) or failed to be removed: not counted.
+	q.pending.Add(-int64(r.n))
+	q.e.confirmed.Add(uint64(r.n))
 	for _, seq := range s.seqs {
-		q.done.Done(s.msgs[seq], nil)
+		q.done.Done(s.removing[seq], nil)
 	}
-	clear(s.msgs)
+	clear(s.removing)
+	if s.flushAt == nil {
+		// Those confirmed meanwhile are due: their timer fired during the
+		// write (settle sets one whenever some are confirmed).
+		q.confirm(s)
+		return
+	}
+	q.confirmDue(s)
+}
+
+// confirmAll writes every confirmation due and waits for the writes.
+func (q *queue) confirmAll(s *sender) {
+	for s.removed != nil || len(s.msgs) > 0 {
+		if s.removed == nil {
+			q.confirm(s)
+		}
+		q.confirmed(s, <-s.removed)
+	}
 }
 
 // retryRound records the failed attempts (dead letters at MaxAttempts),
@@ -326,8 +378,8 @@ func (q *queue) fill(s *sender) {
 		var old []spool.Failure
 		for _, en := range list {
 			s.cursor = en.Seq + 1
-			if _, delivered := s.msgs[en.Seq]; delivered {
-				continue // confirmed, the write of it is due
+			if s.msgs[en.Seq] != nil || s.removing[en.Seq] != nil {
+				continue // confirmed, the write of it is due or under way
 			}
 			if cfg.MaxAge > 0 && time.Since(en.Raised) > cfg.MaxAge {
 				old = append(old, spool.Failure{Seq: en.Seq, Reason: fmt.Sprintf("older than max_age (%v)", cfg.MaxAge), Final: true})
@@ -392,7 +444,7 @@ func (q *queue) finish(s *sender) {
 			break
 		}
 	}
-	q.confirm(s) // what was delivered is not sent again
+	q.confirmAll(s) // what was delivered is not sent again
 	q.dest.Close()
 }
 

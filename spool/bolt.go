@@ -28,6 +28,13 @@ const maxBatch = 4096
 // maxReason bounds the failure reasons stored with an entry, in bytes.
 const maxReason = 512
 
+// reserveAhead is how far the sequences reserved in the file run ahead of
+// the last one given: a sequence handed out before its record is durable
+// (AppendAsync's staged) is at most the reservation already in the file,
+// so that after a crash, which starts again from that reservation, no
+// sequence a receiver may have seen names another record.
+const reserveAhead = 1 << 20
+
 var (
 	bucketQueues = []byte("queues")
 	bucketDead   = []byte("dead")
@@ -44,6 +51,12 @@ type Bolt struct {
 	reqs   chan *request
 	done   chan struct{} // the committer ended
 
+	// Owned by the committer (and load, before it starts): the last
+	// sequence given, the reservation in the file (every sequence given
+	// and staged is at most this), and the one the transaction under way
+	// writes (0: none).
+	seq, reserved, reserving uint64
+
 	bytes, pending, dead atomic.Int64
 	commits, appended    atomic.Uint64
 }
@@ -53,11 +66,12 @@ var _ Store = (*Bolt)(nil)
 // request is one write, run by the committer inside a batch's transaction.
 // run returns the changes to the counters, applied if the batch commits.
 type request struct {
-	run  func(tx *bolt.Tx, room int64) (delta, error)
-	d    delta
-	err  error
-	done chan struct{}   // closed after the commit; nil when then is set
-	then func(err error) // called after the commit instead (AppendAsync)
+	run   func(tx *bolt.Tx, room int64) (delta, error)
+	stage func(reserved uint64) // after run succeeded, before the commit; may be nil
+	d     delta
+	err   error
+	done  chan struct{}   // closed after the commit; nil when then is set
+	then  func(err error) // called after the commit instead (AppendAsync, ConfirmAsync)
 }
 
 type delta struct {
@@ -111,8 +125,9 @@ func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
 	return bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
 }
 
-// load creates the buckets and counts what the file holds, reading every
-// record: a damaged one is an error naming the file, queue and sequence.
+// load creates the buckets, reserves the sequences to give, and counts
+// what the file holds, reading every record: a damaged one is an error
+// naming the file, queue and sequence.
 func (s *Bolt) load() (err error) {
 	defer func() {
 		// bbolt panics on some kinds of damaged pages.
@@ -126,7 +141,12 @@ func (s *Bolt) load() (err error) {
 				return err
 			}
 		}
-		return nil
+		// Sequences start after the last reservation: the last one
+		// given before a crash may have been staged, never stored.
+		qb := tx.Bucket(bucketQueues)
+		s.seq = qb.Sequence()
+		s.reserved = s.seq + reserveAhead
+		return qb.SetSequence(s.reserved)
 	}); err != nil {
 		return fmt.Errorf("spool: %s: %w", s.path, err)
 	}
@@ -198,8 +218,8 @@ func (s *Bolt) runBatch(batch []*request) {
 	failed := make([]bool, len(batch))
 	var err error
 	for {
-		err = s.db.Update(func(tx *bolt.Tx) error {
-			total = delta{}
+		total = delta{}
+		err = s.transact(func(tx *bolt.Tx) error {
 			for i, r := range batch {
 				if failed[i] {
 					continue
@@ -216,6 +236,11 @@ func (s *Bolt) runBatch(batch []*request) {
 				default:
 					failed[i] = true
 					return errRerun
+				}
+			}
+			for i, r := range batch {
+				if !failed[i] && r.err == nil && r.stage != nil {
+					r.stage(s.reserved)
 				}
 			}
 			return nil
@@ -241,6 +266,48 @@ func (s *Bolt) runBatch(batch []*request) {
 			close(r.done)
 		}
 	}
+}
+
+// transact runs fn in a write transaction and commits it unless fn
+// fails (bolt.DB.Update, keeping the sequence reservation in step: a
+// reservation written is the file's once the transaction commits).
+func (s *Bolt) transact(fn func(tx *bolt.Tx) error) (err error) {
+	s.reserving = 0
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if s.reserving > 0 {
+		s.reserved = s.reserving
+	}
+	return nil
+}
+
+// nextSeq returns the store's next sequence: one counter for every queue,
+// so that a sequence names one record of the whole store (a transport
+// sends it as the request id, unique among the requests of a connection
+// whichever queues share it). When the reservation comes within half of
+// reserveAhead, tx writes the next one.
+func (s *Bolt) nextSeq(tx *bolt.Tx) (uint64, error) {
+	s.seq++
+	if s.seq+reserveAhead/2 > max(s.reserved, s.reserving) {
+		s.reserving = s.seq + reserveAhead
+		if err := tx.Bucket(bucketQueues).SetSequence(s.reserving); err != nil {
+			return 0, err
+		}
+	}
+	return s.seq, nil
 }
 
 // write submits run to the committer and waits for its batch's commit.
@@ -269,26 +336,34 @@ func (s *Bolt) Append(recs ...Record) ([]uint64, error) {
 	var seqs []uint64
 	var err error
 	done := make(chan struct{})
-	s.AppendAsync(recs, func(q []uint64, e error) { seqs, err = q, e; close(done) })
+	s.AppendAsync(recs, nil, func(q []uint64, e error) { seqs, err = q, e; close(done) })
 	<-done
 	return seqs, err
 }
 
 // AppendAsync is Append without waiting; see Store.
-func (s *Bolt) AppendAsync(recs []Record, then func(seqs []uint64, err error)) {
+func (s *Bolt) AppendAsync(recs []Record, staged func(seqs []uint64), then func(seqs []uint64, err error)) {
 	if len(recs) == 0 {
 		then(nil, nil)
 		return
 	}
 	run, seqs, err := s.appendRun(recs)
 	if err == nil {
-		err = s.submit(&request{run: run, then: func(err error) {
+		r := &request{run: run, then: func(err error) {
 			if err != nil {
 				then(nil, err)
 				return
 			}
 			then(seqs, nil)
-		}})
+		}}
+		if staged != nil {
+			r.stage = func(reserved uint64) {
+				if seqs[len(seqs)-1] <= reserved { // else only then, once durable
+					staged(seqs)
+				}
+			}
+		}
+		err = s.submit(r)
 	}
 	if err != nil {
 		then(nil, err)
@@ -316,7 +391,7 @@ func (s *Bolt) appendRun(recs []Record) (func(tx *bolt.Tx, room int64) (delta, e
 			if err != nil {
 				return delta{}, err
 			}
-			seq, err := nextSeq(tx)
+			seq, err := s.nextSeq(tx)
 			if err != nil {
 				return delta{}, err
 			}
@@ -372,10 +447,33 @@ func (s *Bolt) view(fn func(tx *bolt.Tx) error) error {
 
 // Confirm removes delivered entries; see Store.
 func (s *Bolt) Confirm(queue string, seqs ...uint64) error {
+	done := make(chan error, 1)
+	s.ConfirmAsync(queue, seqs, func(_ int, err error) { done <- err })
+	return <-done
+}
+
+// ConfirmAsync is Confirm without waiting; see Store.
+func (s *Bolt) ConfirmAsync(queue string, seqs []uint64, then func(removed int, err error)) {
 	if len(seqs) == 0 {
-		return nil
+		then(0, nil)
+		return
 	}
-	return s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+	r := &request{run: s.confirmRun(queue, seqs)}
+	r.then = func(err error) {
+		if err != nil {
+			then(0, err)
+			return
+		}
+		then(int(-r.d.pending), nil)
+	}
+	if err := s.submit(r); err != nil {
+		then(0, err)
+	}
+}
+
+// confirmRun returns the write that removes the entries seqs of queue.
+func (s *Bolt) confirmRun(queue string, seqs []uint64) func(tx *bolt.Tx, room int64) (delta, error) {
+	return func(tx *bolt.Tx, _ int64) (delta, error) {
 		b, _ := queueBucket(tx, bucketQueues, queue, false)
 		if b == nil {
 			return delta{}, nil
@@ -398,7 +496,7 @@ func (s *Bolt) Confirm(queue string, seqs ...uint64) error {
 			}
 		}
 		return d, nil
-	})
+	}
 }
 
 // Retry records a failed attempt; see Store.
@@ -580,7 +678,7 @@ func (s *Bolt) pendingEntry(tx *bolt.Tx, queue string, seq uint64) (*bolt.Bucket
 func (s *Bolt) Replay(queue string) (int, error) {
 	return s.moveAll(queue, bucketDead, bucketQueues, func(tx *bolt.Tx, _ []byte, e *Entry) ([]byte, error) {
 		e.Attempts, e.Error = 0, ""
-		seq, err := nextSeq(tx)
+		seq, err := s.nextSeq(tx)
 		return key(seq), err
 	})
 }
@@ -673,11 +771,6 @@ func queueBucket(tx *bolt.Tx, top []byte, queue string, create bool) (*bolt.Buck
 	return tb.CreateBucketIfNotExists([]byte(queue))
 }
 
-// nextSeq returns the store's next sequence: one counter for every queue,
-// so that a sequence names one record of the whole store (a transport
-// sends it as the request id, unique among the requests of a connection
-// whichever queues share it).
-func nextSeq(tx *bolt.Tx) (uint64, error) { return tx.Bucket(bucketQueues).NextSequence() }
 
 func key(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -199,7 +200,7 @@ func TestAppendAsync(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(n)
 	for i := range n {
-		s.AppendAsync([]spool.Record{rec("q", i)}, func(q []uint64, err error) {
+		s.AppendAsync([]spool.Record{rec("q", i)}, nil, func(q []uint64, err error) {
 			defer wg.Done()
 			if err != nil || len(q) != 1 {
 				t.Errorf("record %d: %v, %v", i, q, err)
@@ -223,9 +224,79 @@ func TestAppendAsync(t *testing.T) {
 	}
 	s.Close()
 	var refused error
-	s.AppendAsync([]spool.Record{rec("q", 0)}, func(_ []uint64, err error) { refused = err })
+	s.AppendAsync([]spool.Record{rec("q", 0)}, nil, func(_ []uint64, err error) { refused = err })
 	if !errors.Is(refused, spool.ErrClosed) {
 		t.Fatalf("AppendAsync after Close: %v", refused)
+	}
+}
+
+// TestStaged: staged gets each append's sequences before then does (the
+// same ones), in sequence order; a record whose staged call came is
+// durable once then says so; ConfirmAsync reports what it removed.
+func TestStaged(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	const n = 3000
+	var mu sync.Mutex
+	var order []uint64        // staged sequences, in the order of the calls
+	staged := map[uint64]bool{} // staged, then not called yet
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := range n {
+		s.AppendAsync([]spool.Record{rec("q", i), rec("r", i)}, func(q []uint64) {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, q...)
+			staged[q[0]], staged[q[1]] = true, true
+		}, func(q []uint64, err error) {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || len(q) != 2 || !staged[q[0]] || !staged[q[1]] {
+				t.Errorf("record %d: then(%v, %v) without its staged call first", i, q, err)
+			}
+			delete(staged, q[0])
+			delete(staged, q[1])
+		})
+	}
+	wg.Wait()
+	if len(order) != 2*n || !slices.IsSorted(order) {
+		t.Fatalf("%d staged sequences, sorted: %v; want %d in order", len(order), slices.IsSorted(order), 2*n)
+	}
+	got, err := s.Read("q", 0, n)
+	if err != nil || len(got) != n {
+		t.Fatalf("Read: %d entries, %v", len(got), err)
+	}
+	done := make(chan int, 1)
+	s.ConfirmAsync("q", []uint64{got[0].Seq, got[1].Seq, 1 << 40}, func(removed int, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		done <- removed
+	})
+	if removed := <-done; removed != 2 {
+		t.Fatalf("ConfirmAsync of 2 pending and 1 unknown: removed %d", removed)
+	}
+}
+
+// TestReservedSequences: the sequences given after a reopen come after
+// every one given before, including those only staged (the crash case is
+// TestKill9's).
+func TestReservedSequences(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spool.db")
+	var last uint64
+	for round := range 3 {
+		s := open(t, path, spool.Options{})
+		for i := range 10 {
+			seqs, err := s.Append(rec("q", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seqs[0] <= last {
+				t.Fatalf("round %d: sequence %d after %d", round, seqs[0], last)
+			}
+			last = seqs[0]
+		}
+		s.Close()
 	}
 }
 

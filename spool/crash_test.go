@@ -23,8 +23,9 @@ const (
 	crashOffsetEnv = "EVSTREAM_SPOOL_CRASH_OFFSET"
 )
 
-// crashChild appends records from 8 goroutines, printing "A queue seq n"
-// once an Append has returned (acknowledged: durable); every third record
+// crashChild appends records from 8 goroutines, printing "S queue seq"
+// when an append is staged (its sequence given, not durable yet) and
+// "A queue seq n" once it is durable (acknowledged); every third record
 // it confirms, printing "P queue seq" before the Confirm and "C queue seq"
 // once it has returned; until it is killed.
 func crashChild(path string) {
@@ -46,11 +47,17 @@ func crashChild(path string) {
 			q := fmt.Sprintf("c%d", g)
 			for i := 0; ; i++ {
 				n := offset + i
-				seqs, err := s.Append(rec(q, n))
-				if err != nil {
-					fmt.Fprintln(os.Stderr, err)
-					os.Exit(3)
-				}
+				done := make(chan []uint64)
+				s.AppendAsync([]spool.Record{rec(q, n)}, func(seqs []uint64) {
+					say("S %s %d\n", q, seqs[0])
+				}, func(seqs []uint64, err error) {
+					if err != nil {
+						fmt.Fprintln(os.Stderr, err)
+						os.Exit(3)
+					}
+					done <- seqs
+				})
+				seqs := <-done
 				say("A %s %d %d\n", q, seqs[0], n)
 				if i%3 == 0 {
 					say("P %s %d\n", q, seqs[0]) // may be confirmed from now on
@@ -70,7 +77,8 @@ func crashChild(path string) {
 // TestKill9: a process appending and confirming from 8 goroutines is
 // killed with SIGKILL at a random moment, six times over the same file;
 // after each kill the file opens, every acknowledged record is there with
-// its data, and every confirmed one is gone.
+// its data, and every confirmed one is gone; and no sequence given
+// before a kill, staged or stored, is given again after it.
 func TestKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -78,7 +86,9 @@ func TestKill9(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "spool.db")
 	acked := map[string]int{} // "queue seq" -> n, acknowledged and not confirmed
 	confirmed := map[string]bool{}
+	var given, before uint64 // the highest sequence given so far, and before this round
 	for round := range 6 {
+		before = given
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+path, crashOffsetEnv+"="+strconv.Itoa(round*1_000_000))
 		cmd.Stderr = os.Stderr
@@ -94,7 +104,15 @@ func TestKill9(t *testing.T) {
 		lines := 0
 		for sc.Scan() {
 			f := strings.Fields(sc.Text())
+			if len(f) >= 3 && (f[0] == "S" || f[0] == "A") {
+				seq, _ := strconv.ParseUint(f[2], 10, 64)
+				if seq <= before {
+					t.Fatalf("round %d: sequence %d given again (given up to %d before the kill)", round, seq, before)
+				}
+				given = max(given, seq)
+			}
 			switch {
+			case len(f) == 3 && f[0] == "S":
 			case len(f) == 4 && f[0] == "A":
 				n, _ := strconv.Atoi(f[3])
 				acked[f[1]+" "+f[2]] = n

@@ -68,15 +68,29 @@ type Store interface {
 	// what Append would return, when the records are durable (or could
 	// not be stored), from the store's goroutine, or before AppendAsync
 	// returns when they cannot be submitted. Records appended one after
-	// the other, by one goroutine, are stored in that order. then must
-	// not block.
-	AppendAsync(recs []Record, then func(seqs []uint64, err error))
+	// the other, by one goroutine, are stored in that order.
+	//
+	// staged, when not nil, may be called before then, from the store's
+	// goroutine, with the sequences the records get, once they are
+	// written and while they are made durable: the records are not
+	// durable yet (then says whether they became so), but their
+	// sequences are theirs, never given to another record even after a
+	// crash. Stores call staged for appends in sequence order, before
+	// then of any later append. staged and then must not block.
+	AppendAsync(recs []Record, staged func(seqs []uint64), then func(seqs []uint64, err error))
 	// Read returns up to max pending entries of queue, in sequence order,
 	// from the first whose sequence is at least from.
 	Read(queue string, from uint64, max int) ([]Entry, error)
 	// Confirm removes the pending entries of queue with these sequences
 	// (delivered). Sequences not pending are ignored.
 	Confirm(queue string, seqs ...uint64) error
+	// ConfirmAsync is Confirm without waiting: then is called once, with
+	// how many entries were removed (those of seqs that were pending) or
+	// why none were, when the removal is durable, from the store's
+	// goroutine, or before ConfirmAsync returns when it cannot be
+	// submitted. then must not block. The caller must not change seqs
+	// until then is called.
+	ConfirmAsync(queue string, seqs []uint64, then func(removed int, err error))
 	// Retry records a failed attempt of the entry: its Attempts grows by
 	// one and Error is reason. It returns the entry as stored.
 	Retry(queue string, seq uint64, reason string) (Entry, error)
