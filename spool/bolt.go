@@ -771,7 +771,6 @@ func queueBucket(tx *bolt.Tx, top []byte, queue string, create bool) (*bolt.Buck
 	return tb.CreateBucketIfNotExists([]byte(queue))
 }
 
-
 func key(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
 
 func clip(s string) string {

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,7 +237,7 @@ func TestStaged(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
 	const n = 3000
 	var mu sync.Mutex
-	var order []uint64        // staged sequences, in the order of the calls
+	var order []uint64          // staged sequences, in the order of the calls
 	staged := map[uint64]bool{} // staged, then not called yet
 	var wg sync.WaitGroup
 	wg.Add(n)
