@@ -20,6 +20,10 @@ type Options struct {
 	// LockTimeout bounds the wait for the file's lock, held by another
 	// process using the same file. 0 means one second.
 	LockTimeout time.Duration
+	// BeforeCommit, when set, is called by the committer before each
+	// commit. It may block, and so hold every write back: tests use it
+	// to keep appends between staged and durable.
+	BeforeCommit func()
 }
 
 // maxBatch bounds the write requests grouped into one transaction.
@@ -42,23 +46,25 @@ var (
 
 // Bolt is the bbolt engine of Store.
 type Bolt struct {
-	db   *bolt.DB
-	path string
-	max  int64
+	db     *bolt.DB
+	path   string
+	max    int64
+	before func() // Options.BeforeCommit
 
 	mu     sync.RWMutex // held shared while submitting; Close takes it
+	order  sync.Mutex   // held while an append takes its sequences and is submitted
 	closed bool
 	reqs   chan *request
 	done   chan struct{} // the committer ended
 
-	// Owned by the committer (and load, before it starts): the last
-	// sequence given, the reservation in the file (every sequence given
-	// and staged is at most this), and the one the transaction under way
-	// writes (0: none).
-	seq, reserved, reserving uint64
+	// The last sequence given, and the reservation in the file: every
+	// sequence staged is at most this.
+	seq, reserved atomic.Uint64
 
-	bytes, pending, dead atomic.Int64
-	commits, appended    atomic.Uint64
+	// bytes counts the records stored; accepted those of the appends
+	// submitted and not committed yet (MaxBytes bounds the sum).
+	bytes, accepted, pending, dead atomic.Int64
+	commits, appended              atomic.Uint64
 }
 
 var _ Store = (*Bolt)(nil)
@@ -66,12 +72,12 @@ var _ Store = (*Bolt)(nil)
 // request is one write, run by the committer inside a batch's transaction.
 // run returns the changes to the counters, applied if the batch commits.
 type request struct {
-	run   func(tx *bolt.Tx, room int64) (delta, error)
-	stage func(reserved uint64) // after run succeeded, before the commit; may be nil
-	d     delta
-	err   error
-	done  chan struct{}   // closed after the commit; nil when then is set
-	then  func(err error) // called after the commit instead (AppendAsync, ConfirmAsync)
+	run      func(tx *bolt.Tx) (delta, error)
+	accepted int64 // the bytes of an append, counted in Bolt.accepted until its commit
+	d        delta
+	err      error
+	done     chan struct{}   // closed after the commit; nil when then is set
+	then     func(err error) // called after the commit instead (AppendAsync, ConfirmAsync)
 }
 
 type delta struct {
@@ -104,7 +110,7 @@ func Open(path string, opts Options) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("spool: open %s: %w", path, err)
 	}
-	s := &Bolt{db: db, path: path, max: opts.MaxBytes, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
+	s := &Bolt{db: db, path: path, max: opts.MaxBytes, before: opts.BeforeCommit, reqs: make(chan *request, maxBatch), done: make(chan struct{})}
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -144,9 +150,9 @@ func (s *Bolt) load() (err error) {
 		// Sequences start after the last reservation: the last one
 		// given before a crash may have been staged, never stored.
 		qb := tx.Bucket(bucketQueues)
-		s.seq = qb.Sequence()
-		s.reserved = s.seq + reserveAhead
-		return qb.SetSequence(s.reserved)
+		s.seq.Store(qb.Sequence())
+		s.reserved.Store(qb.Sequence() + reserveAhead)
+		return qb.SetSequence(s.reserved.Load())
 	}); err != nil {
 		return fmt.Errorf("spool: %s: %w", s.path, err)
 	}
@@ -206,7 +212,7 @@ var errRerun = errors.New("spool: rerun the batch")
 
 // refusal reports whether err is a request's refusal made before it
 // wrote anything (so the transaction can go on without it).
-func refusal(err error) bool { return errors.Is(err, ErrFull) || errors.Is(err, ErrNotFound) }
+func refusal(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // runBatch runs the requests of batch in one transaction. A refused
 // request wrote nothing; after any other failure of a request the
@@ -224,11 +230,7 @@ func (s *Bolt) runBatch(batch []*request) {
 				if failed[i] {
 					continue
 				}
-				room := int64(-1)
-				if s.max > 0 {
-					room = s.max - s.bytes.Load() - total.bytes
-				}
-				r.d, r.err = r.run(tx, room)
+				r.d, r.err = r.run(tx)
 				switch {
 				case r.err == nil:
 					total.add(r.d)
@@ -236,11 +238,6 @@ func (s *Bolt) runBatch(batch []*request) {
 				default:
 					failed[i] = true
 					return errRerun
-				}
-			}
-			for i, r := range batch {
-				if !failed[i] && r.err == nil && r.stage != nil {
-					r.stage(s.reserved)
 				}
 			}
 			return nil
@@ -256,6 +253,9 @@ func (s *Bolt) runBatch(batch []*request) {
 		s.dead.Add(total.dead)
 		s.appended.Add(total.appended)
 	}
+	for _, r := range batch {
+		s.accepted.Add(-r.accepted) // stored (in bytes now) or failed
+	}
 	for i, r := range batch {
 		if err != nil && !failed[i] {
 			r.err = fmt.Errorf("spool: commit to %s: %w", s.path, err)
@@ -269,10 +269,10 @@ func (s *Bolt) runBatch(batch []*request) {
 }
 
 // transact runs fn in a write transaction and commits it unless fn
-// fails (bolt.DB.Update, keeping the sequence reservation in step: a
-// reservation written is the file's once the transaction commits).
+// fails (bolt.DB.Update). When the sequences given come within half of
+// reserveAhead of the reservation, the transaction writes the next one;
+// it is the one staging goes by once committed.
 func (s *Bolt) transact(fn func(tx *bolt.Tx) error) (err error) {
-	s.reserving = 0
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return err
@@ -285,33 +285,33 @@ func (s *Bolt) transact(fn func(tx *bolt.Tx) error) (err error) {
 	if err := fn(tx); err != nil {
 		return err
 	}
+	var reserving uint64
+	if given := s.seq.Load(); given+reserveAhead/2 > s.reserved.Load() {
+		reserving = given + reserveAhead
+		if err := tx.Bucket(bucketQueues).SetSequence(reserving); err != nil {
+			return err
+		}
+	}
+	if s.before != nil {
+		s.before()
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	if s.reserving > 0 {
-		s.reserved = s.reserving
+	if reserving > 0 {
+		s.reserved.Store(reserving)
 	}
 	return nil
 }
 
-// nextSeq returns the store's next sequence: one counter for every queue,
-// so that a sequence names one record of the whole store (a transport
-// sends it as the request id, unique among the requests of a connection
-// whichever queues share it). When the reservation comes within half of
-// reserveAhead, tx writes the next one.
-func (s *Bolt) nextSeq(tx *bolt.Tx) (uint64, error) {
-	s.seq++
-	if s.seq+reserveAhead/2 > max(s.reserved, s.reserving) {
-		s.reserving = s.seq + reserveAhead
-		if err := tx.Bucket(bucketQueues).SetSequence(s.reserving); err != nil {
-			return 0, err
-		}
-	}
-	return s.seq, nil
-}
+// nextSeqs gives the next n sequences of the store, the first returned:
+// one counter for every queue, so that a sequence names one record of
+// the whole store (a transport sends it as the request id, unique among
+// the requests of a connection whichever queues share it).
+func (s *Bolt) nextSeqs(n int) uint64 { return s.seq.Add(uint64(n)) - uint64(n) + 1 }
 
 // write submits run to the committer and waits for its batch's commit.
-func (s *Bolt) write(run func(tx *bolt.Tx, room int64) (delta, error)) error {
+func (s *Bolt) write(run func(tx *bolt.Tx) (delta, error)) error {
 	r := &request{run: run, done: make(chan struct{})}
 	if err := s.submit(r); err != nil {
 		return err
@@ -341,68 +341,76 @@ func (s *Bolt) Append(recs ...Record) ([]uint64, error) {
 	return seqs, err
 }
 
-// AppendAsync is Append without waiting; see Store.
+// AppendAsync is Append without waiting; see Store. The records take
+// their sequences, and are checked against MaxBytes, when they are
+// submitted: staged is called then, before AppendAsync returns.
 func (s *Bolt) AppendAsync(recs []Record, staged func(seqs []uint64), then func(seqs []uint64, err error)) {
 	if len(recs) == 0 {
 		then(nil, nil)
 		return
 	}
-	run, seqs, err := s.appendRun(recs)
-	if err == nil {
-		r := &request{run: run, then: func(err error) {
-			if err != nil {
-				then(nil, err)
-				return
-			}
-			then(seqs, nil)
-		}}
-		if staged != nil {
-			r.stage = func(reserved uint64) {
-				if seqs[len(seqs)-1] <= reserved { // else only then, once durable
-					staged(seqs)
-				}
-			}
-		}
-		err = s.submit(r)
-	}
-	if err != nil {
-		then(nil, err)
-	}
-}
-
-// appendRun returns the write of recs, and where it puts their sequences.
-func (s *Bolt) appendRun(recs []Record) (func(tx *bolt.Tx, room int64) (delta, error), []uint64, error) {
 	vals := make([][]byte, len(recs))
 	var size int64
 	for i := range recs {
 		if q := recs[i].Queue; q == "" || len(q) > bolt.MaxKeySize {
-			return nil, nil, fmt.Errorf("spool: Append: record %d: queue name of %d bytes, want 1 to %d", i, len(q), bolt.MaxKeySize)
+			then(nil, fmt.Errorf("spool: Append: record %d: queue name of %d bytes, want 1 to %d", i, len(q), bolt.MaxKeySize))
+			return
 		}
 		vals[i] = encode(Entry{Record: recs[i]})
 		size += int64(len(vals[i]))
 	}
 	seqs := make([]uint64, len(recs))
-	run := func(tx *bolt.Tx, room int64) (delta, error) {
-		if room >= 0 && size > room {
-			return delta{}, fmt.Errorf("spool: %d bytes for %d records, %d left of %d: %w", size, len(recs), max(room, 0), s.max, ErrFull)
-		}
+	r := &request{accepted: size, run: func(tx *bolt.Tx) (delta, error) {
 		for i := range recs {
 			b, err := queueBucket(tx, bucketQueues, recs[i].Queue, true)
 			if err != nil {
 				return delta{}, err
 			}
-			seq, err := s.nextSeq(tx)
-			if err != nil {
+			if err := b.Put(key(seqs[i]), vals[i]); err != nil {
 				return delta{}, err
 			}
-			if err := b.Put(key(seq), vals[i]); err != nil {
-				return delta{}, err
-			}
-			seqs[i] = seq
 		}
 		return delta{bytes: size, pending: int64(len(recs)), appended: uint64(len(recs))}, nil
+	}}
+	r.then = func(err error) {
+		if err != nil {
+			then(nil, err)
+			return
+		}
+		then(seqs, nil)
 	}
-	return run, seqs, nil
+	if err := s.submitAppend(r, seqs, staged); err != nil {
+		then(nil, err)
+	}
+}
+
+// submitAppend checks the append r against MaxBytes, gives it its
+// sequences (in seqs), stages it and hands it to the committer: the
+// sequences are given in the order of the committer's queue, so that
+// appends commit in sequence order.
+func (s *Bolt) submitAppend(r *request, seqs []uint64, staged func(seqs []uint64)) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.order.Lock()
+	defer s.order.Unlock()
+	if s.max > 0 {
+		if used := s.bytes.Load() + s.accepted.Load(); used+r.accepted > s.max {
+			return fmt.Errorf("spool: %d bytes for %d records, %d left of %d: %w", r.accepted, len(seqs), max(s.max-used, 0), s.max, ErrFull)
+		}
+	}
+	s.accepted.Add(r.accepted)
+	first := s.nextSeqs(len(seqs))
+	for i := range seqs {
+		seqs[i] = first + uint64(i)
+	}
+	if staged != nil && seqs[len(seqs)-1] <= s.reserved.Load() { // else only then, once durable
+		staged(seqs)
+	}
+	s.reqs <- r
+	return nil
 }
 
 // Read returns pending entries of queue from seq from on; see Store.
@@ -472,8 +480,8 @@ func (s *Bolt) ConfirmAsync(queue string, seqs []uint64, then func(removed int, 
 }
 
 // confirmRun returns the write that removes the entries seqs of queue.
-func (s *Bolt) confirmRun(queue string, seqs []uint64) func(tx *bolt.Tx, room int64) (delta, error) {
-	return func(tx *bolt.Tx, _ int64) (delta, error) {
+func (s *Bolt) confirmRun(queue string, seqs []uint64) func(tx *bolt.Tx) (delta, error) {
+	return func(tx *bolt.Tx) (delta, error) {
 		b, _ := queueBucket(tx, bucketQueues, queue, false)
 		if b == nil {
 			return delta{}, nil
@@ -502,7 +510,7 @@ func (s *Bolt) confirmRun(queue string, seqs []uint64) func(tx *bolt.Tx, room in
 // Retry records a failed attempt; see Store.
 func (s *Bolt) Retry(queue string, seq uint64, reason string) (Entry, error) {
 	var out Entry
-	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+	err := s.write(func(tx *bolt.Tx) (delta, error) {
 		b, e, old, err := s.pendingEntry(tx, queue, seq)
 		if err != nil {
 			return delta{}, err
@@ -525,7 +533,7 @@ func (s *Bolt) Fail(queue string, fails []Failure, maxAttempts int) ([]Entry, er
 		return nil, nil
 	}
 	var dead []Entry
-	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+	err := s.write(func(tx *bolt.Tx) (delta, error) {
 		dead = dead[:0]
 		b, _ := queueBucket(tx, bucketQueues, queue, false)
 		if b == nil {
@@ -581,7 +589,7 @@ func (s *Bolt) Fail(queue string, fails []Failure, maxAttempts int) ([]Entry, er
 
 // Terminate makes the entry a dead letter; see Store.
 func (s *Bolt) Terminate(queue string, seq uint64, reason string) error {
-	return s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+	return s.write(func(tx *bolt.Tx) (delta, error) {
 		b, e, old, err := s.pendingEntry(tx, queue, seq)
 		if err != nil {
 			return delta{}, err
@@ -615,7 +623,7 @@ func (s *Bolt) TerminateAll(queue, reason string) (int, error) {
 // entry and returns its key in to. It returns how many moved.
 func (s *Bolt) moveAll(queue string, from, to []byte, change func(tx *bolt.Tx, k []byte, e *Entry) ([]byte, error)) (int, error) {
 	n := 0
-	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+	err := s.write(func(tx *bolt.Tx) (delta, error) {
 		n = 0
 		src, _ := queueBucket(tx, from, queue, false)
 		if src == nil {
@@ -678,15 +686,14 @@ func (s *Bolt) pendingEntry(tx *bolt.Tx, queue string, seq uint64) (*bolt.Bucket
 func (s *Bolt) Replay(queue string) (int, error) {
 	return s.moveAll(queue, bucketDead, bucketQueues, func(tx *bolt.Tx, _ []byte, e *Entry) ([]byte, error) {
 		e.Attempts, e.Error = 0, ""
-		seq, err := s.nextSeq(tx)
-		return key(seq), err
+		return key(s.nextSeqs(1)), nil
 	})
 }
 
 // Purge removes the dead letters of queue; see Store.
 func (s *Bolt) Purge(queue string) (int, error) {
 	n := 0
-	err := s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+	err := s.write(func(tx *bolt.Tx) (delta, error) {
 		n = 0
 		dead, _ := queueBucket(tx, bucketDead, queue, false)
 		if dead == nil {

@@ -70,13 +70,13 @@ type Store interface {
 	// returns when they cannot be submitted. Records appended one after
 	// the other, by one goroutine, are stored in that order.
 	//
-	// staged, when not nil, may be called before then, from the store's
-	// goroutine, with the sequences the records get, once they are
-	// written and while they are made durable: the records are not
-	// durable yet (then says whether they became so), but their
-	// sequences are theirs, never given to another record even after a
-	// crash. Stores call staged for appends in sequence order, before
-	// then of any later append. staged and then must not block.
+	// staged, when not nil, may be called with the sequences the records
+	// get once they are accepted (not refused with ErrFull) and before
+	// they are durable: then says later whether they became so, but
+	// their sequences are theirs, never given to another record even
+	// after a crash. Stores call staged before then, for appends in
+	// sequence order (calls do not overlap), and appends commit in that
+	// order. staged and then must not block.
 	AppendAsync(recs []Record, staged func(seqs []uint64), then func(seqs []uint64, err error))
 	// Read returns up to max pending entries of queue, in sequence order,
 	// from the first whose sequence is at least from.

@@ -82,7 +82,7 @@ func (u Subscriptions) Put(sub evi.StoredSubscription) error {
 	if len(k) > bolt.MaxKeySize {
 		return fmt.Errorf("spool: subscription of %s to %q: key of %d bytes, at most %d", sub.Event, sub.Socket, len(k), bolt.MaxKeySize)
 	}
-	return u.s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+	return u.s.write(func(tx *bolt.Tx) (delta, error) {
 		b, err := tx.CreateBucketIfNotExists(bucketSubscriptions)
 		if err != nil {
 			return delta{}, err
@@ -93,7 +93,7 @@ func (u Subscriptions) Put(sub evi.StoredSubscription) error {
 
 // Delete forgets the subscription of event with key.
 func (u Subscriptions) Delete(event, key string) error {
-	return u.s.write(func(tx *bolt.Tx, _ int64) (delta, error) {
+	return u.s.write(func(tx *bolt.Tx) (delta, error) {
 		b := tx.Bucket(bucketSubscriptions)
 		if b == nil {
 			return delta{}, nil
