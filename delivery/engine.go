@@ -77,8 +77,11 @@ type Stats struct {
 	// Spooled counts the events stored for a subscriber (one per
 	// subscriber); Confirmed those its subscriber confirmed; Retried the
 	// failed attempts; DeadLettered the events that became dead letters;
-	// Refused the events refused because the spool was full.
-	Spooled, Confirmed, Retried, DeadLettered, Refused uint64
+	// Refused the events refused because the spool was full; ReadBack
+	// the events read back from the store to be sent (a backlog, a
+	// retry, a restart: a subscriber that keeps up gets the events as
+	// they are written, without them).
+	Spooled, Confirmed, Retried, DeadLettered, Refused, ReadBack uint64
 	// Store is the store's own counts (zero before it is opened).
 	Store spool.Stats
 	// OldestPending is the age of the oldest event waiting for an
@@ -101,7 +104,18 @@ type Engine struct {
 	queues map[string]*queue // attached, by name
 	closed bool
 
-	spooled, confirmed, retried, deadLettered, refused atomic.Uint64
+	spooled, confirmed, retried, deadLettered, refused, readBack atomic.Uint64
+	handed                                                       atomic.Int64 // bytes handed over to the queues (handOverTotal bounds it)
+}
+
+// handOver takes size bytes of the queues' hand-over budget (gives them
+// back when negative); false when they are not there.
+func (e *Engine) handOver(size int) bool {
+	if e.handed.Add(int64(size)) > handOverTotal && size > 0 {
+		e.handed.Add(-int64(size))
+		return false
+	}
+	return true
 }
 
 type storeRef struct{ s spool.Store }
@@ -246,7 +260,18 @@ func (e *Engine) Spool(m *evi.Message, qs []evi.Queue, then func(error)) {
 		own[i] = q
 		recs[i] = spool.Record{Queue: q.name, ID: m.ID.Bytes(), Event: m.Event.Name(), Params: params, Raised: m.Raised}
 	}
-	st.AppendAsync(recs, nil, func(_ []uint64, err error) {
+	var staged []uint64 // set before then, on the store's goroutine
+	st.AppendAsync(recs, func(seqs []uint64) {
+		staged = seqs
+		for i, q := range own {
+			q.stage(m, seqs[i], len(params))
+		}
+	}, func(seqs []uint64, err error) {
+		if err != nil && staged != nil {
+			for i, q := range own {
+				q.withdraw(staged[i])
+			}
+		}
 		switch {
 		case errors.Is(err, spool.ErrFull):
 			e.refused.Add(uint64(len(qs)))
@@ -258,9 +283,11 @@ func (e *Engine) Spool(m *evi.Message, qs []evi.Queue, then func(error)) {
 			return
 		}
 		e.spooled.Add(uint64(len(qs)))
-		for _, q := range own {
-			q.pending.Add(1)
-			q.appended()
+		for i, q := range own {
+			if staged == nil {
+				q.notHanded(seqs[i])
+			}
+			q.durable(seqs[i])
 		}
 		then(nil)
 	})
@@ -318,7 +345,7 @@ func (e *Engine) DeadLetters(event, key string, limit int) ([]DeadLetter, error)
 // when key is not "") back at the tail of their queues, and returns how
 // many. An attached subscriber gets them at once.
 func (e *Engine) Replay(event, key string) (int, error) {
-	return e.eachQueue(event, key, "dead letters replayed", spool.Store.Replay, func(q *queue, n int64) {
+	return e.eachQueue(event, key, "dead letters replayed", true, spool.Store.Replay, func(q *queue, n int64) {
 		q.dead.Add(-n)
 		q.pending.Add(n)
 		q.appended()
@@ -328,28 +355,37 @@ func (e *Engine) Replay(event, key string) (int, error) {
 // Purge deletes the dead letters of the subscribers of event (of key's,
 // when key is not ""), and returns how many.
 func (e *Engine) Purge(event, key string) (int, error) {
-	return e.eachQueue(event, key, "dead letters purged", spool.Store.Purge, func(q *queue, n int64) { q.dead.Add(-n) })
+	return e.eachQueue(event, key, "dead letters purged", false, spool.Store.Purge, func(q *queue, n int64) { q.dead.Add(-n) })
 }
 
 // eachQueue runs op on the queues of event (key's only, when key is not
 // ""), tells each attached one what op did to it (counted), logs what, and
-// returns the total.
-func (e *Engine) eachQueue(event, key, what string, op func(spool.Store, string) (int, error), counted func(q *queue, n int64)) (int, error) {
+// returns the total. An op that adds events to a queue (adds) holds its
+// hand-over meanwhile: what it adds comes before what is handed over
+// after it.
+func (e *Engine) eachQueue(event, key, what string, adds bool, op func(spool.Store, string) (int, error), counted func(q *queue, n int64)) (int, error) {
 	st, names, err := e.queuesOf(event, key)
 	if err != nil || st == nil {
 		return 0, err
 	}
 	total := 0
 	for _, name := range names {
+		e.mu.Lock()
+		q := e.queues[name]
+		e.mu.Unlock()
+		if q != nil && adds {
+			q.hold.Add(1)
+		}
 		n, err := op(st, name)
+		if q != nil && n > 0 {
+			counted(q, int64(n))
+		}
+		if q != nil && adds {
+			q.hold.Add(-1)
+			q.poke()
+		}
 		if n > 0 {
 			total += n
-			e.mu.Lock()
-			q := e.queues[name]
-			e.mu.Unlock()
-			if q != nil {
-				counted(q, int64(n))
-			}
 			e.log.Info(what, "event", event, "socket", ratelog.Clip(keyOf(name)), "n", n)
 		}
 		if err != nil {
@@ -386,7 +422,7 @@ func (e *Engine) queuesOf(event, key string) (spool.Store, []string, error) {
 // Stats returns the engine's counts.
 func (e *Engine) Stats() Stats {
 	s := Stats{Spooled: e.spooled.Load(), Confirmed: e.confirmed.Load(), Retried: e.retried.Load(),
-		DeadLettered: e.deadLettered.Load(), Refused: e.refused.Load()}
+		DeadLettered: e.deadLettered.Load(), Refused: e.refused.Load(), ReadBack: e.readBack.Load()}
 	st := e.opened()
 	if st == nil {
 		return s

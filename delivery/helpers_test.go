@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,12 @@ type rig struct {
 
 func newRig(t *testing.T, path string, cfg delivery.Config) *rig {
 	t.Helper()
+	return newRigStore(t, path, cfg, spool.Options{})
+}
+
+// newRigStore is newRig with the store's options.
+func newRigStore(t *testing.T, path string, cfg delivery.Config, opts spool.Options) *rig {
+	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "spool.db")
 	}
@@ -38,7 +45,7 @@ func newRig(t *testing.T, path string, cfg delivery.Config) *rig {
 	}
 	r.hidden.Register(seqTr)
 	r.hidden.Register(mustVirtual(t, r.hidden))
-	cfg.Open = func() (spool.Store, error) { return spool.Open(path, spool.Options{}) }
+	cfg.Open = func() (spool.Store, error) { return spool.Open(path, opts) }
 	cfg.Parse = r.hidden.ParseSocket
 	if cfg.RetryInitial == 0 {
 		cfg.RetryInitial, cfg.RetryMax = 5*time.Millisecond, 20*time.Millisecond
@@ -91,6 +98,37 @@ func (r *rig) raise(event string, n int) {
 	if _, err := r.reg.Raise(event, params(n), nil); err != nil {
 		r.t.Fatalf("raise %d: %v", n, err)
 	}
+}
+
+// gate holds a store's commits back (spool.Options.BeforeCommit = wait)
+// from hold to release.
+type gate struct {
+	mu   sync.Mutex
+	shut chan struct{} // nil: open
+}
+
+func (g *gate) wait() {
+	g.mu.Lock()
+	ch := g.shut
+	g.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+func (g *gate) hold() {
+	g.mu.Lock()
+	g.shut = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	if g.shut != nil {
+		close(g.shut)
+		g.shut = nil
+	}
+	g.mu.Unlock()
 }
 
 // eventually waits (generously) until cond holds.

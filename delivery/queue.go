@@ -43,11 +43,23 @@ type queue struct {
 	done  evi.Done    // the subscriber: told each confirmation and dead letter
 	retry evi.Retrier // the same, told each failed attempt it retries; nil: not told
 
-	wake  chan struct{} // cap 1: something to do
-	fresh atomic.Bool   // events were appended since run last read
+	wake      chan struct{} // cap 1: something to do
+	fresh     atomic.Bool   // events were added by a write that hands none over (Replay)
+	committed atomic.Uint64 // the highest sequence of an append made durable
+	hold      atomic.Int32  // writes under way that add events and hand none over
 
 	mu   sync.Mutex
 	outs []outcome // reported by the transport, taken by run
+	// The hand-over: the events of the appends being made durable, in
+	// sequence order, for run to send without reading them back while
+	// it keeps up. Those not handed over (the bounds) are read back once
+	// durable: they are in the gap, from gapFrom to gapTo (when gapped),
+	// and no event from it on is sent as handed over before the reads
+	// have passed it.
+	handed         []handed
+	handedBytes    int
+	gapped         bool
+	gapFrom, gapTo uint64
 
 	stop      chan struct{}
 	ended     chan struct{}
@@ -56,6 +68,12 @@ type queue struct {
 
 	// Read by listings and Stats.
 	pending, dead atomic.Int64
+}
+
+// handed is an event handed over, and what it costs the bounds.
+type handed struct {
+	m    *evi.Message
+	size int
 }
 
 // outcome is the transport's report of one attempt.
@@ -119,10 +137,150 @@ func (q *queue) Done(m *evi.Message, err error) {
 	q.poke()
 }
 
-// appended tells run that the spool holds new events for it.
+// appended tells run that a write that hands nothing over (Replay) added
+// events for it.
 func (q *queue) appended() {
 	q.fresh.Store(true)
 	q.poke()
+}
+
+// Bounds of the hand-over, per queue and over all queues. An event
+// costs its params' size and messageCost. Beyond them an event is read
+// back once durable instead, which only costs time.
+const (
+	handOverMax   = 4096
+	handOverBytes = 4 << 20
+	handOverTotal = 64 << 20
+	messageCost   = 160
+)
+
+// stage hands m over with its sequence seq in this queue: written, being
+// made durable (AppendAsync's staged, from the store's goroutine).
+func (q *queue) stage(m *evi.Message, seq uint64, size int) {
+	size += messageCost
+	q.mu.Lock()
+	if len(q.handed) >= handOverMax || q.handedBytes+size > handOverBytes || !q.e.handOver(size) {
+		q.widenGap(seq, seq)
+	} else {
+		q.handed = append(q.handed, handed{&evi.Message{ID: m.ID, Event: m.Event, Params: m.Params, Raised: m.Raised, Seq: seq}, size})
+		q.handedBytes += size
+	}
+	q.mu.Unlock()
+	q.poke()
+}
+
+// durable tells run that the append of seq is durable.
+func (q *queue) durable(seq uint64) {
+	q.pending.Add(1)
+	for c := q.committed.Load(); c < seq && !q.committed.CompareAndSwap(c, seq); c = q.committed.Load() {
+	}
+	q.poke()
+}
+
+// notHanded tells run that the append of seq, durable, was not handed
+// over: it is read back.
+func (q *queue) notHanded(seq uint64) { q.gap(seq, seq) }
+
+// gap makes run read back the events from..to once durable, before it
+// sends any from from on as handed over.
+func (q *queue) gap(from, to uint64) {
+	q.mu.Lock()
+	q.widenGap(from, to)
+	q.mu.Unlock()
+}
+
+// widenGap is gap, with q.mu held.
+func (q *queue) widenGap(from, to uint64) {
+	if !q.gapped {
+		q.gapped, q.gapFrom, q.gapTo = true, from, to
+		return
+	}
+	q.gapFrom, q.gapTo = min(q.gapFrom, from), max(q.gapTo, to)
+}
+
+// gapAt returns where the gap from s.cursor on starts, if there is one
+// (forgetting one the reads have passed); q.mu is held.
+func (q *queue) gapAt(s *sender) (uint64, bool) {
+	if q.gapped && q.gapTo < s.cursor {
+		q.gapped = false
+	}
+	return max(q.gapFrom, s.cursor), q.gapped
+}
+
+// mustRead reports whether the store may hold events from s.cursor on
+// that were not handed over and are durable: a Replay's, or those beyond
+// the hand-over's bounds.
+func (q *queue) mustRead(s *sender) bool {
+	if q.fresh.Swap(false) {
+		return true
+	}
+	q.mu.Lock()
+	from, gap := q.gapAt(s)
+	q.mu.Unlock()
+	return gap && q.committed.Load() >= from
+}
+
+// withdraw takes back the event seq, handed over, whose append failed:
+// it is not sent unless it was already.
+func (q *queue) withdraw(seq uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := len(q.handed) - 1; i >= 0; i-- {
+		if h := q.handed[i]; h.m.Seq == seq {
+			q.handed = slices.Delete(q.handed, i, i+1)
+			q.handedBytes -= h.size
+			q.e.handOver(-h.size)
+			return
+		}
+	}
+}
+
+// takeHanded returns up to max events handed over, the next ones to send
+// from s.cursor on, up to the gap. It forgets those below s.cursor (sent,
+// or read back).
+func (q *queue) takeHanded(s *sender, max int) []*evi.Message {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	i := 0
+	for i < len(q.handed) && q.handed[i].m.Seq < s.cursor {
+		i++
+	}
+	q.drop(i)
+	// Checked after the events are seen: a Replay or an append not
+	// handed over that came before them has set these by now.
+	if len(q.handed) == 0 || q.hold.Load() > 0 || q.fresh.Load() {
+		return nil
+	}
+	from, gap := q.gapAt(s)
+	n := 0
+	for n < min(max, len(q.handed)) && (!gap || q.handed[n].m.Seq < from) {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	out := s.take[:0]
+	for _, h := range q.handed[:n] {
+		out = append(out, h.m)
+	}
+	q.drop(n)
+	s.take = out
+	return out
+}
+
+// drop forgets the first n events handed over.
+func (q *queue) drop(n int) {
+	if n == 0 {
+		return
+	}
+	size := 0
+	for _, h := range q.handed[:n] {
+		size += h.size
+	}
+	clear(q.handed[:n])
+	q.handed = q.handed[n:]
+	q.handedBytes -= size
+	q.e.handOver(-size)
 }
 
 func (q *queue) poke() {
@@ -145,6 +303,8 @@ type sender struct {
 	timer    *time.Timer             // the wait before the next round, nil: none
 	flushAt  *time.Timer             // when the confirmations are due, nil: none due
 	spare    []outcome               // q.outs' other buffer
+	sentTo   uint64                  // the highest sequence sent
+	take     []*evi.Message          // takeHanded's buffer
 	msgs     map[uint64]*evi.Message // confirmed by their subscriber, by sequence: to remove from the spool, then report
 	removing map[uint64]*evi.Message // the same, being removed by the write under way
 	removed  chan removal            // that write's result; nil: none under way
@@ -336,6 +496,10 @@ func (q *queue) retryRound(s *sender) {
 	s.backoff = min(max(2*s.backoff, cfg.RetryInitial), cfg.RetryMax)
 	s.timer = time.NewTimer(jitter(s.backoff))
 	s.cursor, s.more, s.probe = 0, true, true
+	// Those sent as handed over are read back, not taken from the
+	// hand-over again. (They are durable by now: the Fail above was
+	// written after their appends. The store does not promise that.)
+	q.gap(0, s.sentTo)
 }
 
 // deadLetter counts, logs and reports an event that became a dead letter.
@@ -351,13 +515,12 @@ func (q *queue) deadLetter(d spool.Entry, cause error) {
 	q.done.Done(q.message(d), fmt.Errorf("dead letter after %d attempts: %w", d.Attempts, cause))
 }
 
-// fill sends events from the store until the window is full.
+// fill sends events until the window is full: read back from the store
+// while it may hold unsent ones (a backlog, a retry, a restart, a
+// Replay), else as they are handed over.
 func (q *queue) fill(s *sender) {
 	cfg := &q.e.cfg
-	if q.fresh.Swap(false) {
-		s.more = true
-	}
-	for s.more {
+	for {
 		room := cfg.Window - len(s.inflight)
 		if s.probe {
 			room = 1 - len(s.inflight)
@@ -365,37 +528,24 @@ func (q *queue) fill(s *sender) {
 		if room <= 0 {
 			return
 		}
-		list, err := q.store.Read(q.name, s.cursor, room)
-		if err != nil {
-			q.e.log.Error("spool: cannot read", "event", q.ev.Name(), "socket", ratelog.Clip(q.dest.String()), "err", err)
-			s.backoff = min(max(2*s.backoff, cfg.RetryInitial), cfg.RetryMax)
-			s.timer = time.NewTimer(jitter(s.backoff))
+		if !s.more && q.mustRead(s) {
+			s.more = true
+		}
+		if !s.more {
+			ms := q.takeHanded(s, room)
+			if len(ms) == 0 {
+				return
+			}
+			// Being made durable now: as old as their raise, which is
+			// now (max_age is checked when they are read back).
+			for _, m := range ms {
+				if !q.send(s, m) {
+					break
+				}
+			}
+			clear(ms)
+		} else if !q.readBack(s, room) {
 			return
-		}
-		if len(list) < room {
-			s.more = false
-		}
-		var old []spool.Failure
-		for _, en := range list {
-			s.cursor = en.Seq + 1
-			if s.msgs[en.Seq] != nil || s.removing[en.Seq] != nil {
-				continue // confirmed, the write of it is due or under way
-			}
-			if cfg.MaxAge > 0 && time.Since(en.Raised) > cfg.MaxAge {
-				old = append(old, spool.Failure{Seq: en.Seq, Reason: fmt.Sprintf("older than max_age (%v)", cfg.MaxAge), Final: true})
-				continue
-			}
-			m := q.message(en)
-			s.inflight[en.Seq] = struct{}{}
-			if err := q.dest.Send(m, q); err != nil {
-				delete(s.inflight, en.Seq)
-				s.failed = append(s.failed, spool.Failure{Seq: en.Seq, Reason: err.Error()})
-				s.errs[en.Seq] = outcome{m, err}
-				break
-			}
-		}
-		if len(old) > 0 {
-			q.expire(old)
 		}
 		if len(s.failed) > 0 {
 			if len(s.inflight) == 0 {
@@ -404,6 +554,59 @@ func (q *queue) fill(s *sender) {
 			return
 		}
 	}
+}
+
+// readBack sends up to room events read from the store from s.cursor on.
+// It returns false when the store cannot be read.
+func (q *queue) readBack(s *sender, room int) bool {
+	cfg := &q.e.cfg
+	durable := q.committed.Load() // every append up to it is durable: in the Read
+	list, err := q.store.Read(q.name, s.cursor, room)
+	if err != nil {
+		q.e.log.Error("spool: cannot read", "event", q.ev.Name(), "socket", ratelog.Clip(q.dest.String()), "err", err)
+		s.backoff = min(max(2*s.backoff, cfg.RetryInitial), cfg.RetryMax)
+		s.timer = time.NewTimer(jitter(s.backoff))
+		return false
+	}
+	q.e.readBack.Add(uint64(len(list)))
+	var old []spool.Failure
+	for _, en := range list {
+		s.cursor = en.Seq + 1
+		if s.msgs[en.Seq] != nil || s.removing[en.Seq] != nil {
+			continue // confirmed, the write of it is due or under way
+		}
+		if cfg.MaxAge > 0 && time.Since(en.Raised) > cfg.MaxAge {
+			old = append(old, spool.Failure{Seq: en.Seq, Reason: fmt.Sprintf("older than max_age (%v)", cfg.MaxAge), Final: true})
+			continue
+		}
+		if !q.send(s, q.message(en)) {
+			break
+		}
+	}
+	if len(list) < room && len(s.failed) == 0 {
+		// All there was: nothing up to durable is left unsent.
+		s.more = false
+		s.cursor = max(s.cursor, durable+1)
+	}
+	if len(old) > 0 {
+		q.expire(old)
+	}
+	return true
+}
+
+// send sends m, in flight from now on; it returns false when the
+// destination refused it (a failed attempt).
+func (q *queue) send(s *sender, m *evi.Message) bool {
+	s.cursor = max(s.cursor, m.Seq+1)
+	s.sentTo = max(s.sentTo, m.Seq)
+	s.inflight[m.Seq] = struct{}{}
+	if err := q.dest.Send(m, q); err != nil {
+		delete(s.inflight, m.Seq)
+		s.failed = append(s.failed, spool.Failure{Seq: m.Seq, Reason: err.Error()})
+		s.errs[m.Seq] = outcome{m, err}
+		return false
+	}
+	return true
 }
 
 // expire makes the events older than MaxAge dead letters.
