@@ -182,6 +182,7 @@ func (du *durable) Statistics() []transport.Stat {
 		{Name: "retried", Help: "Failed at-least-once attempts, to be retried.", Counter: true, Value: float64(s.Retried)},
 		{Name: "dead_lettered", Help: "At-least-once events that became dead letters.", Counter: true, Value: float64(s.DeadLettered)},
 		{Name: "refused", Help: "At-least-once events refused because the spool was full.", Counter: true, Value: float64(s.Refused)},
+		{Name: "read_back", Help: "At-least-once events read back from the spool to be sent (a backlog, a retry, a restart; not those sent as they were written).", Counter: true, Value: float64(s.ReadBack)},
 		{Name: "pending", Help: "Events waiting in the spool for their subscriber.", Value: float64(s.Store.Pending)},
 		{Name: "dead_letters", Help: "Dead letters kept in the spool.", Value: float64(s.Store.Dead)},
 		{Name: "spool_bytes", Metric: "spool_bytes", Help: "Bytes of the records in the spool (delivery.spool_max_bytes bounds it).", Value: float64(s.Store.Bytes)},

@@ -78,9 +78,9 @@ type Stats struct {
 	// subscriber); Confirmed those its subscriber confirmed; Retried the
 	// failed attempts; DeadLettered the events that became dead letters;
 	// Refused the events refused because the spool was full; ReadBack
-	// the events read back from the store to be sent (a backlog, a
-	// retry, a restart: a subscriber that keeps up gets the events as
-	// they are written, without them).
+	// the events sent after a read from the store (a backlog, a retry, a
+	// restart: a subscriber that keeps up gets the events as they are
+	// written, without one), each time.
 	Spooled, Confirmed, Retried, DeadLettered, Refused, ReadBack uint64
 	// Store is the store's own counts (zero before it is opened).
 	Store spool.Stats

@@ -568,7 +568,6 @@ func (q *queue) readBack(s *sender, room int) bool {
 		s.timer = time.NewTimer(jitter(s.backoff))
 		return false
 	}
-	q.e.readBack.Add(uint64(len(list)))
 	var old []spool.Failure
 	for _, en := range list {
 		s.cursor = en.Seq + 1
@@ -579,6 +578,7 @@ func (q *queue) readBack(s *sender, room int) bool {
 			old = append(old, spool.Failure{Seq: en.Seq, Reason: fmt.Sprintf("older than max_age (%v)", cfg.MaxAge), Final: true})
 			continue
 		}
+		q.e.readBack.Add(1)
 		if !q.send(s, q.message(en)) {
 			break
 		}

@@ -225,6 +225,11 @@ func TestAtLeastOnceSubscriberDown(t *testing.T) {
 	testnet.PollUntil(t, testTimeout, "the spool empty", func() bool {
 		return strings.Contains(d.mi(t, "get_statistics", "delivery:pending"), `"delivery:pending":0`)
 	})
+	// The backlog was read back from the spool (the hand-over keeps at
+	// most 4096 events of a queue).
+	if rb := stat(t, d, "delivery:read_back"); rb < n-4096 {
+		t.Fatalf("delivery:read_back %d after a backlog of %d", rb, n)
+	}
 }
 
 // TestAtLeastOnceOverMI: an MI subscription with delivery at-least-once is
@@ -387,14 +392,21 @@ func rssAnon(t *testing.T, pid int) int64 {
 }
 
 // spoolBytes returns the daemon's delivery:spool_bytes statistic.
-func spoolBytes(t *testing.T, d *daemonProc) int64 {
+func spoolBytes(t *testing.T, d *daemonProc) int64 { t.Helper(); return stat(t, d, "delivery:spool_bytes") }
+
+// stat returns the daemon's statistic name (get_statistics).
+func stat(t *testing.T, d *daemonProc, name string) int64 {
 	t.Helper()
 	var r struct {
 		Result map[string]int64
 	}
-	body := d.mi(t, "get_statistics", "delivery:spool_bytes")
+	body := d.mi(t, "get_statistics", name)
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		t.Fatalf("get_statistics %s: %v", body, err)
 	}
-	return r.Result["delivery:spool_bytes"]
+	v, ok := r.Result[name]
+	if !ok {
+		t.Fatalf("get_statistics %s: no %s", body, name)
+	}
+	return v
 }
