@@ -392,7 +392,10 @@ func rssAnon(t *testing.T, pid int) int64 {
 }
 
 // spoolBytes returns the daemon's delivery:spool_bytes statistic.
-func spoolBytes(t *testing.T, d *daemonProc) int64 { t.Helper(); return stat(t, d, "delivery:spool_bytes") }
+func spoolBytes(t *testing.T, d *daemonProc) int64 {
+	t.Helper()
+	return stat(t, d, "delivery:spool_bytes")
+}
 
 // stat returns the daemon's statistic name (get_statistics).
 func stat(t *testing.T, d *daemonProc, name string) int64 {
