@@ -15,6 +15,14 @@
 // An event that failed MaxAttempts times, or is older than MaxAge, becomes
 // a dead letter: counted, logged, kept until it is replayed or purged.
 //
+// A queue that keeps up does not read its events back: an append hands
+// them over as it is submitted (spool.Store.AppendAsync's staged), and the
+// queue sends them while the fsync is under way. What the hand-over's
+// bounds leave out (events beyond 4096 or 4 MiB a queue, 64 MiB in all), a
+// Replay's events, and everything after a failure or a restart are read
+// back from the store once durable, in sequence order, before any later
+// event is taken from the hand-over.
+//
 // The backlog of a subscriber that is down lives in the store, not in
 // memory: a queue reads at most a window of events at a time.
 package delivery

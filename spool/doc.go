@@ -15,7 +15,10 @@
 // Its writes go through one committer goroutine that groups the requests
 // of concurrent callers into one transaction and one fsync (group commit):
 // a lone caller is committed at once, without waiting for company, and
-// many callers share each fsync.
+// many callers share each fsync. An append takes its sequences, in the
+// committer's order, when it is submitted; AppendAsync can hand them to
+// the caller then (staged), before the fsync, because the file reserves
+// sequences ahead of those given: after a crash, none is given again.
 //
 // The bound on the spool's size (Options.MaxBytes) refuses new records
 // with ErrFull and never drops what was accepted. A damaged file is an
