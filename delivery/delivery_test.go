@@ -80,6 +80,7 @@ func TestReadBack(t *testing.T) {
 	if st := r.eng.Stats(); st.ReadBack < n/2-4096 || st.Confirmed != n {
 		t.Fatalf("stats %+v: want the backlog read back, every event confirmed", st)
 	}
+	eventually(t, "nothing held in the hand-over", func() bool { return r.eng.Stats().HandOverBytes == 0 })
 }
 
 // TestHandOverWhileCommitsWait: with the store's commits held back,
@@ -256,6 +257,9 @@ func TestUnsubscribeKeepsDeadLetters(t *testing.T) {
 	}
 	if err := r.reg.Unsubscribe("E_A", sock); err != nil {
 		t.Fatal(err)
+	}
+	if b := r.eng.Stats().HandOverBytes; b != 0 {
+		t.Fatalf("the queue ended holding %d bytes handed over", b)
 	}
 	dead, err := r.eng.DeadLetters("E_A", sock, 100)
 	if err != nil || len(dead) != 5 || !strings.HasPrefix(dead[0].Error, "subscription ended") {

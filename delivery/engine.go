@@ -87,6 +87,9 @@ type Stats struct {
 	// OldestPending is the age of the oldest event waiting for an
 	// attached subscriber; 0 when none waits.
 	OldestPending time.Duration
+	// HandOverBytes is the memory the queues' hand-overs hold (bounded:
+	// 4 MiB a queue, 64 MiB in all).
+	HandOverBytes int64
 }
 
 // Engine is the evi.Spooler of at-least-once subscribers. It is safe for
@@ -422,7 +425,8 @@ func (e *Engine) queuesOf(event, key string) (spool.Store, []string, error) {
 // Stats returns the engine's counts.
 func (e *Engine) Stats() Stats {
 	s := Stats{Spooled: e.spooled.Load(), Confirmed: e.confirmed.Load(), Retried: e.retried.Load(),
-		DeadLettered: e.deadLettered.Load(), Refused: e.refused.Load(), ReadBack: e.readBack.Load()}
+		DeadLettered: e.deadLettered.Load(), Refused: e.refused.Load(), ReadBack: e.readBack.Load(),
+		HandOverBytes: e.handed.Load()}
 	st := e.opened()
 	if st == nil {
 		return s

@@ -60,6 +60,7 @@ type queue struct {
 	handedBytes    int
 	gapped         bool
 	gapFrom, gapTo uint64
+	handOverShut   bool // run ended: nothing is handed over any more
 
 	stop      chan struct{}
 	ended     chan struct{}
@@ -159,9 +160,11 @@ const (
 func (q *queue) stage(m *evi.Message, seq uint64, size int) {
 	size += messageCost
 	q.mu.Lock()
-	if len(q.handed) >= handOverMax || q.handedBytes+size > handOverBytes || !q.e.handOver(size) {
+	switch {
+	case q.handOverShut:
+	case len(q.handed) >= handOverMax || q.handedBytes+size > handOverBytes || !q.e.handOver(size):
 		q.widenGap(seq, seq)
-	} else {
+	default:
 		q.handed = append(q.handed, handed{&evi.Message{ID: m.ID, Event: m.Event, Params: m.Params, Raised: m.Raised, Seq: seq}, size})
 		q.handedBytes += size
 	}
@@ -268,6 +271,15 @@ func (q *queue) takeHanded(s *sender, max int) []*evi.Message {
 	return out
 }
 
+// endHandOver forgets the events handed over (they are in the store) and
+// takes no more.
+func (q *queue) endHandOver() {
+	q.mu.Lock()
+	q.handOverShut = true
+	q.drop(len(q.handed))
+	q.mu.Unlock()
+}
+
 // drop forgets the first n events handed over.
 func (q *queue) drop(n int) {
 	if n == 0 {
@@ -303,7 +315,7 @@ type sender struct {
 	timer    *time.Timer             // the wait before the next round, nil: none
 	flushAt  *time.Timer             // when the confirmations are due, nil: none due
 	spare    []outcome               // q.outs' other buffer
-	sentTo   uint64                  // the highest sequence sent
+	takenTo  uint64                  // the highest sequence taken from the hand-over
 	take     []*evi.Message          // takeHanded's buffer
 	msgs     map[uint64]*evi.Message // confirmed by their subscriber, by sequence: to remove from the spool, then report
 	removing map[uint64]*evi.Message // the same, being removed by the write under way
@@ -320,6 +332,7 @@ type removal struct {
 func (q *queue) run() {
 	defer close(q.ended)
 	defer q.e.detach(q)
+	defer q.endHandOver()
 	s := &sender{more: true, inflight: make(map[uint64]struct{}), errs: make(map[uint64]outcome),
 		msgs: make(map[uint64]*evi.Message), removing: make(map[uint64]*evi.Message)}
 	defer func() {
@@ -499,7 +512,7 @@ func (q *queue) retryRound(s *sender) {
 	// Those sent as handed over are read back, not taken from the
 	// hand-over again. (They are durable by now: the Fail above was
 	// written after their appends. The store does not promise that.)
-	q.gap(0, s.sentTo)
+	q.gap(0, s.takenTo)
 }
 
 // deadLetter counts, logs and reports an event that became a dead letter.
@@ -536,6 +549,7 @@ func (q *queue) fill(s *sender) {
 			if len(ms) == 0 {
 				return
 			}
+			s.takenTo = ms[len(ms)-1].Seq // those a failure leaves unsent too
 			// Being made durable now: as old as their raise, which is
 			// now (max_age is checked when they are read back).
 			for _, m := range ms {
@@ -598,7 +612,6 @@ func (q *queue) readBack(s *sender, room int) bool {
 // destination refused it (a failed attempt).
 func (q *queue) send(s *sender, m *evi.Message) bool {
 	s.cursor = max(s.cursor, m.Seq+1)
-	s.sentTo = max(s.sentTo, m.Seq)
 	s.inflight[m.Seq] = struct{}{}
 	if err := q.dest.Send(m, q); err != nil {
 		delete(s.inflight, m.Seq)
