@@ -263,11 +263,17 @@ func (e *Engine) Spool(m *evi.Message, qs []evi.Queue, then func(error)) {
 		own[i] = q
 		recs[i] = spool.Record{Queue: q.name, ID: m.ID.Bytes(), Event: m.Event.Name(), Params: params, Raised: m.Raised}
 	}
-	var staged []uint64 // set before then, on the store's goroutine
-	st.AppendAsync(recs, func(seqs []uint64) {
-		staged = seqs
+	var staged []uint64 // set before then (its sequences, handed over)
+	st.AppendAsync(recs, func(seqs []uint64, early bool) {
 		for i, q := range own {
-			q.stage(m, seqs[i], len(params))
+			if early {
+				q.stage(m, seqs[i], len(params))
+			} else {
+				q.gap(seqs[i], seqs[i]) // read back once durable
+			}
+		}
+		if early {
+			staged = seqs
 		}
 	}, func(seqs []uint64, err error) {
 		if err != nil && staged != nil {
@@ -287,9 +293,6 @@ func (e *Engine) Spool(m *evi.Message, qs []evi.Queue, then func(error)) {
 		}
 		e.spooled.Add(uint64(len(qs)))
 		for i, q := range own {
-			if staged == nil {
-				q.notHanded(seqs[i])
-			}
 			q.durable(seqs[i])
 		}
 		then(nil)

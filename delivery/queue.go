@@ -180,10 +180,6 @@ func (q *queue) durable(seq uint64) {
 	q.poke()
 }
 
-// notHanded tells run that the append of seq, durable, was not handed
-// over: it is read back.
-func (q *queue) notHanded(seq uint64) { q.gap(seq, seq) }
-
 // gap makes run read back the events from..to once durable, before it
 // sends any from from on as handed over.
 func (q *queue) gap(from, to uint64) {

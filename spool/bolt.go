@@ -344,7 +344,7 @@ func (s *Bolt) Append(recs ...Record) ([]uint64, error) {
 // AppendAsync is Append without waiting; see Store. The records take
 // their sequences, and are checked against MaxBytes, when they are
 // submitted: staged is called then, before AppendAsync returns.
-func (s *Bolt) AppendAsync(recs []Record, staged func(seqs []uint64), then func(seqs []uint64, err error)) {
+func (s *Bolt) AppendAsync(recs []Record, staged func(seqs []uint64, early bool), then func(seqs []uint64, err error)) {
 	if len(recs) == 0 {
 		then(nil, nil)
 		return
@@ -388,7 +388,7 @@ func (s *Bolt) AppendAsync(recs []Record, staged func(seqs []uint64), then func(
 // sequences (in seqs), stages it and hands it to the committer: the
 // sequences are given in the order of the committer's queue, so that
 // appends commit in sequence order.
-func (s *Bolt) submitAppend(r *request, seqs []uint64, staged func(seqs []uint64)) error {
+func (s *Bolt) submitAppend(r *request, seqs []uint64, staged func(seqs []uint64, early bool)) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -406,8 +406,8 @@ func (s *Bolt) submitAppend(r *request, seqs []uint64, staged func(seqs []uint64
 	for i := range seqs {
 		seqs[i] = first + uint64(i)
 	}
-	if staged != nil && seqs[len(seqs)-1] <= s.reserved.Load() { // else only then, once durable
-		staged(seqs)
+	if staged != nil {
+		staged(seqs, seqs[len(seqs)-1] <= s.reserved.Load())
 	}
 	s.reqs <- r
 	return nil

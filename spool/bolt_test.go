@@ -242,9 +242,12 @@ func TestStaged(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(n)
 	for i := range n {
-		s.AppendAsync([]spool.Record{rec("q", i), rec("r", i)}, func(q []uint64) {
+		s.AppendAsync([]spool.Record{rec("q", i), rec("r", i)}, func(q []uint64, early bool) {
 			mu.Lock()
 			defer mu.Unlock()
+			if !early {
+				t.Errorf("record %d: sequences %v not early, far from the reservation", i, q)
+			}
 			order = append(order, q...)
 			staged[q[0]], staged[q[1]] = true, true
 		}, func(q []uint64, err error) {

@@ -24,7 +24,8 @@ const (
 )
 
 // crashChild appends records from 8 goroutines, printing "S queue seq"
-// when an append is staged (its sequence given, not durable yet) and
+// when an append is staged early (its sequence given for good, the record
+// not durable yet) and
 // "A queue seq n" once it is durable (acknowledged); every third record
 // it confirms, printing "P queue seq" before the Confirm and "C queue seq"
 // once it has returned; until it is killed.
@@ -48,8 +49,10 @@ func crashChild(path string) {
 			for i := 0; ; i++ {
 				n := offset + i
 				done := make(chan []uint64)
-				s.AppendAsync([]spool.Record{rec(q, n)}, func(seqs []uint64) {
-					say("S %s %d\n", q, seqs[0])
+				s.AppendAsync([]spool.Record{rec(q, n)}, func(seqs []uint64, early bool) {
+					if early { // it may be sent: it must never name another record
+						say("S %s %d\n", q, seqs[0])
+					}
 				}, func(seqs []uint64, err error) {
 					if err != nil {
 						fmt.Fprintln(os.Stderr, err)

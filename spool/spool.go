@@ -70,14 +70,15 @@ type Store interface {
 	// returns when they cannot be submitted. Records appended one after
 	// the other, by one goroutine, are stored in that order.
 	//
-	// staged, when not nil, may be called with the sequences the records
-	// get once they are accepted (not refused with ErrFull) and before
-	// they are durable: then says later whether they became so, but
-	// their sequences are theirs, never given to another record even
-	// after a crash. Stores call staged before then, for appends in
+	// staged, when not nil, is called with the sequences the records get
+	// once they are accepted (not refused with ErrFull), before they are
+	// durable: then says later whether they became so. early reports
+	// whether their sequences are theirs already, never given to another
+	// record even after a crash, so that the records may be sent before
+	// they are durable. Stores call staged before then, for appends in
 	// sequence order (calls do not overlap), and appends commit in that
 	// order. staged and then must not block.
-	AppendAsync(recs []Record, staged func(seqs []uint64), then func(seqs []uint64, err error))
+	AppendAsync(recs []Record, staged func(seqs []uint64, early bool), then func(seqs []uint64, err error))
 	// Read returns up to max pending entries of queue, in sequence order,
 	// from the first whose sequence is at least from.
 	Read(queue string, from uint64, max int) ([]Entry, error)
