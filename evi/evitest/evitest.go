@@ -377,6 +377,8 @@ type Record struct {
 	Err error
 	// At is when it was reported.
 	At time.Time
+	// Tag is the tag of the Done it came through (Recorder.Tag), else 0.
+	Tag int
 }
 
 // Recorder collects outcomes, reported to it as an evi.Done or with its
@@ -395,6 +397,19 @@ func (r *Recorder) Done(m *evi.Message, err error) {
 	r.total.Add(1)
 	r.ch <- Record{Msg: m, Outcome: evi.Outcome{ID: m.ID, Event: m.Event, Err: err}, Err: err, At: time.Now()}
 }
+
+// Tag returns an evi.Done that records each outcome with tag: for tests
+// that tell their sends apart by a number.
+func (r *Recorder) Tag(tag int) evi.Done {
+	return evi.DoneFunc(func(m *evi.Message, err error) {
+		r.total.Add(1)
+		r.ch <- Record{Msg: m, Outcome: evi.Outcome{ID: m.ID, Event: m.Event, Err: err}, Err: err, At: time.Now(), Tag: tag}
+	})
+}
+
+// Next waits for the next outcome (forever: for tests under
+// testing/synctest, where a wait that cannot end is reported).
+func (r *Recorder) Next() Record { return <-r.ch }
 
 // Report receives a registry's outcome.
 func (r *Recorder) Report(o evi.Outcome) {

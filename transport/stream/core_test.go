@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/evi/evitest"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/value"
 )
@@ -34,13 +35,13 @@ func TestFairness(t *testing.T) {
 	}
 	<-g.entered // the writer is held in its first write: the rest queues
 	const n = 5000
-	o := newOutcomes(n + 1)
+	o := evitest.NewRecorder(n + 1)
 	sendN(t, backlog, ev, 0, n, o)
-	if err := live.Send(seqMsg(ev, 0), o.done(n)); err != nil {
+	if err := live.Send(seqMsg(ev, 0), o.Tag(n)); err != nil {
 		t.Fatal(err)
 	}
 	g.release()
-	allOK(t, o.wait(t, n+1, 20*time.Second))
+	allOK(t, o.Wait(t, n+1, 20*time.Second))
 	rec.waitN(t, n+2, 20*time.Second) // written is not yet read
 	got := rec.bytes()
 	pos := bytes.Index(got, []byte(`"method":"live"`))
@@ -241,16 +242,16 @@ func TestIdleDestinationsAreCheap(t *testing.T) {
 	}
 	// Dead: a send each fails (refused: bound ports nobody listens on),
 	// then the address backs off and holds no goroutine.
-	o := newOutcomes(100)
+	o := evitest.NewRecorder(100)
 	for i := range 100 {
 		port, _ := testnet.BoundPort(t)
 		dead := parse(t, tr, fmt.Sprintf("tcp:127.0.0.1:%d", port))
 		defer dead.Close()
-		dead.Send(seqMsg(event(t, "E_IDLE"), i), o.done(i))
+		dead.Send(seqMsg(event(t, "E_IDLE"), i), o.Tag(i))
 	}
-	for _, r := range o.wait(t, 100, 20*time.Second) {
-		if reasonOf(r.err) != evi.ReasonConnect {
-			t.Fatalf("dead destination: %v, want a connect failure", r.err)
+	for _, r := range o.Wait(t, 100, 20*time.Second) {
+		if reasonOf(r.Err) != evi.ReasonConnect {
+			t.Fatalf("dead destination: %v, want a connect failure", r.Err)
 		}
 	}
 	deadline := time.Now().Add(20 * time.Second)

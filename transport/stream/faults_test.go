@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/evi/evitest"
 	"github.com/evstream/evstream/internal/ratelog"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
@@ -59,13 +60,13 @@ func TestStuckDestinationIsolated(t *testing.T) {
 			if reliable {
 				n = 2000 // the window and the queue hold 700
 			}
-			badOut, goodOut := newOutcomes(n), newOutcomes(n)
+			badOut, goodOut := evitest.NewRecorder(n), evitest.NewRecorder(n)
 			accepted, full := 0, 0
 			raised := make([]time.Time, n)
 			var worst time.Duration
 			for i := range n {
 				m := bigMsg(ev)
-				switch err := bad.Send(m, badOut.done(i)); {
+				switch err := bad.Send(m, badOut.Tag(i)); {
 				case err == nil:
 					accepted++
 				case errors.Is(err, evi.ErrQueueFull):
@@ -73,16 +74,16 @@ func TestStuckDestinationIsolated(t *testing.T) {
 				default:
 					t.Fatalf("send %d: %v", i, err)
 				}
-				if err := ok.Send(m, goodOut.done(i)); err != nil {
+				if err := ok.Send(m, goodOut.Tag(i)); err != nil {
 					t.Fatalf("send %d to the good destination: %v", i, err)
 				}
 				raised[i] = m.Raised
 				if i%100 == 99 { // the good destination keeps up
-					for _, r := range goodOut.wait(t, 100, 20*time.Second) {
-						if r.err != nil {
-							t.Fatalf("good destination, event %d: %v", r.tag, r.err)
+					for _, r := range goodOut.Wait(t, 100, 20*time.Second) {
+						if r.Err != nil {
+							t.Fatalf("good destination, event %d: %v", r.Tag, r.Err)
 						}
-						worst = max(worst, r.at.Sub(raised[r.tag]))
+						worst = max(worst, r.At.Sub(raised[r.Tag]))
 					}
 				}
 			}
@@ -96,8 +97,8 @@ func TestStuckDestinationIsolated(t *testing.T) {
 				t.Error("the stuck destination's queue never filled")
 			}
 			var failed int
-			for _, r := range badOut.wait(t, accepted, 20*time.Second) {
-				if r.err != nil {
+			for _, r := range badOut.Wait(t, accepted, 20*time.Second) {
+				if r.Err != nil {
 					failed++
 				}
 			}
@@ -122,14 +123,14 @@ func TestConnectRefused(t *testing.T) {
 	port := freePort(t)
 	tr := newTransport(t, Config{Timeout: 5 * time.Second})
 	d := parse(t, tr, "tcp:127.0.0.1:"+itoa(port))
-	o := newOutcomes(1)
+	o := evitest.NewRecorder(1)
 	start := time.Now()
-	if err := d.Send(seqMsg(event(t, "E_REFUSED"), 1), o.done(1)); err != nil {
+	if err := d.Send(seqMsg(event(t, "E_REFUSED"), 1), o.Tag(1)); err != nil {
 		t.Fatal(err)
 	}
-	r := o.wait(t, 1, 20*time.Second)[0]
-	if r.err == nil || !strings.Contains(r.err.Error(), "refused") || isTimeout(r.err) {
-		t.Fatalf("result %v, want connection refused", r.err)
+	r := o.Wait(t, 1, 20*time.Second)[0]
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "refused") || isTimeout(r.Err) {
+		t.Fatalf("result %v, want connection refused", r.Err)
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Fatalf("refusal reported after %v", took)
@@ -155,15 +156,15 @@ func TestBackoff(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("connects were not retried")
 		}
-		o := newOutcomes(1)
-		if err := d.Send(seqMsg(ev, 1), o.done(1)); err != nil {
+		o := evitest.NewRecorder(1)
+		if err := d.Send(seqMsg(ev, 1), o.Tag(1)); err != nil {
 			t.Fatal(err)
 		}
-		r := o.wait(t, 1, 20*time.Second)[0]
-		if r.err == nil || !strings.Contains(r.err.Error(), "refused") {
-			t.Fatalf("result %v, want the connect error", r.err)
+		r := o.Wait(t, 1, 20*time.Second)[0]
+		if r.Err == nil || !strings.Contains(r.Err.Error(), "refused") {
+			t.Fatalf("result %v, want the connect error", r.Err)
 		}
-		if strings.Contains(r.err.Error(), "not connected, next attempt in") {
+		if strings.Contains(r.Err.Error(), "not connected, next attempt in") {
 			fastFails++
 		}
 		b := tr.Stats().Addresses[0].Backoff
@@ -194,9 +195,9 @@ func TestBackoff(t *testing.T) {
 	var total int64
 	newServerOn(t, ln, func(_ int, c net.Conn) { discardAll(c, &total, &mu) })
 	testnet.PollUntil(t, 20*time.Second, "a successful reconnect", func() bool {
-		o := newOutcomes(1)
-		d.Send(seqMsg(ev, 2), o.done(2))
-		return o.wait(t, 1, 20*time.Second)[0].err == nil
+		o := evitest.NewRecorder(1)
+		d.Send(seqMsg(ev, 2), o.Tag(2))
+		return o.Wait(t, 1, 20*time.Second)[0].Err == nil
 	})
 	if a := tr.Stats().Addresses[0]; a.Backoff != 0 || a.LastError != "" || !a.Connected {
 		t.Errorf("after reconnecting: %+v", a)
@@ -207,9 +208,9 @@ func TestLocalhost(t *testing.T) {
 	srv := rpcServer(t, replyAtOnce)
 	tr := newTransport(t, Config{ReliableMode: true})
 	d := parse(t, tr, "tcp:localhost:"+itoa(srv.port()))
-	o := newOutcomes(3)
+	o := evitest.NewRecorder(3)
 	sendN(t, d, event(t, "E_LOCAL"), 0, 3, o)
-	allOK(t, o.wait(t, 3, 20*time.Second))
+	allOK(t, o.Wait(t, 3, 20*time.Second))
 }
 
 func TestIPv6(t *testing.T) {
@@ -223,9 +224,9 @@ func TestIPv6(t *testing.T) {
 	if d.String() != "tcp:[::1]:"+itoa(srv.port())+"/m" {
 		t.Errorf("String() = %q", d.String())
 	}
-	o := newOutcomes(2)
+	o := evitest.NewRecorder(2)
 	sendN(t, d, event(t, "E_V6"), 0, 2, o)
-	allOK(t, o.wait(t, 2, 20*time.Second))
+	allOK(t, o.Wait(t, 2, 20*time.Second))
 }
 
 // replyAtOnceConn is a reliable server handler replying to every request.
@@ -253,9 +254,9 @@ func TestQueueOverflow(t *testing.T) {
 	ev := event(t, "E_FULL")
 	d.Send(seqMsg(ev, 0), nil)
 	<-g.entered // the writer is in a write: the queue fills
-	o := newOutcomes(size)
+	o := evitest.NewRecorder(size)
 	sendN(t, d, ev, 1, size, o)
-	err := d.Send(seqMsg(ev, 99), o.done(99))
+	err := d.Send(seqMsg(ev, 99), o.Tag(99))
 	if !errors.Is(err, evi.ErrQueueFull) || !strings.Contains(err.Error(), rec.socket("")) {
 		t.Fatalf("Send on a full queue: %v", err)
 	}
@@ -277,8 +278,8 @@ func TestQueueOverflow(t *testing.T) {
 			n, windows, ratelog.DefaultBurst*windows, logs.String())
 	}
 	g.release()
-	allOK(t, o.wait(t, size, 20*time.Second))
-	o.none(t, 20*time.Millisecond)
+	allOK(t, o.Wait(t, size, 20*time.Second))
+	o.None(t, 20*time.Millisecond)
 }
 
 // TestShutdownDrainsReliable: Shutdown waits for the replies to everything
@@ -294,15 +295,15 @@ func TestShutdownDrainsReliable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	sendN(t, d, event(t, "E_DRAIN"), 0, n, o)
 	if err := tr.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if len(o.ch) != n {
-		t.Fatalf("%d outcomes when Shutdown returned, want %d", len(o.ch), n)
+	if o.Pending() != n {
+		t.Fatalf("%d outcomes when Shutdown returned, want %d", o.Pending(), n)
 	}
-	allOK(t, o.wait(t, n, time.Second))
+	allOK(t, o.Wait(t, n, time.Second))
 	if st := tr.Stats(); st.Delivered != n || st.Pending != 0 {
 		t.Errorf("stats %+v", st)
 	}
@@ -336,9 +337,9 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := event(t, "E_DRAIN")
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	for i := range n {
-		if err := d.Send(bigMsg(ev), o.done(i)); err != nil {
+		if err := d.Send(bigMsg(ev), o.Tag(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -347,10 +348,10 @@ func TestShutdownDrains(t *testing.T) {
 	if err := tr.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if len(o.ch) != n {
-		t.Fatalf("%d outcomes when Shutdown returned, want %d", len(o.ch), n)
+	if o.Pending() != n {
+		t.Fatalf("%d outcomes when Shutdown returned, want %d", o.Pending(), n)
 	}
-	allOK(t, o.wait(t, n, time.Second))
+	allOK(t, o.Wait(t, n, time.Second))
 	if err := d.Send(bigMsg(ev), nil); !errors.Is(err, evi.ErrClosed) {
 		t.Errorf("Send after Shutdown: %v", err)
 	}
@@ -371,7 +372,7 @@ func TestShutdownDeadline(t *testing.T) {
 	srv := rpcServer(t, func(int) func(net.Conn, request) { return func(net.Conn, request) {} })
 	tr := newTransport(t, Config{ReliableMode: true, Timeout: time.Minute})
 	d := parse(t, tr, srv.socket(""))
-	o := newOutcomes(10)
+	o := evitest.NewRecorder(10)
 	sendN(t, d, event(t, "E_SD"), 0, 10, o)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -380,9 +381,9 @@ func TestShutdownDeadline(t *testing.T) {
 	if !errors.As(err, &se) || se.Failed != 10 || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, evi.ErrClosed) {
 		t.Fatalf("Shutdown = %v, want 10 failed past the deadline", err)
 	}
-	for _, r := range o.wait(t, 10, time.Second) {
-		if !errors.Is(r.err, evi.ErrClosed) {
-			t.Errorf("event %d: %v", r.tag, r.err)
+	for _, r := range o.Wait(t, 10, time.Second) {
+		if !errors.Is(r.Err, evi.ErrClosed) {
+			t.Errorf("event %d: %v", r.Tag, r.Err)
 		}
 	}
 }
@@ -409,10 +410,10 @@ func TestCloseFailsPending(t *testing.T) {
 			t.Fatal(err)
 		}
 		const n = 3000 // 12 MB: some are written, some stuck in a write, some queued
-		o := newOutcomes(n)
+		o := evitest.NewRecorder(n)
 		ev := event(t, "E_CLOSE")
 		for i := range n {
-			if err := d.Send(bigMsg(ev), o.done(i)); err != nil {
+			if err := d.Send(bigMsg(ev), o.Tag(i)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -422,11 +423,11 @@ func TestCloseFailsPending(t *testing.T) {
 			t.Errorf("Close took %v", took)
 		}
 		var closed int
-		for _, r := range o.wait(t, n, time.Second) {
-			if errors.Is(r.err, evi.ErrClosed) {
+		for _, r := range o.Wait(t, n, time.Second) {
+			if errors.Is(r.Err, evi.ErrClosed) {
 				closed++
-			} else if reliable || r.err != nil {
-				t.Fatalf("event %d: %v", r.tag, r.err)
+			} else if reliable || r.Err != nil {
+				t.Fatalf("event %d: %v", r.Tag, r.Err)
 			}
 		}
 		if closed == 0 {
@@ -458,10 +459,10 @@ func TestSharedConnection(t *testing.T) {
 	a := parse(t, tr, srv.socket("/a"))
 	b := parse(t, tr, srv.socket("/b"))
 	ev := event(t, "E_SHARED")
-	o := newOutcomes(2)
-	a.Send(seqMsg(ev, 1), o.done(1))
-	b.Send(seqMsg(ev, 2), o.done(2))
-	allOK(t, o.wait(t, 2, 20*time.Second))
+	o := evitest.NewRecorder(2)
+	a.Send(seqMsg(ev, 1), o.Tag(1))
+	b.Send(seqMsg(ev, 2), o.Tag(2))
+	allOK(t, o.Wait(t, 2, 20*time.Second))
 	if r1, r2 := <-got, <-got; r1.Method != "a" || r2.Method != "b" {
 		t.Errorf("methods %q %q", r1.Method, r2.Method)
 	}
@@ -475,9 +476,9 @@ func TestSharedConnection(t *testing.T) {
 		t.Fatal("the connection closed while a subscription still uses it")
 	default:
 	}
-	o = newOutcomes(1)
-	b.Send(seqMsg(ev, 4), o.done(4))
-	allOK(t, o.wait(t, 1, 20*time.Second))
+	o = evitest.NewRecorder(1)
+	b.Send(seqMsg(ev, 4), o.Tag(4))
+	allOK(t, o.Wait(t, 1, 20*time.Second))
 	b.Close()
 	select {
 	case <-closed:
@@ -528,13 +529,13 @@ func TestNoFDLeak(t *testing.T) {
 		port, listen := testnet.BoundPort(t)
 		refused, _ := tr.Parse("tcp:127.0.0.1:" + itoa(port))
 		ev := event(t, "E_FD")
-		o := newOutcomes(20)
+		o := evitest.NewRecorder(20)
 		sendN(t, d, ev, 0, 10, o)
 		sendN(t, refused, ev, 10, 10, o)
-		o.wait(t, 20, 20*time.Second)
-		o = newOutcomes(5)
+		o.Wait(t, 20, 20*time.Second)
+		o = evitest.NewRecorder(5)
 		sendN(t, d, ev, 0, 5, o)
-		o.wait(t, 5, 20*time.Second)
+		o.Wait(t, 5, 20*time.Second)
 		d.Close()
 		tr.Close()
 		srv.Close()
@@ -631,24 +632,24 @@ func TestConnectHangs(t *testing.T) {
 	hung := parse(t, tr, "tcp:127.0.0.1:"+itoa(port))
 	ok := parse(t, tr, good.socket(""))
 	ev := event(t, "E_HANG")
-	ho, gd := newOutcomes(3), newOutcomes(3)
+	ho, gd := evitest.NewRecorder(3), evitest.NewRecorder(3)
 	start := time.Now()
 	sendN(t, hung, ev, 0, 3, ho)
 	sendN(t, ok, ev, 0, 3, gd)
-	goodOut := gd.wait(t, 3, 20*time.Second)
+	goodOut := gd.Wait(t, 3, 20*time.Second)
 	allOK(t, goodOut)
-	hungOut := ho.wait(t, 3, 20*time.Second)
+	hungOut := ho.Wait(t, 3, 20*time.Second)
 	for _, r := range hungOut {
-		if !isTimeout(r.err) {
-			t.Errorf("event %d: %v, want ErrTimeout", r.tag, r.err)
+		if !isTimeout(r.Err) {
+			t.Errorf("event %d: %v, want ErrTimeout", r.Tag, r.Err)
 		}
-		if took := r.at.Sub(start); took < timeout || took > connectTimeout/2 {
-			t.Errorf("event %d failed after %v, want after its %v deadline and long before the connect gives up", r.tag, took, timeout)
+		if took := r.At.Sub(start); took < timeout || took > connectTimeout/2 {
+			t.Errorf("event %d failed after %v, want after its %v deadline and long before the connect gives up", r.Tag, took, timeout)
 		}
 	}
 	for _, g := range goodOut {
-		if !g.at.Before(hungOut[0].at) {
-			t.Errorf("the good destination's event %d was delivered after the hung one failed: delayed by it", g.tag)
+		if !g.At.Before(hungOut[0].At) {
+			t.Errorf("the good destination's event %d was delivered after the hung one failed: delayed by it", g.Tag)
 		}
 	}
 	// Close does not wait for the hanging connect.
@@ -672,12 +673,12 @@ func TestReconnectStormLogsBounded(t *testing.T) {
 	ev := event(t, "E_STORM")
 	const n = 300
 	start := time.Now()
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	for i := range n {
-		if err := d.Send(seqMsg(ev, i), o.done(i)); err != nil {
+		if err := d.Send(seqMsg(ev, i), o.Tag(i)); err != nil {
 			t.Fatal(err)
 		}
-		o.wait(t, 1, 20*time.Second) // one at a time: each one reconnects
+		o.Wait(t, 1, 20*time.Second) // one at a time: each one reconnects
 	}
 	windows := 1 + int(time.Since(start)/ratelog.DefaultWindow)
 	if st := tr.Stats(); st.Reconnects < n/2 {

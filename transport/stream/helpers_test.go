@@ -83,49 +83,6 @@ func seqMsg(ev *evi.Event, i int) *evi.Message {
 	return evi.NewMessage(ev, value.Named(value.P("n", value.Int(int64(i)))), time.Now())
 }
 
-// outcomes collects done callbacks.
-type outcomes struct {
-	ch chan result
-}
-
-type result struct {
-	tag int
-	err error
-	at  time.Time
-}
-
-func newOutcomes(n int) *outcomes { return &outcomes{ch: make(chan result, n)} }
-
-func (o *outcomes) done(tag int) evi.Done {
-	return evi.DoneFunc(func(_ *evi.Message, err error) { o.ch <- result{tag: tag, err: err, at: time.Now()} })
-}
-
-// wait returns n outcomes, failing the test after timeout.
-func (o *outcomes) wait(t testing.TB, n int, timeout time.Duration) []result {
-	t.Helper()
-	out := make([]result, 0, n)
-	deadline := time.After(timeout)
-	for len(out) < n {
-		select {
-		case r := <-o.ch:
-			out = append(out, r)
-		case <-deadline:
-			t.Fatalf("got %d outcomes of %d after %v", len(out), n, timeout)
-		}
-	}
-	return out
-}
-
-// none checks that no further result arrives within d.
-func (o *outcomes) none(t testing.TB, d time.Duration) {
-	t.Helper()
-	select {
-	case r := <-o.ch:
-		t.Fatalf("unexpected extra result %+v", r)
-	case <-time.After(d):
-	}
-}
-
 // request is a decoded JSON-RPC request or notification.
 type request struct {
 	ID     *int64          `json:"id"`

@@ -13,6 +13,7 @@ import (
 	"github.com/sourcegraph/jsonrpc2"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/evi/evitest"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/receiver"
 	"github.com/evstream/evstream/value"
@@ -54,17 +55,17 @@ func TestInteropJSONRPC2(t *testing.T) {
 			d := parse(t, tr, srv.socket("/on_event"))
 			ev := event(t, "E_INTEROP")
 			const n = 5
-			o := newOutcomes(n)
+			o := evitest.NewRecorder(n)
 			sendN(t, d, ev, 0, n, o)
-			for _, r := range o.wait(t, n, 20*time.Second) {
+			for _, r := range o.Wait(t, n, 20*time.Second) {
 				var je *jsonrpc.Error
 				switch {
-				case reliable && r.tag == 3:
-					if !errors.As(r.err, &je) || je.Code != 4000 || je.Message != "refused by the application" {
-						t.Errorf("event 3: %v, want the application's error", r.err)
+				case reliable && r.Tag == 3:
+					if !errors.As(r.Err, &je) || je.Code != 4000 || je.Message != "refused by the application" {
+						t.Errorf("event 3: %v, want the application's error", r.Err)
 					}
-				case r.err != nil:
-					t.Errorf("event %d: %v", r.tag, r.err)
+				case r.Err != nil:
+					t.Errorf("event %d: %v", r.Tag, r.Err)
 				}
 			}
 			for i := range n {
@@ -189,22 +190,22 @@ func TestReliableRepliesOutOfOrder(t *testing.T) {
 	socket := "tcp:" + ln.Addr().String()
 	da, db := parse(t, tr, socket+"/a"), parse(t, tr, socket+"/b")
 	ev := event(t, "E_OOO")
-	o := newOutcomes(2 * batch)
+	o := evitest.NewRecorder(2 * batch)
 	for i := range batch { // 0..7 to a, 100..107 to b, interleaved
-		if err := da.Send(seqMsg(ev, i), o.done(i)); err != nil {
+		if err := da.Send(seqMsg(ev, i), o.Tag(i)); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.Send(seqMsg(ev, 100+i), o.done(100+i)); err != nil {
+		if err := db.Send(seqMsg(ev, 100+i), o.Tag(100+i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, r := range o.wait(t, 2*batch, 20*time.Second) {
+	for _, r := range o.Wait(t, 2*batch, 20*time.Second) {
 		var je *jsonrpc.Error
 		switch {
-		case r.tag%2 == 0 && r.err != nil:
-			t.Errorf("event %d: %v, want delivered", r.tag, r.err)
-		case r.tag%2 == 1 && (!errors.As(r.err, &je) || je.Code != int64(4000+r.tag)):
-			t.Errorf("event %d: %v, want its own error reply %d", r.tag, r.err, 4000+r.tag)
+		case r.Tag%2 == 0 && r.Err != nil:
+			t.Errorf("event %d: %v, want delivered", r.Tag, r.Err)
+		case r.Tag%2 == 1 && (!errors.As(r.Err, &je) || je.Code != int64(4000+r.Tag)):
+			t.Errorf("event %d: %v, want its own error reply %d", r.Tag, r.Err, 4000+r.Tag)
 		}
 	}
 	if st := tr.Stats(); st.UnknownReplies != 0 || st.BadReplies != 0 || st.Pending != 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/evi/evitest"
 	"github.com/evstream/evstream/internal/testnet"
 	"github.com/evstream/evstream/jsonrpc"
 	"github.com/evstream/evstream/value"
@@ -103,15 +104,15 @@ func TestNotifyGolden(t *testing.T) {
 		{byEvent2, evi.NewMessage(mine, unnamed, now)},
 		{byEvent2, evi.NewMessage(bare, value.Params{}, now)},
 	}
-	o := newOutcomes(len(sends))
+	o := evitest.NewRecorder(len(sends))
 	for i, s := range sends {
-		if err := s.d.Send(s.m, o.done(i)); err != nil {
+		if err := s.d.Send(s.m, o.Tag(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, r := range o.wait(t, len(sends), 5*time.Second) {
-		if r.err != nil {
-			t.Errorf("event %d: %v", r.tag, r.err)
+	for _, r := range o.Wait(t, len(sends), 5*time.Second) {
+		if r.Err != nil {
+			t.Errorf("event %d: %v", r.Tag, r.Err)
 		}
 	}
 	plain.waitFor(t, []byte(`{"jsonrpc":"2.0","method":"E_PIKE_BLOCKED","params":{"ip":"192.168.2.11"}}`+
@@ -191,15 +192,15 @@ func TestNotifyOrder(t *testing.T) {
 	tr := newTransport(t, Config{EventParam: "ev", Framing: jsonrpc.FramingNewline})
 	d := parse(t, tr, srv.socket("/handle"))
 	ev := event(t, "E_ORDER")
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	for i := range n {
-		if err := d.Send(seqMsg(ev, i), o.done(i)); err != nil {
+		if err := d.Send(seqMsg(ev, i), o.Tag(i)); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	for _, r := range o.wait(t, n, 20*time.Second) {
-		if r.err != nil {
-			t.Fatalf("event %d: %v", r.tag, r.err)
+	for _, r := range o.Wait(t, n, 20*time.Second) {
+		if r.Err != nil {
+			t.Fatalf("event %d: %v", r.Tag, r.Err)
 		}
 	}
 	d.Close() // the last subscription: the connection closes once drained
@@ -242,17 +243,17 @@ func TestNotifyCoalescing(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-g.entered // the writer is in its first write
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	var want bytes.Buffer
 	want.WriteString(`{"jsonrpc":"2.0","method":"E_COAL","params":{"n":0}}`)
 	for i := 1; i <= n; i++ {
-		if err := d.Send(seqMsg(ev, i), o.done(i)); err != nil {
+		if err := d.Send(seqMsg(ev, i), o.Tag(i)); err != nil {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&want, `{"jsonrpc":"2.0","method":"E_COAL","params":{"n":%d}}`, i)
 	}
 	g.release()
-	o.wait(t, n, 20*time.Second)
+	o.Wait(t, n, 20*time.Second)
 	rec.waitFor(t, want.Bytes())
 	st := tr.Stats()
 	maxWrites := uint64(1 + (want.Len()+chunkSize-1)/chunkSize + 1)
@@ -282,12 +283,12 @@ func TestNotifyPeerWrites(t *testing.T) {
 	tr := newTransport(t, Config{})
 	d := parse(t, tr, srv.socket(""))
 	ev := event(t, "E_JUNK")
-	o := newOutcomes(1)
-	if err := d.Send(seqMsg(ev, 1), o.done(1)); err != nil {
+	o := evitest.NewRecorder(1)
+	if err := d.Send(seqMsg(ev, 1), o.Tag(1)); err != nil {
 		t.Fatal(err)
 	}
-	if r := o.wait(t, 1, 20*time.Second)[0]; r.err != nil {
-		t.Fatal(r.err)
+	if r := o.Wait(t, 1, 20*time.Second)[0]; r.Err != nil {
+		t.Fatal(r.Err)
 	}
 	select {
 	case err := <-wrote:
@@ -297,12 +298,12 @@ func TestNotifyPeerWrites(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the peer's writes were not read")
 	}
-	o2 := newOutcomes(1)
-	if err := d.Send(seqMsg(ev, 2), o2.done(2)); err != nil {
+	o2 := evitest.NewRecorder(1)
+	if err := d.Send(seqMsg(ev, 2), o2.Tag(2)); err != nil {
 		t.Fatal(err)
 	}
-	if r := o2.wait(t, 1, 20*time.Second)[0]; r.err != nil {
-		t.Fatal(r.err)
+	if r := o2.Wait(t, 1, 20*time.Second)[0]; r.Err != nil {
+		t.Fatal(r.Err)
 	}
 }
 
@@ -325,20 +326,20 @@ func TestNotifyPeerCloses(t *testing.T) {
 	tr := newTransport(t, Config{})
 	d := parse(t, tr, srv.socket(""))
 	ev := event(t, "E_CLOSE")
-	o := newOutcomes(1)
-	d.Send(seqMsg(ev, 1), o.done(1))
-	if r := o.wait(t, 1, 20*time.Second)[0]; r.err != nil {
-		t.Fatal(r.err)
+	o := evitest.NewRecorder(1)
+	d.Send(seqMsg(ev, 1), o.Tag(1))
+	if r := o.Wait(t, 1, 20*time.Second)[0]; r.Err != nil {
+		t.Fatal(r.Err)
 	}
 	<-got
 	testnet.PollUntil(t, 20*time.Second, "the close to be noticed", func() bool {
 		st := tr.Stats()
 		return len(st.Addresses) == 1 && !st.Addresses[0].Connected
 	})
-	o = newOutcomes(1)
-	d.Send(seqMsg(ev, 2), o.done(2))
-	if r := o.wait(t, 1, 20*time.Second)[0]; r.err != nil {
-		t.Fatal(r.err)
+	o = evitest.NewRecorder(1)
+	d.Send(seqMsg(ev, 2), o.Tag(2))
+	if r := o.Wait(t, 1, 20*time.Second)[0]; r.Err != nil {
+		t.Fatal(r.Err)
 	}
 	if r := <-got; paramN(t, r) != 2 {
 		t.Fatalf("got %s", r.raw)

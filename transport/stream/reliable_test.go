@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/evi/evitest"
 	"github.com/evstream/evstream/jsonrpc"
 )
 
@@ -45,20 +46,20 @@ func replyAtOnce(int) func(net.Conn, request) {
 }
 
 // sendN sends n seqMsg events (tags 0..n-1, params n = first+tag) to d.
-func sendN(t testing.TB, d evi.Destination, ev *evi.Event, first, n int, o *outcomes) {
+func sendN(t testing.TB, d evi.Destination, ev *evi.Event, first, n int, o *evitest.Recorder) {
 	t.Helper()
 	for i := range n {
-		if err := d.Send(seqMsg(ev, first+i), o.done(first+i)); err != nil {
+		if err := d.Send(seqMsg(ev, first+i), o.Tag(first+i)); err != nil {
 			t.Fatalf("send %d: %v", first+i, err)
 		}
 	}
 }
 
-func allOK(t testing.TB, rs []result) {
+func allOK(t testing.TB, rs []evitest.Record) {
 	t.Helper()
 	for _, r := range rs {
-		if r.err != nil {
-			t.Fatalf("event %d: %v", r.tag, r.err)
+		if r.Err != nil {
+			t.Fatalf("event %d: %v", r.Tag, r.Err)
 		}
 	}
 }
@@ -93,9 +94,9 @@ func TestReliableInOrder(t *testing.T) {
 	tr := newTransport(t, Config{ReliableMode: true})
 	d := parse(t, tr, srv.socket(""))
 	ev := event(t, "E_REL")
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	sendN(t, d, ev, 0, n, o)
-	allOK(t, o.wait(t, n, 20*time.Second))
+	allOK(t, o.Wait(t, n, 20*time.Second))
 	st := tr.Stats()
 	if st.Delivered != n || st.Failed != 0 || st.UnknownReplies != 0 || st.Connects != 1 {
 		t.Errorf("stats %+v", st.Counters)
@@ -125,9 +126,9 @@ func TestReliableOutOfOrderAndWindow(t *testing.T) {
 	})
 	tr := newTransport(t, Config{ReliableMode: true, MaxInFlight: window})
 	d := parse(t, tr, srv.socket(""))
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	sendN(t, d, event(t, "E_REL"), 0, n, o)
-	allOK(t, o.wait(t, n, 20*time.Second))
+	allOK(t, o.Wait(t, n, 20*time.Second))
 }
 
 func TestReliableErrorReply(t *testing.T) {
@@ -143,18 +144,18 @@ func TestReliableErrorReply(t *testing.T) {
 	})
 	tr := newTransport(t, Config{ReliableMode: true})
 	d := parse(t, tr, srv.socket(""))
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	sendN(t, d, event(t, "E_REL"), 0, n, o)
-	for _, r := range o.wait(t, n, 20*time.Second) {
-		if r.tag%2 == 1 {
-			if r.err != nil {
-				t.Errorf("event %d: %v", r.tag, r.err)
+	for _, r := range o.Wait(t, n, 20*time.Second) {
+		if r.Tag%2 == 1 {
+			if r.Err != nil {
+				t.Errorf("event %d: %v", r.Tag, r.Err)
 			}
 			continue
 		}
 		var je *jsonrpc.Error
-		if !errors.As(r.err, &je) || je.Code != -32000 || !strings.Contains(r.err.Error(), "disk full") {
-			t.Errorf("event %d: error %v, want the reply's error", r.tag, r.err)
+		if !errors.As(r.Err, &je) || je.Code != -32000 || !strings.Contains(r.Err.Error(), "disk full") {
+			t.Errorf("event %d: error %v, want the reply's error", r.Tag, r.Err)
 		}
 	}
 	if st := tr.Stats(); st.Delivered != n/2 || st.Failed != n/2 || st.Connects != 1 {
@@ -180,9 +181,9 @@ func TestReliableIgnoredReplies(t *testing.T) {
 	})
 	tr := newTransport(t, Config{ReliableMode: true})
 	d := parse(t, tr, srv.socket(""))
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	sendN(t, d, event(t, "E_REL"), 0, n, o)
-	allOK(t, o.wait(t, n, 20*time.Second))
+	allOK(t, o.Wait(t, n, 20*time.Second))
 	st := tr.Stats()
 	if st.Connects != 1 || st.Reconnects != 0 {
 		t.Errorf("stats %+v: the connection was torn down", st.Counters)
@@ -205,29 +206,29 @@ func TestReliableTimeout(t *testing.T) {
 	tr := newTransport(t, Config{ReliableMode: true, Timeout: timeout})
 	d := parse(t, tr, srv.socket(""))
 	ev := event(t, "E_REL")
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	raised := make([]time.Time, n)
 	for i := range n {
 		m := seqMsg(ev, i)
 		raised[i] = m.Raised
-		if err := d.Send(m, o.done(i)); err != nil {
+		if err := d.Send(m, o.Tag(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Never early; late only by what a loaded machine adds (the bound is
 	// generous: this is about the deadline being kept, not about speed).
-	for i, r := range o.wait(t, n, 20*time.Second) {
-		if !isTimeout(r.err) {
-			t.Errorf("event %d: %v, want ErrTimeout", r.tag, r.err)
+	for i, r := range o.Wait(t, n, 20*time.Second) {
+		if !isTimeout(r.Err) {
+			t.Errorf("event %d: %v, want ErrTimeout", r.Tag, r.Err)
 		}
-		if r.tag != i {
-			t.Errorf("result %d is for event %d, want the events to time out in raise order", i, r.tag)
+		if r.Tag != i {
+			t.Errorf("result %d is for event %d, want the events to time out in raise order", i, r.Tag)
 		}
-		if took := r.at.Sub(raised[r.tag]); took < timeout || took > timeout+10*time.Second {
-			t.Errorf("event %d: result %v after the raise, want %v (and not 10 s more)", r.tag, took, timeout)
+		if took := r.At.Sub(raised[r.Tag]); took < timeout || took > timeout+10*time.Second {
+			t.Errorf("event %d: result %v after the raise, want %v (and not 10 s more)", r.Tag, took, timeout)
 		}
 	}
-	o.none(t, 50*time.Millisecond)
+	o.None(t, 50*time.Millisecond)
 	if st := tr.Stats(); st.Timeouts != n || st.Failed != n || st.Pending != 0 {
 		t.Errorf("stats %+v", st.Counters)
 	}
@@ -254,18 +255,18 @@ func TestReliablePeerCloses(t *testing.T) {
 	tr := newTransport(t, Config{ReliableMode: true, Timeout: 10 * time.Second})
 	d := parse(t, tr, srv.socket(""))
 	ev := event(t, "E_REL")
-	o := newOutcomes(5)
+	o := evitest.NewRecorder(5)
 	sendN(t, d, ev, 0, 5, o)
 	start := time.Now()
 	var ok, lost int
-	for _, r := range o.wait(t, 5, 20*time.Second) {
+	for _, r := range o.Wait(t, 5, 20*time.Second) {
 		switch {
-		case r.err == nil:
+		case r.Err == nil:
 			ok++
-		case strings.Contains(r.err.Error(), "connection lost"):
+		case strings.Contains(r.Err.Error(), "connection lost"):
 			lost++
 		default:
-			t.Errorf("event %d: %v", r.tag, r.err)
+			t.Errorf("event %d: %v", r.Tag, r.Err)
 		}
 	}
 	if ok != 2 || lost != 3 {
@@ -274,9 +275,9 @@ func TestReliablePeerCloses(t *testing.T) {
 	if time.Since(start) > 2*time.Second {
 		t.Errorf("the failures took %v: they waited for the timeout", time.Since(start))
 	}
-	o = newOutcomes(5)
+	o = evitest.NewRecorder(5)
 	sendN(t, d, ev, 5, 5, o)
-	allOK(t, o.wait(t, 5, 20*time.Second))
+	allOK(t, o.Wait(t, 5, 20*time.Second))
 	if st := tr.Stats(); st.Reconnects != 1 {
 		t.Errorf("stats %+v: want 1 reconnect", st.Counters)
 	}
@@ -307,16 +308,16 @@ func TestReliableGarbage(t *testing.T) {
 			tr := newTransport(t, Config{ReliableMode: true, MaxReplySize: 256, Timeout: 10 * time.Second})
 			d := parse(t, tr, srv.socket(""))
 			ev := event(t, "E_REL")
-			o := newOutcomes(3)
+			o := evitest.NewRecorder(3)
 			sendN(t, d, ev, 0, 3, o)
-			for _, r := range o.wait(t, 3, 20*time.Second) {
-				if r.err == nil || !strings.Contains(r.err.Error(), "bad reply") {
-					t.Errorf("event %d: %v, want a bad reply failure", r.tag, r.err)
+			for _, r := range o.Wait(t, 3, 20*time.Second) {
+				if r.Err == nil || !strings.Contains(r.Err.Error(), "bad reply") {
+					t.Errorf("event %d: %v, want a bad reply failure", r.Tag, r.Err)
 				}
 			}
-			o = newOutcomes(3)
+			o = evitest.NewRecorder(3)
 			sendN(t, d, ev, 3, 3, o)
-			allOK(t, o.wait(t, 3, 20*time.Second))
+			allOK(t, o.Wait(t, 3, 20*time.Second))
 			if st := tr.Stats(); st.BadReplies != 1 || st.Reconnects != 1 {
 				t.Errorf("stats %+v", st.Counters)
 			}
@@ -351,9 +352,9 @@ func TestReliableSplitAndBatched(t *testing.T) {
 	})
 	tr := newTransport(t, Config{ReliableMode: true})
 	d := parse(t, tr, srv.socket(""))
-	o := newOutcomes(n)
+	o := evitest.NewRecorder(n)
 	sendN(t, d, event(t, "E_REL"), 0, n, o)
-	allOK(t, o.wait(t, n, 20*time.Second))
+	allOK(t, o.Wait(t, n, 20*time.Second))
 }
 
 func TestWindowIDs(t *testing.T) {
@@ -427,37 +428,37 @@ func TestSeqIDs(t *testing.T) {
 	tr := newTransport(t, Config{SeqIDs: true})
 	a, b := parse(t, tr, srv.socket("/a")), parse(t, tr, srv.socket("/b"))
 	ev := event(t, "E_SEQ")
-	o := newOutcomes(8)
+	o := evitest.NewRecorder(8)
 	msg := func(i int, seq uint64) *evi.Message {
 		m := seqMsg(ev, i)
 		m.Seq = seq
 		return m
 	}
 	m41 := msg(0, 41)
-	if err := a.Send(m41, o.done(0)); err != nil {
+	if err := a.Send(m41, o.Tag(0)); err != nil {
 		t.Fatal(err)
 	}
 	var de *evi.DeliveryError
-	if r := o.wait(t, 1, 10*time.Second)[0]; !errors.As(r.err, &de) || de.Reason != evi.ReasonErrorReply {
-		t.Fatalf("the first attempt: %v, want the error reply", r.err)
+	if r := o.Wait(t, 1, 10*time.Second)[0]; !errors.As(r.Err, &de) || de.Reason != evi.ReasonErrorReply {
+		t.Fatalf("the first attempt: %v, want the error reply", r.Err)
 	}
-	if err := a.Send(m41, o.done(1)); err != nil { // again: same id
+	if err := a.Send(m41, o.Tag(1)); err != nil { // again: same id
 		t.Fatal(err)
 	}
-	if err := b.Send(msg(2, 43), o.done(2)); err != nil {
+	if err := b.Send(msg(2, 43), o.Tag(2)); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Send(msg(3, 44), o.done(3)); err != nil {
+	if err := a.Send(msg(3, 44), o.Tag(3)); err != nil {
 		t.Fatal(err)
 	}
-	allOK(t, o.wait(t, 3, 10*time.Second))
+	allOK(t, o.Wait(t, 3, 10*time.Second))
 	mu.Lock()
 	got := fmt.Sprint(ids)
 	mu.Unlock()
 	if got != "[41 41 43 44]" {
 		t.Fatalf("request ids %s, want [41 41 43 44]", got)
 	}
-	err := a.Send(seqMsg(ev, 9), o.done(9))
+	err := a.Send(seqMsg(ev, 9), o.Tag(9))
 	if !errors.As(err, &de) || de.Reason != evi.ReasonRefused {
 		t.Fatalf("Send without a sequence: %v, want a refusal", err)
 	}

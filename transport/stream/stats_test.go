@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/evi/evitest"
 	"github.com/evstream/evstream/internal/testnet"
 )
 
@@ -40,9 +41,9 @@ func TestStatsCountBeforeOutcome(t *testing.T) {
 			ev := event(t, "E_STATS")
 			var mu sync.Mutex
 			seen := uint64(0)
-			o := newOutcomes(n)
+			o := evitest.NewRecorder(n)
 			for i := range n {
-				done := o.done(i)
+				done := o.Tag(i)
 				err := d.Send(seqMsg(ev, i), evi.DoneFunc(func(m *evi.Message, err error) {
 					mu.Lock()
 					seen++
@@ -56,7 +57,7 @@ func TestStatsCountBeforeOutcome(t *testing.T) {
 					t.Fatalf("send %d: %v", i, err)
 				}
 			}
-			allOK(t, o.wait(t, n, 20*time.Second))
+			allOK(t, o.Wait(t, n, 20*time.Second))
 			if st := tr.Stats(); st.Delivered != n || st.Sent != n {
 				t.Errorf("stats %+v", st.Counters)
 			}
@@ -77,10 +78,10 @@ func TestStatsRetiredConnKeepsCounts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := newOutcomes(n)
+		o := evitest.NewRecorder(n)
 		sendN(t, d, ev, 0, n, o)
 		d.Close()
-		allOK(t, o.wait(t, n, 20*time.Second))
+		allOK(t, o.Wait(t, n, 20*time.Second))
 		testnet.PollUntil(t, 20*time.Second, "connection retired", func() bool {
 			return len(tr.Stats().Addresses) == 0
 		})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/evstream/evstream/evi"
+	"github.com/evstream/evstream/evi/evitest"
 	"github.com/evstream/evstream/internal/memnet"
 	"github.com/evstream/evstream/jsonrpc"
 )
@@ -72,19 +73,6 @@ func (e *memEnv) serve(addr string, handle func(c net.Conn)) (stop func()) {
 	}
 }
 
-// timed records each outcome with the (fake) time it came.
-type timed struct {
-	tag int
-	err error
-	at  time.Time
-}
-
-type timedOutcomes chan timed
-
-func (o timedOutcomes) done(tag int) evi.Done {
-	return evi.DoneFunc(func(_ *evi.Message, err error) { o <- timed{tag, err, time.Now()} })
-}
-
 // silent reads everything and never answers.
 func silent(c net.Conn) {
 	buf := make([]byte, 4096)
@@ -122,7 +110,7 @@ func TestSyncTimeoutPerAttempt(t *testing.T) {
 		a, b := parse(t, e.tr, "tcp:10.0.0.1:9/a"), parse(t, e.tr, "tcp:10.0.0.1:9/b")
 		ev := event(t, "E_SYNC")
 		old := evi.NewMessage(ev, seqMsg(ev, 0).Params, time.Now().Add(-time.Hour)) // raised an hour ago
-		o := make(timedOutcomes, 8)
+		o := evitest.NewRecorder(8)
 		start := time.Now()
 		sends := []struct {
 			d     evi.Destination
@@ -131,20 +119,20 @@ func TestSyncTimeoutPerAttempt(t *testing.T) {
 		}{{a, old, 0}, {b, seqMsg(ev, 1), 100 * time.Millisecond}, {a, seqMsg(ev, 2), 300 * time.Millisecond}, {b, seqMsg(ev, 3), 350 * time.Millisecond}}
 		for i, s := range sends {
 			time.Sleep(s.after - time.Since(start))
-			if err := s.d.Send(s.m, o.done(i)); err != nil {
+			if err := s.d.Send(s.m, o.Tag(i)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for i := range sends {
-			r := <-o
-			if r.tag != i {
-				t.Errorf("outcome %d is event %d's, want them in hand-over order", i, r.tag)
+			r := o.Next()
+			if r.Tag != i {
+				t.Errorf("outcome %d is event %d's, want them in hand-over order", i, r.Tag)
 			}
-			if got := r.at.Sub(start); got != sends[r.tag].after+timeout {
-				t.Errorf("event %d failed at %v, want %v: one timeout after its Send", r.tag, got, sends[r.tag].after+timeout)
+			if got := r.At.Sub(start); got != sends[r.Tag].after+timeout {
+				t.Errorf("event %d failed at %v, want %v: one timeout after its Send", r.Tag, got, sends[r.Tag].after+timeout)
 			}
-			if reasonOf(r.err) != evi.ReasonTimeout || !writtenOf(r.err) || !errors.Is(r.err, evi.ErrTimeout) {
-				t.Errorf("event %d: %v, want a timeout, written", r.tag, r.err)
+			if reasonOf(r.Err) != evi.ReasonTimeout || !writtenOf(r.Err) || !errors.Is(r.Err, evi.ErrTimeout) {
+				t.Errorf("event %d: %v, want a timeout, written", r.Tag, r.Err)
 			}
 		}
 	})
@@ -160,22 +148,22 @@ func TestSyncBackoff(t *testing.T) {
 		defer e.tr.Close()
 		d := parse(t, e.tr, "tcp:10.0.0.2:9") // nothing listens: refused
 		ev := event(t, "E_SYNC")
-		o := make(timedOutcomes, 1)
+		o := evitest.NewRecorder(1)
 		var attempts []time.Time
 		start := time.Now()
 		for len(attempts) < 5 {
 			before := e.tr.Stats().ConnectFailures
-			if err := d.Send(seqMsg(ev, 0), o.done(0)); err != nil {
+			if err := d.Send(seqMsg(ev, 0), o.Tag(0)); err != nil {
 				t.Fatal(err)
 			}
-			r := <-o
-			if reasonOf(r.err) != evi.ReasonConnect || writtenOf(r.err) || !strings.Contains(r.err.Error(), "refused") {
-				t.Fatalf("outcome %v, want a refused connect, not written", r.err)
+			r := o.Next()
+			if reasonOf(r.Err) != evi.ReasonConnect || writtenOf(r.Err) || !strings.Contains(r.Err.Error(), "refused") {
+				t.Fatalf("outcome %v, want a refused connect, not written", r.Err)
 			}
 			if e.tr.Stats().ConnectFailures > before {
 				attempts = append(attempts, time.Now())
-			} else if !strings.Contains(r.err.Error(), "next attempt in") {
-				t.Fatalf("failed without an attempt: %v, want the backoff's error", r.err)
+			} else if !strings.Contains(r.Err.Error(), "next attempt in") {
+				t.Fatalf("failed without an attempt: %v, want the backoff's error", r.Err)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -211,17 +199,17 @@ func TestSyncConnectHangs(t *testing.T) {
 		defer ln.Close()
 		d := parse(t, e.tr, "tcp:10.0.0.3:9")
 		ev := event(t, "E_SYNC")
-		o := make(timedOutcomes, 3)
+		o := evitest.NewRecorder(3)
 		start := time.Now()
 		for i := range 3 {
-			if err := d.Send(seqMsg(ev, i), o.done(i)); err != nil {
+			if err := d.Send(seqMsg(ev, i), o.Tag(i)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		for range 3 {
-			r := <-o
-			if got := r.at.Sub(start); got != time.Second || reasonOf(r.err) != evi.ReasonTimeout || writtenOf(r.err) {
-				t.Errorf("event %d: %v at %v, want a timeout at 1s, not written", r.tag, r.err, got)
+			r := o.Next()
+			if got := r.At.Sub(start); got != time.Second || reasonOf(r.Err) != evi.ReasonTimeout || writtenOf(r.Err) {
+				t.Errorf("event %d: %v at %v, want a timeout at 1s, not written", r.Tag, r.Err, got)
 			}
 		}
 		closed := time.Now()
@@ -240,24 +228,24 @@ func TestSyncNothingAfterClose(t *testing.T) {
 		stop := e.serve("10.0.0.4:9", silent)
 		defer stop()
 		d := parse(t, e.tr, "tcp:10.0.0.4:9")
-		o := make(timedOutcomes, 10)
+		o := evitest.NewRecorder(10)
 		for i := range 10 {
-			d.Send(seqMsg(event(t, "E_SYNC"), i), o.done(i))
+			d.Send(seqMsg(event(t, "E_SYNC"), i), o.Tag(i))
 		}
 		synctest.Wait() // written, awaiting replies, the timer armed
 		e.tr.Close()
-		if len(o) != 10 {
-			t.Fatalf("%d outcomes when Close returned, want all 10", len(o))
+		if o.Pending() != 10 {
+			t.Fatalf("%d outcomes when Close returned, want all 10", o.Pending())
 		}
 		for range 10 {
-			if r := <-o; reasonOf(r.err) != evi.ReasonClosed || !writtenOf(r.err) {
-				t.Errorf("event %d: %v, want closed, written", r.tag, r.err)
+			if r := o.Next(); reasonOf(r.Err) != evi.ReasonClosed || !writtenOf(r.Err) {
+				t.Errorf("event %d: %v, want closed, written", r.Tag, r.Err)
 			}
 		}
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		if len(o) != 0 {
-			t.Errorf("%d outcomes after Close", len(o))
+		if o.Pending() != 0 {
+			t.Errorf("%d outcomes after Close", o.Pending())
 		}
 	})
 }
@@ -287,20 +275,20 @@ func TestSyncTypedErrors(t *testing.T) {
 			dec.Next() // read one request, then hang up
 		})
 		defer readThenClose()
-		o := make(timedOutcomes, 2)
-		parse(t, e.tr, "tcp:10.0.0.5:9").Send(seqMsg(ev, 0), o.done(0))
-		r := <-o
+		o := evitest.NewRecorder(2)
+		parse(t, e.tr, "tcp:10.0.0.5:9").Send(seqMsg(ev, 0), o.Tag(0))
+		r := o.Next()
 		var je *jsonrpc.Error
-		if reasonOf(r.err) != evi.ReasonErrorReply || !writtenOf(r.err) || !errors.As(r.err, &je) || je.Code != 500 {
-			t.Errorf("error reply: %v, want ReasonErrorReply, written, the reply's error", r.err)
+		if reasonOf(r.Err) != evi.ReasonErrorReply || !writtenOf(r.Err) || !errors.As(r.Err, &je) || je.Code != 500 {
+			t.Errorf("error reply: %v, want ReasonErrorReply, written, the reply's error", r.Err)
 		}
-		parse(t, e.tr, "tcp:10.0.0.6:9").Send(seqMsg(ev, 1), o.done(1))
-		r = <-o
-		if reasonOf(r.err) != evi.ReasonLost || !writtenOf(r.err) {
-			t.Errorf("peer closed after reading: %v, want ReasonLost, written", r.err)
+		parse(t, e.tr, "tcp:10.0.0.6:9").Send(seqMsg(ev, 1), o.Tag(1))
+		r = o.Next()
+		if reasonOf(r.Err) != evi.ReasonLost || !writtenOf(r.Err) {
+			t.Errorf("peer closed after reading: %v, want ReasonLost, written", r.Err)
 		}
 		var de *evi.DeliveryError
-		if !errors.As(r.err, &de) || !de.Retryable() || de.Dest != "tcp:10.0.0.6:9" {
+		if !errors.As(r.Err, &de) || !de.Retryable() || de.Dest != "tcp:10.0.0.6:9" {
 			t.Errorf("DeliveryError %+v: want the destination, retryable", de)
 		}
 	})
@@ -380,12 +368,12 @@ func TestSyncLastCloseRetiresAtOnce(t *testing.T) {
 			defer stop()
 			defer e.tr.Close()
 			d := parse(t, e.tr, "tcp:127.0.0.1:9")
-			o := make(timedOutcomes, 1)
-			if err := d.Send(seqMsg(event(t, "E_SYNC"), 0), o.done(0)); err != nil {
+			o := evitest.NewRecorder(1)
+			if err := d.Send(seqMsg(event(t, "E_SYNC"), 0), o.Tag(0)); err != nil {
 				t.Fatal(err)
 			}
-			if r := <-o; r.err != nil {
-				t.Fatal(r.err)
+			if r := o.Next(); r.Err != nil {
+				t.Fatal(r.Err)
 			}
 			start := time.Now()
 			d.Close()
