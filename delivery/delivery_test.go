@@ -25,7 +25,11 @@ func TestDeliverInOrder(t *testing.T) {
 	s := rpcsink.New(t, "")
 	r.subscribe("E_A", s.Socket("a"))
 	const n = 1000
-	for i := range n {
+	// The queue's first look at the store may find the first event there
+	// already: it reads it back. From then on it is running.
+	r.raise("E_A", 0)
+	eventually(t, "the first event confirmed", func() bool { p, _ := pendingOf(t, r, "E_A", s.Socket("a")); return p == 0 })
+	for i := 1; i < n; i++ {
 		r.raise("E_A", i)
 	}
 	eventually(t, "every event confirmed", func() bool { p, _ := pendingOf(t, r, "E_A", s.Socket("a")); return p == 0 })
@@ -36,8 +40,9 @@ func TestDeliverInOrder(t *testing.T) {
 	if st.Spooled != n || st.Confirmed != n || st.Retried != 0 || st.Store.Pending != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	// Sent as they were written: none read back from the store.
-	if st.ReadBack != 0 {
+	// Sent as they were written: none read back from the store (but the
+	// first, perhaps).
+	if st.ReadBack > 1 {
 		t.Fatalf("%d events read back from the spool for a subscriber that kept up", st.ReadBack)
 	}
 }
