@@ -268,10 +268,12 @@ func TestListenTLS(t *testing.T) {
 	if !strings.Contains(l.Stdout.String(), `"via":"tls"`) {
 		t.Fatalf("listen printed %s", l.Stdout.String())
 	}
-	stats := d.mi(t, "get_statistics", "tls:")
-	if !strings.Contains(stats, `"tls:sent":1`) || !strings.Contains(stats, `"tls:delivered":1`) {
-		t.Fatalf("tls: statistics %s", stats)
-	}
+	// The counters move once the write has returned, which may be after
+	// listen printed what it read.
+	testnet.PollUntil(t, testTimeout, "tls: counting the delivery", func() bool {
+		stats := d.mi(t, "get_statistics", "tls:")
+		return strings.Contains(stats, `"tls:sent":1`) && strings.Contains(stats, `"tls:delivered":1`)
+	})
 	testnet.PollUntil(t, testTimeout, "the at-least-once event confirmed", func() bool {
 		return strings.Contains(d.mi(t, "subscribers_list", "E_T"), `"pending":0`)
 	})
