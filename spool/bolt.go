@@ -52,7 +52,7 @@ type Bolt struct {
 	before func() // Options.BeforeCommit
 
 	mu     sync.RWMutex // held shared while submitting; Close takes it
-	order  sync.Mutex   // held while an append takes its sequences and is submitted
+	order  sync.Mutex   // held while a request is submitted (and an append takes its sequences, staged)
 	closed bool
 	reqs   chan *request
 	done   chan struct{} // the committer ended
@@ -321,12 +321,19 @@ func (s *Bolt) write(run func(tx *bolt.Tx) (delta, error)) error {
 }
 
 // submit hands r to the committer (waiting while its queue is full).
+//
+// Every request is submitted under s.order, the lock an append holds
+// while it is staged: a write about records staged (a confirmation of an
+// event sent before it was durable) reaches the committer after their
+// append, never before.
 func (s *Bolt) submit(r *request) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return ErrClosed
 	}
+	s.order.Lock()
+	defer s.order.Unlock()
 	s.reqs <- r
 	return nil
 }

@@ -281,6 +281,31 @@ func TestStaged(t *testing.T) {
 	}
 }
 
+// TestConfirmRightAfterStaged: a record confirmed as soon as it is staged
+// (sent before it is durable, confirmed at once) is removed: the Confirm
+// is applied after the append, even when it is submitted while the
+// append is still being submitted.
+func TestConfirmRightAfterStaged(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "spool.db"), spool.Options{})
+	for i := range 20 {
+		confirmed := make(chan error, 1)
+		appended := make(chan error, 1)
+		s.AppendAsync([]spool.Record{rec("q", i)}, func(seqs []uint64, _ bool) {
+			go func() { confirmed <- s.Confirm("q", seqs...) }()
+			time.Sleep(2 * time.Millisecond) // the Confirm is submitted meanwhile, if it can be
+		}, func(_ []uint64, err error) { appended <- err })
+		if err := <-appended; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-confirmed; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.Read("q", 0, 100); err != nil || len(got) != 0 {
+		t.Fatalf("%d records left after each was confirmed (%v): a Confirm overtook its append", len(got), err)
+	}
+}
+
 // TestReservedSequences: the sequences given after a reopen come after
 // every one given before, including those only staged (the crash case is
 // TestKill9's).

@@ -77,7 +77,9 @@ type Store interface {
 	// record even after a crash, so that the records may be sent before
 	// they are durable. Stores call staged before then, for appends in
 	// sequence order (calls do not overlap), and appends commit in that
-	// order. staged and then must not block.
+	// order; a write submitted once staged has returned (a Confirm of
+	// those sequences) is applied after the append. staged and then must
+	// not block, and staged must not call the store.
 	AppendAsync(recs []Record, staged func(seqs []uint64, early bool), then func(seqs []uint64, err error))
 	// Read returns up to max pending entries of queue, in sequence order,
 	// from the first whose sequence is at least from.
