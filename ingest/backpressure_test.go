@@ -176,7 +176,14 @@ func TestBackpressureStalledSubscriberHoldsOnce(t *testing.T) {
 	}
 	produce(t, r.addr, "E_STALL", n)
 	healthy.wait(t, n)
-	testnet.PollUntil(t, testTimeout, "every event raised", func() bool { return r.srv.Stats().Received == n })
+	// Received counts an event when it is read, before it is raised or
+	// refused: wait until every one is one or the other, and reported.
+	testnet.PollUntil(t, testTimeout, "every event raised or refused", func() bool {
+		st := r.srv.Stats()
+		mu.Lock()
+		defer mu.Unlock()
+		return st.Received == n && st.Raised+st.Failed == n && int(st.Failed) == waited+stalled+other
+	})
 	st := r.srv.Stats()
 	mu.Lock()
 	defer mu.Unlock()
