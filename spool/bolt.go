@@ -326,7 +326,12 @@ func (s *Bolt) write(run func(tx *bolt.Tx) (delta, error)) error {
 // while it is staged: a write about records staged (a confirmation of an
 // event sent before it was durable) reaches the committer after their
 // append, never before.
-func (s *Bolt) submit(r *request) error {
+func (s *Bolt) submit(r *request) error { return s.submitWith(r, nil) }
+
+// submitWith is submit, running prepare first under s.order (where an
+// append takes its sequences and is staged); when prepare fails, nothing
+// is submitted.
+func (s *Bolt) submitWith(r *request, prepare func() error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -334,6 +339,11 @@ func (s *Bolt) submit(r *request) error {
 	}
 	s.order.Lock()
 	defer s.order.Unlock()
+	if prepare != nil {
+		if err := prepare(); err != nil {
+			return err
+		}
+	}
 	s.reqs <- r
 	return nil
 }
@@ -396,28 +406,22 @@ func (s *Bolt) AppendAsync(recs []Record, staged func(seqs []uint64, early bool)
 // sequences are given in the order of the committer's queue, so that
 // appends commit in sequence order.
 func (s *Bolt) submitAppend(r *request, seqs []uint64, staged func(seqs []uint64, early bool)) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
-	s.order.Lock()
-	defer s.order.Unlock()
-	if s.max > 0 {
-		if used := s.bytes.Load() + s.accepted.Load(); used+r.accepted > s.max {
-			return fmt.Errorf("spool: %d bytes for %d records, %d left of %d: %w", r.accepted, len(seqs), max(s.max-used, 0), s.max, ErrFull)
+	return s.submitWith(r, func() error {
+		if s.max > 0 {
+			if used := s.bytes.Load() + s.accepted.Load(); used+r.accepted > s.max {
+				return fmt.Errorf("spool: %d bytes for %d records, %d left of %d: %w", r.accepted, len(seqs), max(s.max-used, 0), s.max, ErrFull)
+			}
 		}
-	}
-	s.accepted.Add(r.accepted)
-	first := s.nextSeqs(len(seqs))
-	for i := range seqs {
-		seqs[i] = first + uint64(i)
-	}
-	if staged != nil {
-		staged(seqs, seqs[len(seqs)-1] <= s.reserved.Load())
-	}
-	s.reqs <- r
-	return nil
+		s.accepted.Add(r.accepted)
+		first := s.nextSeqs(len(seqs))
+		for i := range seqs {
+			seqs[i] = first + uint64(i)
+		}
+		if staged != nil {
+			staged(seqs, seqs[len(seqs)-1] <= s.reserved.Load())
+		}
+		return nil
+	})
 }
 
 // Read returns pending entries of queue from seq from on; see Store.
