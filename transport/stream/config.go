@@ -79,8 +79,13 @@ type Config struct {
 	// again (a retry, after a restart too) carries the same id, so that a
 	// receiver can drop duplicates by it. Sequences must be unique among
 	// the events pending on a connection, as a spool's are; an event with
-	// Seq 0 is refused (ReasonRejected). The transport of at-least-once
-	// subscribers has it; a subscriber's own config does not set it.
+	// Seq 0 is refused (ReasonRejected). An event that times out before
+	// it is written keeps the later ones of its socket back: those queued
+	// fail unwritten too, and Send refuses more (ReasonTimeout) until
+	// nothing of the socket is pending, so that its retry arrives before
+	// them (at-least-once first arrivals stay in order). The transport of
+	// at-least-once subscribers has it; a subscriber's own config does not
+	// set it.
 	SeqIDs bool
 	// Timeout bounds each attempt, counted from the Send that hands the
 	// event over (not from the raise, so that an event handed over again

@@ -33,6 +33,7 @@ type conn struct {
 
 	// Errors shared by the events that fail the same way (never modified).
 	errClosedSend     error // refused by Send: closed
+	errBehind         error // SeqIDs: not written, behind an event that expired unwritten
 	errTimeoutQueued  error // not written in time
 	errTimeoutWritten error // written, no reply in time
 	errClosedQueued   error // the transport closed before it was written
@@ -81,6 +82,7 @@ func newConn(t *Transport, key string, shard int) *conn {
 		shard:             shard,
 		log:               t.log.With("address", name),
 		errClosedSend:     deliveryErr(evi.ReasonClosed, false, fmt.Errorf("destination closed: %w", evi.ErrClosed)),
+		errBehind:         deliveryErr(evi.ReasonTimeout, false, fmt.Errorf("not sent: an earlier event to this socket was not written within %v (kept back so that it arrives first): %w", t.cfg.Timeout, evi.ErrTimeout)),
 		errTimeoutQueued:  deliveryErr(evi.ReasonTimeout, false, fmt.Errorf("%s within %v: %w", what, t.cfg.Timeout, evi.ErrTimeout)),
 		errTimeoutWritten: deliveryErr(evi.ReasonTimeout, true, fmt.Errorf("%s within %v: %w", answered, t.cfg.Timeout, evi.ErrTimeout)),
 		errClosedQueued:   deliveryErr(evi.ReasonClosed, false, fmt.Errorf("transport closed: %w", evi.ErrClosed)),
@@ -144,6 +146,21 @@ func (c *conn) stopTimerLocked() {
 	c.timerAt = math.MaxInt64
 }
 
+// keepBackLocked (Config.SeqIDs) fails what d has queued, unwritten,
+// after one of its events expired unwritten, and makes it refuse more
+// until nothing of it is pending: nothing overtakes the expired event,
+// which at-least-once delivery sends again first (go-back-N).
+func (c *conn) keepBackLocked(d *destination, b []outcome) []outcome {
+	d.behind = true
+	for d.qhead < len(d.q) {
+		it := &d.q[d.qhead]
+		b = append(b, outcome{m: it.m, done: it.done, err: c.errBehind})
+		c.unqueueLocked(d, it)
+		d.qhead++
+	}
+	return b
+}
+
 // expire runs on the timer: it fails the queued and in-flight events past
 // their deadline, whatever their order across destinations, and arms the
 // timer for the next deadline.
@@ -165,11 +182,16 @@ func (c *conn) expire() {
 		for d.ifHead >= 0 && c.win.slots[d.ifHead].deadline <= now {
 			b = append(b, c.win.remove(d.ifHead, c.errTimeoutWritten))
 		}
+		expired := false
 		for d.qhead < len(d.q) && d.q[d.qhead].deadline <= now {
 			it := &d.q[d.qhead]
 			b = append(b, outcome{m: it.m, done: it.done, err: c.errTimeoutQueued})
 			c.unqueueLocked(d, it)
 			d.qhead++
+			expired = true
+		}
+		if expired && c.t.cfg.SeqIDs {
+			b = c.keepBackLocked(d, b)
 		}
 		d.afterTakeLocked()
 	}

@@ -23,10 +23,11 @@ type item struct {
 	m        *evi.Message // its params are encoded by the writer (evi.Message.Encoded, shared)
 	method   string
 	done     evi.Done
-	deadline int64  // Transport.now() clock: the Send plus the timeout
-	seq      uint64 // its rank among the hand-overs to the conn
-	size     int    // bytes counted against the queue bounds
-	id       int64  // reliable mode: the request id, once assigned
+	deadline int64        // Transport.now() clock: the Send plus the timeout
+	seq      uint64       // its rank among the hand-overs to the conn
+	size     int          // bytes counted against the queue bounds
+	id       int64        // reliable mode: the request id, once assigned
+	d        *destination // whose it is
 }
 
 // destination is one subscription's socket: its own queue, on the
@@ -52,8 +53,12 @@ type destination struct {
 	taken    int   // events the writer took this batch (takeLocked)
 	hidx     int   // index in c.pend (events pending: queued or in flight), -1: none
 	closed   bool
-	stalled  bool          // stayed full for a whole WaitRoom: waits fail at once
-	room     chan struct{} // closed when room is made; nil: nobody waits
+	stalled  bool // stayed full for a whole WaitRoom: waits fail at once
+	// behind (Config.SeqIDs): an event expired before it was written, so
+	// the later ones fail unwritten too until nothing of d is pending: an
+	// at-least-once event's retry must not arrive after later events.
+	behind bool
+	room   chan struct{} // closed when room is made; nil: nobody waits
 }
 
 func (d *destination) String() string { return d.name }
@@ -110,6 +115,13 @@ func (d *destination) send(m *evi.Message, done evi.Done, now int64) error {
 		t.disp.report(c.shard, b)
 		return nil
 	}
+	if d.behind {
+		if d.qhead < len(d.q) || d.ifHead >= 0 {
+			c.mu.Unlock()
+			return c.errBehind
+		}
+		d.behind = false // what was pending has failed: a new round
+	}
 	if err := d.fullLocked(size); err != nil {
 		c.mu.Unlock()
 		return err
@@ -130,7 +142,7 @@ func (d *destination) send(m *evi.Message, done evi.Done, now int64) error {
 	d.lastSend = now
 	deadline := now + t.timeout
 	c.seq++
-	d.q = append(d.q, item{m: m, method: d.method(m), done: done, deadline: deadline, seq: c.seq, size: size})
+	d.q = append(d.q, item{m: m, method: d.method(m), done: done, deadline: deadline, seq: c.seq, size: size, d: d})
 	d.bytes += size
 	c.sent++
 	t.pending.Add(1)

@@ -404,3 +404,69 @@ func answerAll(c net.Conn) {
 		}
 	}
 }
+
+// TestSyncSeqIDsKeepBack: with SeqIDs (at-least-once), an event that
+// expires before it is written keeps the later events of its socket back:
+// they fail unwritten instead of being written once the connection comes,
+// so that its retry cannot arrive after them. Once nothing of the socket
+// is pending, the next event goes.
+func TestSyncSeqIDsKeepBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = time.Second
+		e := newMemEnv(t, Config{SeqIDs: true, Timeout: timeout, ConnectTimeout: 10 * time.Second})
+		ln, err := e.net.Listen("10.0.0.1:9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan int64, 8)
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			time.Sleep(1500 * time.Millisecond) // until then the connect hangs
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			reqs := make(chan request, 8)
+			go func() { readRequests(c, reqs); close(reqs) }()
+			for r := range reqs {
+				got <- *r.ID
+				c.Write(replyOK(*r.ID))
+			}
+		}()
+		d := parse(t, e.tr, "tcp:10.0.0.1:9/a")
+		ev := event(t, "E_KEEP")
+		o := evitest.NewRecorder(8)
+		send := func(seq int) {
+			m := seqMsg(ev, seq)
+			m.Seq = uint64(seq)
+			if err := d.Send(m, o.Tag(seq)); err != nil {
+				t.Fatalf("Send %d: %v", seq, err)
+			}
+		}
+		send(1)
+		time.Sleep(800 * time.Millisecond)
+		send(2) // its own deadline is 1.8 s; the connection comes at 1.5 s
+		for _, want := range []int{1, 2} {
+			r := o.Next()
+			if r.Tag != want || reasonOf(r.Err) != evi.ReasonTimeout || writtenOf(r.Err) {
+				t.Fatalf("outcome %+v, want event %d failed unwritten (timeout)", r, want)
+			}
+			if at := r.At.Sub(time.Unix(946684800, 0)); at != timeout {
+				t.Errorf("event %d failed at %v, want %v: with the first", want, at, timeout)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		send(3) // nothing pending any more: it goes
+		if r := o.Next(); r.Tag != 3 || r.Err != nil {
+			t.Fatalf("outcome %+v, want event 3 delivered", r)
+		}
+		if id := <-got; id != 3 {
+			t.Fatalf("the receiver got request %d first, want 3: an event kept back was written", id)
+		}
+		e.tr.Close()
+		ln.Close()
+		<-served
+	})
+}

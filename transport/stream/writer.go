@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -40,7 +41,8 @@ type writer struct {
 	batch []item
 	spare []item // the array a lone destination's queue swaps with batch
 	buf   []byte
-	ends  []int // end offset in buf of each item of a chunk, -1: skipped
+	ends  []int          // end offset in buf of each item of a chunk, -1: skipped
+	late  []*destination // Config.SeqIDs: those with an event skipped as too late this batch
 }
 
 var writers = sync.Pool{New: func() any { return &writer{buf: make([]byte, 0, chunkSize+1024)} }}
@@ -291,10 +293,15 @@ func (w *writer) send(c *conn, nc net.Conn) {
 		minDL := int64(math.MaxInt64)
 		for ; i < len(batch) && len(buf) < chunkSize; i++ {
 			it := &batch[i]
-			if it.deadline <= now {
+			if it.deadline <= now || (len(w.late) > 0 && slices.Contains(w.late, it.d)) {
 				// Too late: the timer fails it (reliable mode), or
-				// report fails it below.
+				// report fails it below. With SeqIDs the later events
+				// of its destination are not written either: they
+				// would arrive before its retry.
 				ends = append(ends, -1)
+				if t.cfg.SeqIDs && !slices.Contains(w.late, it.d) {
+					w.late = append(w.late, it.d)
+				}
 				continue
 			}
 			params := t.encodedParams(it.m)
@@ -349,6 +356,26 @@ func (w *writer) send(c *conn, nc net.Conn) {
 	}
 	clear(batch)
 	w.batch = batch[:0]
+	if len(w.late) > 0 {
+		c.keepBack(w.late)
+		clear(w.late)
+		w.late = w.late[:0]
+	}
+}
+
+// keepBack fails what the destinations ds (which had an event skipped as
+// too late) have queued, and makes them refuse more until nothing of
+// theirs is pending (keepBackLocked).
+func (c *conn) keepBack(ds []*destination) {
+	b := c.t.disp.batch()
+	c.mu.Lock()
+	for _, d := range ds {
+		b = c.keepBackLocked(d, b)
+		d.afterTakeLocked()
+	}
+	c.countLocked(len(b), true)
+	c.mu.Unlock()
+	c.t.disp.report(c.shard, b)
 }
 
 // isClosed reports whether the transport closed c.
