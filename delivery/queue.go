@@ -570,7 +570,7 @@ func (q *queue) fill(s *sender) {
 // It returns false when the store cannot be read.
 func (q *queue) readBack(s *sender, room int) bool {
 	cfg := &q.e.cfg
-	durable := q.committed.Load() // every append up to it is durable: in the Read
+	upTo := q.committed.Load() // every append up to it is durable: in the Read
 	list, err := q.store.Read(q.name, s.cursor, room)
 	if err != nil {
 		q.e.log.Error("spool: cannot read", "event", q.ev.Name(), "socket", ratelog.Clip(q.dest.String()), "err", err)
@@ -594,9 +594,9 @@ func (q *queue) readBack(s *sender, room int) bool {
 		}
 	}
 	if len(list) < room && len(s.failed) == 0 {
-		// All there was: nothing up to durable is left unsent.
+		// All there was: nothing up to upTo is left unsent.
 		s.more = false
-		s.cursor = max(s.cursor, durable+1)
+		s.cursor = max(s.cursor, upTo+1)
 	}
 	if len(old) > 0 {
 		q.expire(old)
