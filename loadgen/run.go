@@ -313,6 +313,17 @@ type Result struct {
 	// process, the raw batched write rate of the spool's store engine
 	// measured just before it (records/s; SpoolBaseline); 0 otherwise.
 	SpoolBaseline float64 `json:"spool_baseline_records_per_sec,omitempty"`
+	// SpoolBaselineCPU is the CPU time per record of that measurement,
+	// in nanoseconds (Baseline.CPUPerRecord).
+	SpoolBaselineCPU float64 `json:"spool_baseline_cpu_ns_per_record,omitempty"`
+	// CPUSeconds is this process's CPU time (user and system, every
+	// core) from the first raise to the end of the drain: with the daemon
+	// the bench starts, that of the daemon, the sinks and the load
+	// together; with URL, the bench's side only. CPUPerDelivery is
+	// CPUSeconds per delivery received, in nanoseconds. Both are 0 when
+	// the system cannot tell.
+	CPUSeconds     float64 `json:"cpu_s,omitempty"`
+	CPUPerDelivery float64 `json:"cpu_ns_per_delivery,omitempty"`
 	// OK is false when the scenario failed: Error says why.
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
@@ -365,7 +376,7 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 	sc = sc.withDefaults()
 	r := &run{sc: sc, stallD: sc.Drain}
 	r.phase.Store("setup")
-	var baseline float64
+	var baseline Baseline
 	if sc.Delivery == evi.AtLeastOnce && sc.URL == "" {
 		var err error
 		if baseline, err = SpoolBaseline(ctx, time.Second); err != nil {
@@ -435,6 +446,7 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 		progWG.Wait()
 	}()
 
+	cpu0, cpuOK := processCPU()
 	r.start = time.Now()
 	r.phase.Store("raise")
 	rctx, cancel := context.WithCancel(ctx)
@@ -463,9 +475,13 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 	r.drain(dctx, before, haveStats)
 	dcancel()
 	drainEnd := time.Now()
+	cpu1, cpuOK1 := processCPU()
 
 	res := r.result(raiseEnd, drainEnd)
-	res.SpoolBaseline = baseline
+	res.SpoolBaseline, res.SpoolBaselineCPU = baseline.RecordsPerSec, baseline.CPUPerRecord
+	if cpuOK && cpuOK1 {
+		res.CPUSeconds = (cpu1 - cpu0).Seconds()
+	}
 	if haveStats {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		after, ok := r.tgt.stats(sctx)
@@ -695,6 +711,9 @@ func (r *run) finishSinks(res *Result) {
 	if res.ElapsedSeconds > 0 {
 		res.EventsPerSec = float64(res.Raised) / res.ElapsedSeconds
 		res.DeliveriesPerSec = float64(res.Delivered) / res.ElapsedSeconds
+	}
+	if res.Delivered > 0 {
+		res.CPUPerDelivery = res.CPUSeconds * 1e9 / float64(res.Delivered)
 	}
 	if res.AtLeastOnce && res.Lost > 0 && res.Error == "" {
 		res.Error = fmt.Sprintf("at-least-once: %d deliveries lost", res.Lost)

@@ -14,20 +14,29 @@ import (
 // baseline holds (SpoolBaseline).
 const SpoolBatch = 1024
 
+// Baseline is the raw batched write rate of the spool's store engine
+// (SpoolBaseline).
+type Baseline struct {
+	RecordsPerSec float64
+	// CPUPerRecord is the process's CPU time per record written, in
+	// nanoseconds (user and system; 0 when the system cannot tell).
+	CPUPerRecord float64
+}
+
 // SpoolBaseline measures the raw batched write rate of the spool's store
 // engine on this machine: durable Appends of SpoolBatch records the size
 // of the bench's events, to a fresh spool in a temporary directory, for d.
 // It is what an at-least-once scenario's rate is compared with (the
 // delivery adds reads, confirmations and the network to each event).
-func SpoolBaseline(ctx context.Context, d time.Duration) (recordsPerSec float64, err error) {
+func SpoolBaseline(ctx context.Context, d time.Duration) (Baseline, error) {
 	dir, err := os.MkdirTemp("", "evstream-bench-baseline-")
 	if err != nil {
-		return 0, err
+		return Baseline{}, err
 	}
 	defer os.RemoveAll(dir)
 	s, err := spool.Open(filepath.Join(dir, "spool.db"), spool.Options{})
 	if err != nil {
-		return 0, err
+		return Baseline{}, err
 	}
 	defer s.Close()
 	recs := make([]spool.Record, SpoolBatch)
@@ -36,13 +45,18 @@ func SpoolBaseline(ctx context.Context, d time.Duration) (recordsPerSec float64,
 		recs[i] = spool.Record{Queue: "E_BENCH\x00tcp:127.0.0.1:9/E_BENCH", Event: DefaultEvent,
 			Params: appendStamp(nil, int64(i), now.UnixNano()), Raised: now}
 	}
+	cpu0, cpuOK := processCPU()
 	start := time.Now()
 	n := 0
 	for time.Since(start) < d && ctx.Err() == nil {
 		if _, err := s.Append(recs...); err != nil {
-			return 0, fmt.Errorf("loadgen: spool baseline: %w", err)
+			return Baseline{}, fmt.Errorf("loadgen: spool baseline: %w", err)
 		}
 		n += len(recs)
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	b := Baseline{RecordsPerSec: float64(n) / time.Since(start).Seconds()}
+	if cpu1, ok := processCPU(); ok && cpuOK && n > 0 {
+		b.CPUPerRecord = float64(cpu1-cpu0) / float64(n)
+	}
+	return b, nil
 }

@@ -323,30 +323,37 @@ func printTable(w io.Writer, results []*loadgen.Result) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\traised\tdelivered\tfailed\tlost\tevents/s\tdeliveries/s\tp50\tp90\tp99\tp999\tmax\tok\t")
+	fmt.Fprintln(tw, "scenario\traised\tdelivered\tfailed\tlost\tevents/s\tdeliveries/s\tp50\tp90\tp99\tp999\tmax\tcpu/delivery\tok\t")
 	for _, r := range results {
 		l := r.Latency
 		ok := "ok"
 		if !r.OK {
 			ok = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+		cpu := "-"
+		if r.CPUPerDelivery > 0 {
+			cpu = loadgen.FormatNanos(int64(r.CPUPerDelivery))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			r.Name, r.Raised, r.Delivered, r.Failed, r.Lost,
 			count(uint64(r.EventsPerSec)), count(uint64(r.DeliveriesPerSec)),
 			loadgen.FormatNanos(l.P50), loadgen.FormatNanos(l.P90), loadgen.FormatNanos(l.P99),
-			loadgen.FormatNanos(l.P999), loadgen.FormatNanos(l.Max), ok)
+			loadgen.FormatNanos(l.P999), loadgen.FormatNanos(l.Max), cpu, ok)
 	}
 	tw.Flush()
-	printSpoolRatios(w, results)
+	printSpoolRatios(w, results, runtime.GOMAXPROCS(0))
 }
 
 // printSpoolRatios says, for each at-least-once scenario, how its rate
 // compares with the spool engine's raw batched writes measured in the same
-// run, and with the same scenario at-most-once when it ran too.
-func printSpoolRatios(w io.Writer, results []*loadgen.Result) {
-	rate := map[string]float64{}
+// run, and with the same scenario at-most-once when it ran too. With both
+// CPU costs known it adds the ceiling they set together: a durable
+// delivery costs at least an in-memory one plus the engine's raw write of
+// its record, and the bench's process has cores for all of it.
+func printSpoolRatios(w io.Writer, results []*loadgen.Result, cores int) {
+	byName := map[string]*loadgen.Result{}
 	for _, r := range results {
-		rate[r.Name] = r.DeliveriesPerSec
+		byName[r.Name] = r
 	}
 	for _, r := range results {
 		if r.SpoolBaseline <= 0 || !r.OK {
@@ -354,10 +361,20 @@ func printSpoolRatios(w io.Writer, results []*loadgen.Result) {
 		}
 		fmt.Fprintf(w, "%s: %s deliveries/s durable and confirmed = %.0f %% of the spool engine's raw batched writes (%s records/s, %d per fsync, measured just before)",
 			r.Name, count(uint64(r.DeliveriesPerSec)), 100*r.DeliveriesPerSec/r.SpoolBaseline, count(uint64(r.SpoolBaseline)), loadgen.SpoolBatch)
-		if plain := rate[strings.Replace(r.Name, "+spool", "", 1)]; plain > 0 {
-			fmt.Fprintf(w, ", %.0f %% of in-memory delivery (%s/s)", 100*r.DeliveriesPerSec/plain, count(uint64(plain)))
+		plain := byName[strings.Replace(r.Name, "+spool", "", 1)]
+		if plain != nil && plain.DeliveriesPerSec > 0 {
+			fmt.Fprintf(w, ", %.0f %% of in-memory delivery (%s/s)", 100*r.DeliveriesPerSec/plain.DeliveriesPerSec, count(uint64(plain.DeliveriesPerSec)))
 		}
 		fmt.Fprintln(w)
+		if plain == nil || plain.CPUPerDelivery <= 0 || r.SpoolBaselineCPU <= 0 || r.CPUPerDelivery <= 0 {
+			continue
+		}
+		floor := plain.CPUPerDelivery + r.SpoolBaselineCPU
+		ceiling := float64(cores) * 1e9 / floor
+		fmt.Fprintf(w, "  CPU a delivery: %s durable, %s in memory + %s the engine's raw write = %s at least, so %d cores allow at most %s/s (%.0f %% of the raw writes)\n",
+			loadgen.FormatNanos(int64(r.CPUPerDelivery)), loadgen.FormatNanos(int64(plain.CPUPerDelivery)),
+			loadgen.FormatNanos(int64(r.SpoolBaselineCPU)), loadgen.FormatNanos(int64(floor)),
+			cores, count(uint64(ceiling)), 100*ceiling/r.SpoolBaseline)
 	}
 }
 

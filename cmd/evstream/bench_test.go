@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/evstream/evstream/loadgen"
 )
 
 // benchReport is the part of `evstream bench --json` that the tests check
@@ -41,10 +44,13 @@ type benchReport struct {
 			P999  int64  `json:"p999_ns"`
 			Max   int64  `json:"max_ns"`
 		} `json:"latency"`
-		Delivery      string  `json:"delivery"`
-		SpoolBaseline float64 `json:"spool_baseline_records_per_sec"`
-		OK            bool    `json:"ok"`
-		Error         string  `json:"error"`
+		Delivery         string  `json:"delivery"`
+		SpoolBaseline    float64 `json:"spool_baseline_records_per_sec"`
+		SpoolBaselineCPU float64 `json:"spool_baseline_cpu_ns_per_record"`
+		CPUSeconds       float64 `json:"cpu_s"`
+		CPUPerDelivery   float64 `json:"cpu_ns_per_delivery"`
+		OK               bool    `json:"ok"`
+		Error            string  `json:"error"`
 	} `json:"scenarios"`
 	OK bool `json:"ok"`
 }
@@ -103,6 +109,16 @@ func TestBenchJSON(t *testing.T) {
 			}
 			if spooled := strings.Contains(tc.want, "+spool"); spooled != (sc.Delivery == "at-least-once") || spooled != (sc.SpoolBaseline > 0) {
 				t.Errorf("delivery %q, spool baseline %v", sc.Delivery, sc.SpoolBaseline)
+			}
+			// The CPU figures (getrusage on every system these tests run on).
+			if spooled := strings.Contains(tc.want, "+spool"); spooled != (sc.SpoolBaselineCPU > 0) {
+				t.Errorf("spool baseline CPU %v ns a record, want it only with the baseline", sc.SpoolBaselineCPU)
+			}
+			if sc.CPUSeconds <= 0 || sc.Delivered == 0 || math.Abs(sc.CPUPerDelivery-sc.CPUSeconds*1e9/float64(sc.Delivered)) > 1 {
+				t.Errorf("cpu_s %v, cpu_ns_per_delivery %v for %d deliveries", sc.CPUSeconds, sc.CPUPerDelivery, sc.Delivered)
+			}
+			if !strings.Contains(stdout, "cpu/delivery") {
+				t.Errorf("no cpu/delivery column:\n%s", stdout)
 			}
 			wantDeliveries := tc.count * uint64(tc.subs)
 			if sc.Raised != tc.count || sc.Expected != wantDeliveries || sc.Delivered != wantDeliveries {
@@ -191,5 +207,42 @@ func TestBenchDetectsTheDaemonsMode(t *testing.T) {
 				tc.daemonReliable, tc.benchMode, code, stderr, tc.want)
 		}
 		d.stop(t)
+	}
+}
+
+// TestPrintSpoolRatios checks the lines under the table for at-least-once
+// scenarios: the ratios, and the CPU ceiling only when both CPU costs and
+// the in-memory scenario are known.
+func TestPrintSpoolRatios(t *testing.T) {
+	plain := &loadgen.Result{Name: "ingest/reliable/1sub", OK: true, DeliveriesPerSec: 500_000, CPUPerDelivery: 3000}
+	spooled := &loadgen.Result{Name: "ingest/reliable/1sub+spool", OK: true, DeliveriesPerSec: 200_000, CPUPerDelivery: 8000,
+		SpoolBaseline: 400_000, SpoolBaselineCPU: 1000}
+	noCPU := *spooled
+	noCPU.SpoolBaselineCPU = 0
+	failed := *spooled
+	failed.OK = false
+	tests := []struct {
+		name    string
+		results []*loadgen.Result
+		want    string
+	}{
+		{"both", []*loadgen.Result{plain, spooled},
+			"ingest/reliable/1sub+spool: 200.0k deliveries/s durable and confirmed = 50 % of the spool engine's raw batched writes (400.0k records/s, 1024 per fsync, measured just before), 40 % of in-memory delivery (500.0k/s)\n" +
+				"  CPU a delivery: 8.00µs durable, 3.00µs in memory + 1.00µs the engine's raw write = 4.00µs at least, so 2 cores allow at most 500.0k/s (125 % of the raw writes)\n"},
+		{"no in-memory scenario", []*loadgen.Result{spooled},
+			"ingest/reliable/1sub+spool: 200.0k deliveries/s durable and confirmed = 50 % of the spool engine's raw batched writes (400.0k records/s, 1024 per fsync, measured just before)\n"},
+		{"no CPU figure for the engine", []*loadgen.Result{plain, &noCPU},
+			"ingest/reliable/1sub+spool: 200.0k deliveries/s durable and confirmed = 50 % of the spool engine's raw batched writes (400.0k records/s, 1024 per fsync, measured just before), 40 % of in-memory delivery (500.0k/s)\n"},
+		{"failed scenario", []*loadgen.Result{plain, &failed}, ""},
+		{"at-most-once only", []*loadgen.Result{plain}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			printSpoolRatios(&b, tc.results, 2)
+			if b.String() != tc.want {
+				t.Errorf("got\n%q\nwant\n%q", b.String(), tc.want)
+			}
+		})
 	}
 }
