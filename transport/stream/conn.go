@@ -213,7 +213,7 @@ func (c *conn) expire() {
 
 // unqueueLocked releases the bytes of it, taken off d's queue.
 func (c *conn) unqueueLocked(d *destination, it *item) {
-	d.bytes -= it.size
+	d.bytes -= int(it.size)
 	c.t.queued.Add(-int64(it.size))
 	*it = item{}
 }

@@ -18,17 +18,30 @@ var errNoSeq = errors.New("the event has no sequence to send as its id (SeqIDs)"
 const itemOverhead = 96
 
 // item is one accepted event waiting in a destination's queue (or in the
-// writer's hands).
+// writer's hands). It is kept small (56 bytes, under a cache line): the
+// raiser writes it on one core and the writer reads it on another, so its
+// size is memory traffic on every delivery. Its method is its
+// destination's (destination.method), found by the writer.
 type item struct {
 	m        *evi.Message // its params are encoded by the writer (evi.Message.Encoded, shared)
-	method   string
 	done     evi.Done
 	deadline int64        // Transport.now() clock: the Send plus the timeout
-	seq      uint64       // its rank among the hand-overs to the conn
-	size     int          // bytes counted against the queue bounds
 	id       int64        // reliable mode: the request id, once assigned
 	d        *destination // whose it is
+	// seq is its rank among the hand-overs to the conn, modulo 2^32
+	// (seqBefore compares ranks across the wrap).
+	seq  uint32
+	size uint32 // bytes counted against the queue bounds (maxItemSize)
 }
+
+// maxItemSize is the largest event a queue takes (item.size).
+const maxItemSize = math.MaxUint32
+
+// seqBefore reports whether rank a was handed over before rank b: ranks
+// wrap at 2^32, and those queued on one conn at the same time are never
+// 2^31 apart (were they, only the interleaving of destinations would
+// change, never the order within one).
+func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
 
 // destination is one subscription's socket: its own queue, on the
 // connection (conn) it shares with every destination of the same
@@ -126,6 +139,10 @@ func (d *destination) send(m *evi.Message, done evi.Done, now int64) error {
 		c.mu.Unlock()
 		return err
 	}
+	if size > maxItemSize {
+		c.mu.Unlock()
+		return c.overflow("bytes in one event", maxItemSize)
+	}
 	if t.queued.Add(int64(size)) > t.cfg.TotalBytes {
 		t.queued.Add(-int64(size))
 		c.mu.Unlock()
@@ -142,7 +159,7 @@ func (d *destination) send(m *evi.Message, done evi.Done, now int64) error {
 	d.lastSend = now
 	deadline := now + t.timeout
 	c.seq++
-	d.q = append(d.q, item{m: m, method: d.method(m), done: done, deadline: deadline, seq: c.seq, size: size, d: d})
+	d.q = append(d.q, item{m: m, done: done, deadline: deadline, seq: uint32(c.seq), size: uint32(size), d: d})
 	d.bytes += size
 	c.sent++
 	t.pending.Add(1)

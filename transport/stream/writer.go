@@ -237,7 +237,7 @@ func mergePush(h []*destination, d *destination) []*destination {
 	h = append(h, d)
 	for i := len(h) - 1; i > 0; {
 		p := (i - 1) / 2
-		if h[p].q[h[p].qhead].seq <= h[i].q[h[i].qhead].seq {
+		if !seqBefore(h[i].q[h[i].qhead].seq, h[p].q[h[p].qhead].seq) {
 			break
 		}
 		h[i], h[p] = h[p], h[i]
@@ -258,17 +258,17 @@ func mergePop(h []*destination) []*destination {
 }
 
 func mergeDown(h []*destination, i int) {
-	seq := func(k int) uint64 { return h[k].q[h[k].qhead].seq }
+	seq := func(k int) uint32 { return h[k].q[h[k].qhead].seq }
 	for {
 		l := 2*i + 1
 		if l >= len(h) {
 			return
 		}
 		m := l
-		if r := l + 1; r < len(h) && seq(r) < seq(l) {
+		if r := l + 1; r < len(h) && seqBefore(seq(r), seq(l)) {
 			m = r
 		}
-		if seq(m) >= seq(i) {
+		if !seqBefore(seq(m), seq(i)) {
 			return
 		}
 		h[i], h[m] = h[m], h[i]
@@ -305,10 +305,11 @@ func (w *writer) send(c *conn, nc net.Conn) {
 				continue
 			}
 			params := t.encodedParams(it.m)
+			method := it.d.method(it.m)
 			if reliable {
-				buf = jsonrpc.AppendRequest(buf, it.id, it.method, params)
+				buf = jsonrpc.AppendRequest(buf, it.id, method, params)
 			} else {
-				buf = jsonrpc.AppendNotification(buf, it.method, params)
+				buf = jsonrpc.AppendNotification(buf, method, params)
 			}
 			buf = framing.Append(buf)
 			ends = append(ends, len(buf))
