@@ -314,8 +314,10 @@ type Result struct {
 	// measured just before it (records/s; SpoolBaseline); 0 otherwise.
 	SpoolBaseline float64 `json:"spool_baseline_records_per_sec,omitempty"`
 	// SpoolBaselineCPU is the CPU time per record of that measurement,
-	// in nanoseconds (Baseline.CPUPerRecord).
+	// and SpoolConfirmCPU per record confirmed, in nanoseconds
+	// (Baseline.CPUPerRecord, CPUPerConfirm).
 	SpoolBaselineCPU float64 `json:"spool_baseline_cpu_ns_per_record,omitempty"`
+	SpoolConfirmCPU  float64 `json:"spool_baseline_cpu_ns_per_confirm,omitempty"`
 	// CPUSeconds is this process's CPU time (user and system, every
 	// core) from the first raise to the end of the drain: with the daemon
 	// the bench starts, that of the daemon, the sinks and the load
@@ -478,7 +480,7 @@ func Run(ctx context.Context, sc Scenario) (*Result, error) {
 	cpu1, cpuOK1 := processCPU()
 
 	res := r.result(raiseEnd, drainEnd)
-	res.SpoolBaseline, res.SpoolBaselineCPU = baseline.RecordsPerSec, baseline.CPUPerRecord
+	res.SpoolBaseline, res.SpoolBaselineCPU, res.SpoolConfirmCPU = baseline.RecordsPerSec, baseline.CPUPerRecord, baseline.CPUPerConfirm
 	if cpuOK && cpuOK1 {
 		res.CPUSeconds = (cpu1 - cpu0).Seconds()
 	}

@@ -21,6 +21,10 @@ type Baseline struct {
 	// CPUPerRecord is the process's CPU time per record written, in
 	// nanoseconds (user and system; 0 when the system cannot tell).
 	CPUPerRecord float64
+	// CPUPerConfirm is the CPU time per record confirmed (removed),
+	// SpoolBatch records per durable Confirm: the other write every
+	// delivered record costs, which the raw write rate does not count.
+	CPUPerConfirm float64
 }
 
 // SpoolBaseline measures the raw batched write rate of the spool's store
@@ -28,6 +32,8 @@ type Baseline struct {
 // of the bench's events, to a fresh spool in a temporary directory, for d.
 // It is what an at-least-once scenario's rate is compared with (the
 // delivery adds reads, confirmations and the network to each event).
+// Then, for at most d again, it confirms what it wrote, in the same
+// batches, for the CPU time a confirmation costs.
 func SpoolBaseline(ctx context.Context, d time.Duration) (Baseline, error) {
 	dir, err := os.MkdirTemp("", "evstream-bench-baseline-")
 	if err != nil {
@@ -48,15 +54,34 @@ func SpoolBaseline(ctx context.Context, d time.Duration) (Baseline, error) {
 	cpu0, cpuOK := processCPU()
 	start := time.Now()
 	n := 0
+	var batches [][]uint64
 	for time.Since(start) < d && ctx.Err() == nil {
-		if _, err := s.Append(recs...); err != nil {
+		seqs, err := s.Append(recs...)
+		if err != nil {
 			return Baseline{}, fmt.Errorf("loadgen: spool baseline: %w", err)
 		}
+		batches = append(batches, seqs)
 		n += len(recs)
 	}
 	b := Baseline{RecordsPerSec: float64(n) / time.Since(start).Seconds()}
-	if cpu1, ok := processCPU(); ok && cpuOK && n > 0 {
+	cpu1, cpuOK1 := processCPU()
+	if cpuOK && cpuOK1 && n > 0 {
 		b.CPUPerRecord = float64(cpu1-cpu0) / float64(n)
+	}
+
+	start = time.Now()
+	confirmed := 0
+	for _, seqs := range batches {
+		if time.Since(start) >= d || ctx.Err() != nil {
+			break
+		}
+		if err := s.Confirm(recs[0].Queue, seqs...); err != nil {
+			return Baseline{}, fmt.Errorf("loadgen: spool baseline: confirm: %w", err)
+		}
+		confirmed += len(seqs)
+	}
+	if cpu2, ok := processCPU(); ok && cpuOK1 && confirmed > 0 {
+		b.CPUPerConfirm = float64(cpu2-cpu1) / float64(confirmed)
 	}
 	return b, nil
 }

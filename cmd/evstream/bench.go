@@ -346,10 +346,11 @@ func printTable(w io.Writer, results []*loadgen.Result) {
 
 // printSpoolRatios says, for each at-least-once scenario, how its rate
 // compares with the spool engine's raw batched writes measured in the same
-// run, and with the same scenario at-most-once when it ran too. With both
+// run, and with the same scenario at-most-once when it ran too. With the
 // CPU costs known it adds the ceiling they set together: a durable
 // delivery costs at least an in-memory one plus the engine's raw write of
-// its record, and the bench's process has cores for all of it.
+// its record and its removal once confirmed, and the bench's process has
+// cores for all of it.
 func printSpoolRatios(w io.Writer, results []*loadgen.Result, cores int) {
 	byName := map[string]*loadgen.Result{}
 	for _, r := range results {
@@ -366,15 +367,15 @@ func printSpoolRatios(w io.Writer, results []*loadgen.Result, cores int) {
 			fmt.Fprintf(w, ", %.0f %% of in-memory delivery (%s/s)", 100*r.DeliveriesPerSec/plain.DeliveriesPerSec, count(uint64(plain.DeliveriesPerSec)))
 		}
 		fmt.Fprintln(w)
-		if plain == nil || plain.CPUPerDelivery <= 0 || r.SpoolBaselineCPU <= 0 || r.CPUPerDelivery <= 0 {
+		if plain == nil || plain.CPUPerDelivery <= 0 || r.SpoolBaselineCPU <= 0 || r.SpoolConfirmCPU <= 0 || r.CPUPerDelivery <= 0 {
 			continue
 		}
-		floor := plain.CPUPerDelivery + r.SpoolBaselineCPU
+		floor := plain.CPUPerDelivery + r.SpoolBaselineCPU + r.SpoolConfirmCPU
 		ceiling := float64(cores) * 1e9 / floor
-		fmt.Fprintf(w, "  CPU a delivery: %s durable, %s in memory + %s the engine's raw write = %s at least, so %d cores allow at most %s/s (%.0f %% of the raw writes)\n",
+		fmt.Fprintf(w, "  CPU a delivery: %s durable; %s in memory + %s the engine's raw write + %s its confirm = %s at least, so %d cores allow at most %s/s (%.0f %% of the raw writes)\n",
 			loadgen.FormatNanos(int64(r.CPUPerDelivery)), loadgen.FormatNanos(int64(plain.CPUPerDelivery)),
-			loadgen.FormatNanos(int64(r.SpoolBaselineCPU)), loadgen.FormatNanos(int64(floor)),
-			cores, count(uint64(ceiling)), 100*ceiling/r.SpoolBaseline)
+			loadgen.FormatNanos(int64(r.SpoolBaselineCPU)), loadgen.FormatNanos(int64(r.SpoolConfirmCPU)),
+			loadgen.FormatNanos(int64(floor)), cores, count(uint64(ceiling)), 100*ceiling/r.SpoolBaseline)
 	}
 }
 

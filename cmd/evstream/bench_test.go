@@ -47,6 +47,7 @@ type benchReport struct {
 		Delivery         string  `json:"delivery"`
 		SpoolBaseline    float64 `json:"spool_baseline_records_per_sec"`
 		SpoolBaselineCPU float64 `json:"spool_baseline_cpu_ns_per_record"`
+		SpoolConfirmCPU  float64 `json:"spool_baseline_cpu_ns_per_confirm"`
 		CPUSeconds       float64 `json:"cpu_s"`
 		CPUPerDelivery   float64 `json:"cpu_ns_per_delivery"`
 		OK               bool    `json:"ok"`
@@ -111,8 +112,8 @@ func TestBenchJSON(t *testing.T) {
 				t.Errorf("delivery %q, spool baseline %v", sc.Delivery, sc.SpoolBaseline)
 			}
 			// The CPU figures (getrusage on every system these tests run on).
-			if spooled := strings.Contains(tc.want, "+spool"); spooled != (sc.SpoolBaselineCPU > 0) {
-				t.Errorf("spool baseline CPU %v ns a record, want it only with the baseline", sc.SpoolBaselineCPU)
+			if spooled := strings.Contains(tc.want, "+spool"); spooled != (sc.SpoolBaselineCPU > 0) || spooled != (sc.SpoolConfirmCPU > 0) {
+				t.Errorf("spool baseline CPU %v ns a record written, %v confirmed; want them only with the baseline", sc.SpoolBaselineCPU, sc.SpoolConfirmCPU)
 			}
 			if sc.CPUSeconds <= 0 || sc.Delivered == 0 || math.Abs(sc.CPUPerDelivery-sc.CPUSeconds*1e9/float64(sc.Delivered)) > 1 {
 				t.Errorf("cpu_s %v, cpu_ns_per_delivery %v for %d deliveries", sc.CPUSeconds, sc.CPUPerDelivery, sc.Delivered)
@@ -216,9 +217,11 @@ func TestBenchDetectsTheDaemonsMode(t *testing.T) {
 func TestPrintSpoolRatios(t *testing.T) {
 	plain := &loadgen.Result{Name: "ingest/reliable/1sub", OK: true, DeliveriesPerSec: 500_000, CPUPerDelivery: 3000}
 	spooled := &loadgen.Result{Name: "ingest/reliable/1sub+spool", OK: true, DeliveriesPerSec: 200_000, CPUPerDelivery: 8000,
-		SpoolBaseline: 400_000, SpoolBaselineCPU: 1000}
+		SpoolBaseline: 400_000, SpoolBaselineCPU: 1000, SpoolConfirmCPU: 500}
 	noCPU := *spooled
 	noCPU.SpoolBaselineCPU = 0
+	noConfirm := *spooled
+	noConfirm.SpoolConfirmCPU = 0
 	failed := *spooled
 	failed.OK = false
 	tests := []struct {
@@ -228,10 +231,12 @@ func TestPrintSpoolRatios(t *testing.T) {
 	}{
 		{"both", []*loadgen.Result{plain, spooled},
 			"ingest/reliable/1sub+spool: 200.0k deliveries/s durable and confirmed = 50 % of the spool engine's raw batched writes (400.0k records/s, 1024 per fsync, measured just before), 40 % of in-memory delivery (500.0k/s)\n" +
-				"  CPU a delivery: 8.00µs durable, 3.00µs in memory + 1.00µs the engine's raw write = 4.00µs at least, so 2 cores allow at most 500.0k/s (125 % of the raw writes)\n"},
+				"  CPU a delivery: 8.00µs durable; 3.00µs in memory + 1.00µs the engine's raw write + 500ns its confirm = 4.50µs at least, so 2 cores allow at most 444.4k/s (111 % of the raw writes)\n"},
 		{"no in-memory scenario", []*loadgen.Result{spooled},
 			"ingest/reliable/1sub+spool: 200.0k deliveries/s durable and confirmed = 50 % of the spool engine's raw batched writes (400.0k records/s, 1024 per fsync, measured just before)\n"},
 		{"no CPU figure for the engine", []*loadgen.Result{plain, &noCPU},
+			"ingest/reliable/1sub+spool: 200.0k deliveries/s durable and confirmed = 50 % of the spool engine's raw batched writes (400.0k records/s, 1024 per fsync, measured just before), 40 % of in-memory delivery (500.0k/s)\n"},
+		{"no CPU figure for the confirm", []*loadgen.Result{plain, &noConfirm},
 			"ingest/reliable/1sub+spool: 200.0k deliveries/s durable and confirmed = 50 % of the spool engine's raw batched writes (400.0k records/s, 1024 per fsync, measured just before), 40 % of in-memory delivery (500.0k/s)\n"},
 		{"failed scenario", []*loadgen.Result{plain, &failed}, ""},
 		{"at-most-once only", []*loadgen.Result{plain}, ""},
