@@ -173,7 +173,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Daemon, error) {
 	guarded.Handle(MIPath, d.mi)
 	src := metrics.Sources{Registry: d.reg, Ingest: d.ingest}
 	for _, b := range d.transports {
-		if r, ok := b.t.(transport.StatsReporter); ok {
+		if r := d.schemeStats(b); r != nil {
 			src.Transports = append(src.Transports, metrics.TransportSource{Subsystem: b.p.Subsystem, Stats: r})
 		}
 	}
@@ -600,8 +600,8 @@ func (d *Daemon) limitRefusals() uint64 {
 func (d *Daemon) statistics() []mi.Stat {
 	var stats []mi.Stat
 	for _, b := range d.transports {
-		r, ok := b.t.(transport.StatsReporter)
-		if !ok {
+		r := d.schemeStats(b)
+		if r == nil {
 			continue
 		}
 		for _, s := range r.Statistics() {

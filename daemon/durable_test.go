@@ -80,7 +80,9 @@ func TestMemoryOnly(t *testing.T) {
 }
 
 // TestDeliveryMetrics: get_statistics and /metrics count the at-least-once
-// deliveries.
+// deliveries, and the tcp: counters count the connections and events of
+// both kinds of subscriber (each kind has a transport instance of its
+// own, so one address gets two connections).
 func TestDeliveryMetrics(t *testing.T) {
 	sink := rpcsink.New(t, "")
 	cfg := testConfig()
@@ -90,16 +92,27 @@ func TestDeliveryMetrics(t *testing.T) {
 	if got := miCall(t, d, subscribeReq("E_D", sink.Socket("a"), "at-least-once")); got != okReply {
 		t.Fatalf("event_subscribe = %s", got)
 	}
+	if got := miCall(t, d, subscribeReq("E_D", sink.Socket("b"), "at-most-once")); got != okReply {
+		t.Fatalf("event_subscribe = %s", got)
+	}
 	for range 3 {
 		if got := miCall(t, d, `{"jsonrpc":"2.0","method":"raise_event","params":["E_D",{"n":1}],"id":1}`); got != okReply {
 			t.Fatalf("raise_event = %s", got)
 		}
 	}
-	testnet.PollUntil(t, waitTimeout, "3 confirmed", func() bool {
-		return strings.Contains(miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":[["delivery:"]],"id":1}`), `"delivery:confirmed":3`)
+	testnet.PollUntil(t, waitTimeout, "3 confirmed, 6 delivered over tcp:", func() bool {
+		got := miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":[["delivery:confirmed","tcp:"]],"id":1}`)
+		return strings.Contains(got, `"delivery:confirmed":3`) && strings.Contains(got, `"tcp:delivered":6`)
 	})
+	got := miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":[["tcp:sent","tcp:connects","tcp:addresses"]],"id":1}`)
+	if want := `{"jsonrpc":"2.0","result":{"tcp:sent":6,"tcp:addresses":2,"tcp:connects":2},"id":1}`; got != want {
+		t.Errorf("get_statistics = %s, want %s", got, want)
+	}
 	code, body := httpGet(t, http.MethodGet, "http://"+d.MIAddr().String()+MetricsPath)
-	for _, line := range []string{"\nevstream_delivery_spooled_total 3\n", "\nevstream_delivery_confirmed_total 3\n", "\nevstream_delivery_pending 0\n"} {
+	addr := strings.SplitN(sink.Socket("a"), "/", 2)[0] // the series' address: tcp:host:port
+	for _, line := range []string{"\nevstream_delivery_spooled_total 3\n", "\nevstream_delivery_confirmed_total 3\n", "\nevstream_delivery_pending 0\n",
+		"\nevstream_stream_sent_total 6\n", "\nevstream_stream_connects_total 2\n",
+		"\nevstream_stream_address_connected{address=\"" + addr + "\"} 2\n"} {
 		if code != http.StatusOK || !strings.Contains(body, line) {
 			t.Errorf("metrics (HTTP %d) lack %q:\n%s", code, line, body)
 		}

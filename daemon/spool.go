@@ -189,3 +189,16 @@ func (du *durable) Statistics() []transport.Stat {
 		{Name: "oldest_pending_seconds", Help: "Age of the oldest event waiting for an attached subscriber.", Value: s.OldestPending.Seconds()},
 	}
 }
+
+// transportStats returns the statistics of the at-least-once transport of
+// scheme; nil before the first at-least-once subscriber built them.
+func (du *durable) transportStats(scheme string) transport.StatsReporter {
+	du.mu.Lock()
+	reg := du.reg
+	du.mu.Unlock()
+	if reg == nil {
+		return nil
+	}
+	r, _ := reg.Transport(scheme).(transport.StatsReporter)
+	return r
+}

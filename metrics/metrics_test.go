@@ -128,7 +128,7 @@ evstream_stream_written_bytes_total %[2]d
 # HELP evstream_stream_pending Accepted events not completed yet (queued or awaiting a reply).
 # TYPE evstream_stream_pending gauge
 evstream_stream_pending 0
-# HELP evstream_stream_address_connected 1 when a connection to the address is up, else 0.
+# HELP evstream_stream_address_connected Connections to the address that are up: 1 or 0 for each transport instance (the daemon's at-most-once and at-least-once subscribers connect separately).
 # TYPE evstream_stream_address_connected gauge
 evstream_stream_address_connected{address=%[3]q} 1
 # HELP evstream_stream_address_subscriptions Open destinations sharing the address's connection.

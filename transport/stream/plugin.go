@@ -147,7 +147,7 @@ func (t *Transport) Statistics() []transport.Stat {
 		counter("writes", "", "Write calls on destination connections (several events per write when coalesced).", s.Writes),
 		perAddress("address_subscriptions", "Open destinations sharing the address's connection.",
 			func(a AddressStats) float64 { return float64(a.Subscriptions) }),
-		perAddress("address_connected", "1 when a connection to the address is up, else 0.",
+		perAddress("address_connected", "Connections to the address that are up: 1 or 0 for each transport instance (the daemon's at-most-once and at-least-once subscribers connect separately).",
 			func(a AddressStats) float64 {
 				if a.Connected {
 					return 1
