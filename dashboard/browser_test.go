@@ -198,6 +198,20 @@ func (p *page) checkClean() {
 
 // uiDaemon starts a daemon whose MI asks for a token, with a spool, and
 // dead letters after one failed attempt.
+// subscribedPage starts a daemon with the live view and opens it in a
+// browser, with a receiver subscribed over the MI to event, as its socket
+// with method.
+func subscribedPage(t *testing.T, event, method string) (*daemon.Daemon, *page, *testnet.Sink, string) {
+	t.Helper()
+	chromiumPath(t)
+	d := uiDaemon(t)
+	p := openPage(t, d, 1280, 900)
+	recv := testnet.NewSink(t, waitLong)
+	socket := recv.Socket() + "/" + method
+	miAuth(t, d, "event_subscribe", []any{event, socket, 3600})
+	return d, p, recv, socket
+}
+
 func uiDaemon(t *testing.T) *daemon.Daemon {
 	return startDaemon(t, func(c *daemon.Config) {
 		c.MI.AuthToken = uiToken
@@ -220,14 +234,8 @@ func miAuth(t *testing.T, d *daemon.Daemon, method string, params any) string {
 // a focused button focused through its updates, and loads nothing from
 // anywhere but the daemon.
 func TestBrowser(t *testing.T) {
-	chromiumPath(t)
-	d := uiDaemon(t)
-	p := openPage(t, d, 1280, 900)
-
 	// A subscriber made over the MI appears.
-	recv := testnet.NewSink(t, waitLong)
-	socket := recv.Socket() + "/block_ip"
-	miAuth(t, d, "event_subscribe", []any{"E_UI", socket, 3600})
+	d, p, recv, socket := subscribedPage(t, "E_UI", "block_ip")
 	p.waitJS("the subscriber", sel(`document.querySelector('#dests tbody tr[data-socket=%q]')`, socket))
 	p.waitJS("the event's subscriber", sel(`document.querySelector('#events article[data-event="E_UI"] tr[data-socket=%q]')`, socket))
 
@@ -391,12 +399,7 @@ func (p *page) tabTo(what, pred string) {
 // raises; Enter on Unsubscribe opens the confirmation, Escape cancels it,
 // and Tab and Enter confirm it.
 func TestBrowserKeyboard(t *testing.T) {
-	chromiumPath(t)
-	d := uiDaemon(t)
-	p := openPage(t, d, 1280, 900)
-	recv := testnet.NewSink(t, waitLong)
-	socket := recv.Socket() + "/keys"
-	miAuth(t, d, "event_subscribe", []any{"E_KEY", socket, 3600})
+	d, p, recv, socket := subscribedPage(t, "E_KEY", "keys")
 	row := sel(`#events article[data-event="E_KEY"] tr[data-socket=%q]`, socket)
 	p.waitJS("the subscriber", sel(`document.querySelector(%q)`, row))
 
