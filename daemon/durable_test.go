@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -104,15 +105,22 @@ func TestDeliveryMetrics(t *testing.T) {
 		got := miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":[["delivery:confirmed","tcp:"]],"id":1}`)
 		return strings.Contains(got, `"delivery:confirmed":3`) && strings.Contains(got, `"tcp:delivered":6`)
 	})
-	got := miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":[["tcp:sent","tcp:connects","tcp:addresses"]],"id":1}`)
-	if want := `{"jsonrpc":"2.0","result":{"tcp:sent":6,"tcp:addresses":2,"tcp:connects":2},"id":1}`; got != want {
-		t.Errorf("get_statistics = %s, want %s", got, want)
+	// A retry (an attempt timed out on a slow machine) or a reconnect
+	// would count more: at least is what is certain.
+	var stats struct {
+		Result map[string]int64 `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(miCall(t, d, `{"jsonrpc":"2.0","method":"get_statistics","params":[["tcp:"]],"id":1}`)), &stats); err != nil {
+		t.Fatal(err)
+	}
+	if s := stats.Result; s["tcp:sent"] < 6 || s["tcp:connects"] < 2 || s["tcp:addresses"] != 2 {
+		t.Errorf("get_statistics = %v, want tcp:sent ≥ 6, tcp:connects ≥ 2 (a connection of each kind), tcp:addresses 2", s)
 	}
 	code, body := httpGet(t, http.MethodGet, "http://"+d.MIAddr().String()+MetricsPath)
 	addr := strings.SplitN(sink.Socket("a"), "/", 2)[0] // the series' address: tcp:host:port
 	for _, line := range []string{"\nevstream_delivery_spooled_total 3\n", "\nevstream_delivery_confirmed_total 3\n", "\nevstream_delivery_pending 0\n",
-		"\nevstream_stream_sent_total 6\n", "\nevstream_stream_connects_total 2\n",
-		"\nevstream_stream_address_connected{address=\"" + addr + "\"} 2\n"} {
+		"\nevstream_stream_delivered_total 6\n", "\nevstream_stream_addresses 2\n",
+		"\nevstream_stream_address_subscriptions{address=\"" + addr + "\"} 2\n"} {
 		if code != http.StatusOK || !strings.Contains(body, line) {
 			t.Errorf("metrics (HTTP %d) lack %q:\n%s", code, line, body)
 		}
