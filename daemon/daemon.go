@@ -561,13 +561,20 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// logDrain logs what became of the events queued when Shutdown began.
+// logDrain logs what became of the events queued when Shutdown began (at
+// most once: what at-least-once subscribers had pending stays in the
+// spool, logged by closeRegistry). delivered_total counts every
+// subscriber's deliveries, as get_statistics' tcp:delivered does.
 func (d *Daemon) logDrain(before, after transport.DrainCounts) {
 	delivered := after.Delivered - before.Delivered
 	failed := after.Failed - before.Failed
 	if failed == 0 && after.Pending == 0 {
+		total := after.Delivered
+		if d.du != nil {
+			total += d.du.delivered()
+		}
 		d.log.Info("shutdown: every queued event was sent", "queued_at_shutdown", before.Pending,
-			"delivered_while_draining", delivered, "delivered_total", after.Delivered)
+			"delivered_while_draining", delivered, "delivered_total", total)
 		return
 	}
 	d.log.Warn("shutdown: events could not be sent", "queued_at_shutdown", before.Pending,

@@ -89,7 +89,7 @@ func TestDeliveryMetrics(t *testing.T) {
 	cfg := testConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.AutoPublish = true
-	d, _ := start(t, cfg)
+	d, logs := start(t, cfg)
 	if got := miCall(t, d, subscribeReq("E_D", sink.Socket("a"), "at-least-once")); got != okReply {
 		t.Fatalf("event_subscribe = %s", got)
 	}
@@ -124,6 +124,13 @@ func TestDeliveryMetrics(t *testing.T) {
 		if code != http.StatusOK || !strings.Contains(body, line) {
 			t.Errorf("metrics (HTTP %d) lack %q:\n%s", code, line, body)
 		}
+	}
+	// The shutdown log's total counts both kinds too.
+	if err := d.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "delivered_total=6") {
+		t.Errorf("shutdown log:\n%s", logs)
 	}
 }
 

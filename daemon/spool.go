@@ -190,15 +190,37 @@ func (du *durable) Statistics() []transport.Stat {
 	}
 }
 
-// transportStats returns the statistics of the at-least-once transport of
-// scheme; nil before the first at-least-once subscriber built them.
-func (du *durable) transportStats(scheme string) transport.StatsReporter {
+// transports returns the registry of the at-least-once transports; nil
+// before the first at-least-once subscriber built them.
+func (du *durable) transports() *evi.Registry {
 	du.mu.Lock()
-	reg := du.reg
-	du.mu.Unlock()
+	defer du.mu.Unlock()
+	return du.reg
+}
+
+// transportStats returns the statistics of the at-least-once transport of
+// scheme; nil before they are built.
+func (du *durable) transportStats(scheme string) transport.StatsReporter {
+	reg := du.transports()
 	if reg == nil {
 		return nil
 	}
 	r, _ := reg.Transport(scheme).(transport.StatsReporter)
 	return r
+}
+
+// delivered counts the deliveries of the at-least-once transports (0
+// before the first at-least-once subscriber built them).
+func (du *durable) delivered() uint64 {
+	reg := du.transports()
+	if reg == nil {
+		return 0
+	}
+	var n uint64
+	for _, p := range transport.Plugins() {
+		if dr, ok := reg.Transport(p.Scheme).(transport.Drainer); ok {
+			n += dr.Drain().Delivered
+		}
+	}
+	return n
 }

@@ -24,10 +24,7 @@ func (d *Daemon) connections() []dashboard.Connection {
 		add(b.t, evi.AtMostOnce)
 	}
 	if d.du != nil {
-		d.du.mu.Lock()
-		reg := d.du.reg
-		d.du.mu.Unlock()
-		if reg != nil {
+		if reg := d.du.transports(); reg != nil {
 			for _, p := range transport.Plugins() {
 				if t := reg.Transport(p.Scheme); t != nil {
 					add(t, evi.AtLeastOnce)
