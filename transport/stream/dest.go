@@ -139,7 +139,7 @@ func (d *destination) send(m *evi.Message, done evi.Done, now int64) error {
 		c.mu.Unlock()
 		return err
 	}
-	if size > maxItemSize {
+	if uint64(size) > maxItemSize {
 		c.mu.Unlock()
 		return c.overflow("bytes in one event", maxItemSize)
 	}
