@@ -99,11 +99,7 @@ func closedErr() *jsonrpc.Error {
 // defaults to Options.Delivery. The subscription is durable: kept in the
 // registry's store, when it has one, across restarts.
 func (h *Handler) eventSubscribe(a *args) (json.RawMessage, *jsonrpc.Error) {
-	event, jerr := a.str("event")
-	if jerr != nil {
-		return nil, jerr
-	}
-	socket, jerr := a.str("socket")
+	event, socket, jerr := a.eventSocket()
 	if jerr != nil {
 		return nil, jerr
 	}
@@ -347,11 +343,7 @@ func (h *Handler) eventPublish(a *args) (json.RawMessage, *jsonrpc.Error) {
 // eventUnsubscribe (extension): event, socket. Unlike event_subscribe with
 // expire 0, a subscriber that does not exist is an error.
 func (h *Handler) eventUnsubscribe(a *args) (json.RawMessage, *jsonrpc.Error) {
-	event, jerr := a.str("event")
-	if jerr != nil {
-		return nil, jerr
-	}
-	socket, jerr := a.str("socket")
+	event, socket, jerr := a.eventSocket()
 	if jerr != nil {
 		return nil, jerr
 	}

@@ -96,6 +96,18 @@ func (a *args) str(name string) (string, *jsonrpc.Error) {
 	return s, nil
 }
 
+// eventSocket returns the string params "event" and "socket", the first
+// two of the commands that name one subscriber.
+func (a *args) eventSocket() (event, socket string, jerr *jsonrpc.Error) {
+	if event, jerr = a.str("event"); jerr != nil {
+		return "", "", jerr
+	}
+	if socket, jerr = a.str("socket"); jerr != nil {
+		return "", "", jerr
+	}
+	return event, socket, nil
+}
+
 // MaxExpire is the largest expire accepted, in seconds (OpenSIPS keeps it
 // in a 32-bit int): evi.MaxExpire.
 const MaxExpire = int64(evi.MaxExpire / time.Second)
